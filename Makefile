@@ -1,0 +1,34 @@
+# madoc-sensor: `make demo`, `make test`, `make bench`, `make lint`.
+# Each target creates .venv and installs the project on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint pcaps clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/madoc-sensor demo
+
+test: $(STAMP)
+	$(BIN)/ruff check sensor tests pcaps
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/run_bench.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check sensor tests pcaps
+
+pcaps: $(STAMP)
+	$(BIN)/python pcaps/make_pcaps.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

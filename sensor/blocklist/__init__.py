@@ -1,0 +1,1 @@
+"""Blocklists: feed formats, the compiled matcher, and the loader that joins them."""

@@ -1,0 +1,91 @@
+"""`madoc-sensor` command line: argument parsing only, then one function per command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sensor import __version__
+
+DESCRIPTION = """\
+madoc-sensor watches DNS and TCP/UDP flows, matches them against a campaign's
+blocklists of malicious domains and addresses, and reports which internal
+hosts contacted them."""
+
+
+def _replay_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay", help="analyse capture files (pcap, pcapng, .gz) offline",
+        description="Read capture files, write DNS, flow and alert events as EVE JSON, "
+                    "and print a summary with a per-host table on stderr. "
+                    "Exit status: 0 when every file was read (hits or not), "
+                    "2 when a file or the rules could not be used.")
+    p.add_argument("captures", nargs="+", type=Path, metavar="PCAP",
+                   help="capture files, processed in the order given")
+    p.add_argument("--rules", action="append", type=Path, default=[], metavar="PATH",
+                   help="a rules.yaml, or one list file (domains, IPs/CIDRs or hosts format, "
+                        "detected from its content); repeatable; default: the project's "
+                        "rules/rules.yaml")
+    p.add_argument("--eve", metavar="FILE|-",
+                   help="write EVE JSON lines to FILE, or to stdout with '-'")
+    p.add_argument("--no-flows", action="store_true",
+                   help="leave flow events out of the EVE output")
+    p.add_argument("--no-dns", action="store_true", help="leave dns events out of the EVE output")
+    p.add_argument("--filter", metavar="EXPR", dest="bpf_filter",
+                   help="capture filter in libpcap syntax (as tcpdump), applied before decoding")
+    p.add_argument("--internal", action="append", metavar="CIDR",
+                   help="internal network (repeatable); default: RFC 1918, 100.64.0.0/10, "
+                        "fc00::/7, fe80::/10")
+
+
+def _rules_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rules", help="check blocklists and look indicators up",
+                       description="Load blocklists as the sensor would.")
+    rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    check = rules_sub.add_parser("check", help="load every source and report per source; "
+                                               "exit 1 if a source failed")
+    lookup = rules_sub.add_parser("lookup", help="say whether and why names or addresses match")
+    lookup.add_argument("values", nargs="+", metavar="NAME_OR_IP")
+    for q in (check, lookup):
+        q.add_argument("--rules", action="append", type=Path, default=[], metavar="PATH",
+                       help="a rules.yaml or a list file (repeatable); default: rules/rules.yaml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="madoc-sensor", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _replay_parser(sub)
+    _rules_parser(sub)
+    sub.add_parser("demo", help="replay the bundled captures and print alerts and hosts",
+                   description="Replay the captures in pcaps/ against rules/rules.yaml and "
+                               "print the alerts and the per-host table.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "replay":
+        from sensor.detect import DEFAULT_INTERNAL_NETWORKS
+        from sensor.replay import ReplayOptions, replay
+
+        return replay(ReplayOptions(
+            captures=args.captures, rules=args.rules, eve=args.eve, dns=not args.no_dns,
+            flows=not args.no_flows, bpf_filter=args.bpf_filter,
+            internal=args.internal or list(DEFAULT_INTERNAL_NETWORKS)))
+    if args.command == "rules":
+        from sensor.rulescmd import check, lookup
+
+        if args.rules_command == "check":
+            return check(args.rules)
+        return lookup(args.rules, args.values)
+    if args.command == "demo":
+        from sensor.demo import demo
+
+        return demo()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The central collector (issue 4): receives alerts and per-host counts from sensors."""

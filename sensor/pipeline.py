@@ -1,0 +1,150 @@
+"""The one place the core is assembled: frames → decode → flows → detect → tally.
+
+`Pipeline.feed_batch` takes a batch of frames as libpcap-style packed records
+(sec, usec, offset, caplen) over one buffer, because that is how frames leave
+a capture source in bulk; `feed` wraps a single frame. Everything the batch
+produced is appended to `events` (DnsEvent, Hit, FlowEnd, in order) for the
+caller to drain. The per-packet path touches only link, IP and port bytes;
+DNS is parsed only for DNS ports, and detection runs once per new flow.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import dataclass
+
+from sensor.blocklist.matcher import Blocklist, PrefixSet
+from sensor.decode.dns import decode_dns
+from sensor.decode.ip import NOT_MALFORMED, PROTO_TCP, decode_ip
+from sensor.decode.link import LinkDecoder
+from sensor.decode.tcpdns import TcpDnsStream
+from sensor.detect import Detector, internal_networks
+from sensor.events import DnsEvent, Endpoints, FlowEnd, Hit
+from sensor.flows import Flow, FlowTable, FlowTimeouts
+from sensor.tally import HostTally
+
+FRAME_RECORD = struct.Struct("=IIII")       # sec, usec, offset, caplen (pcapy-ng next_batch)
+DNS_PORT, MDNS_PORT = 53, 5353
+DNS_PORTS = frozenset((DNS_PORT, MDNS_PORT))
+
+Event = DnsEvent | Hit | FlowEnd
+
+
+@dataclass
+class PipelineStats:
+    packets: int = 0
+    bytes: int = 0
+    dns_requests: int = 0
+    dns_responses: int = 0
+
+
+class Pipeline:
+    def __init__(self, blocklist: Blocklist | None = None,
+                 internal: PrefixSet[bool] | None = None,
+                 timeouts: FlowTimeouts | None = None) -> None:
+        self.events: list[Event] = []
+        self.flows = FlowTable(timeouts or FlowTimeouts(), ended=self.events)
+        self.detector = Detector(blocklist or Blocklist.empty(), internal or internal_networks())
+        self.tally = HostTally()
+        self.stats = PipelineStats()
+        self.malformed: Counter[str] = Counter()    # reason → packets or messages
+        self.skipped: Counter[str] = Counter()      # not malformed, not ours: ICMP, fragments …
+
+    @property
+    def blocklist(self) -> Blocklist:
+        return self.detector.blocklist
+
+    def swap_blocklist(self, blocklist: Blocklist) -> None:
+        """Use a newly compiled blocklist from the next packet on."""
+        self.detector.blocklist = blocklist
+
+    def feed(self, ts: float, frame: bytes, link: LinkDecoder) -> None:
+        sec = int(ts)
+        self.feed_batch(frame, FRAME_RECORD.pack(sec, round((ts - sec) * 1e6), 0, len(frame)),
+                        link)
+
+    def feed_batch(self, data: bytes, records: bytes, link: LinkDecoder) -> None:
+        unpack = FRAME_RECORD.unpack_from
+        flows = self.flows
+        update = flows.update
+        detector = self.detector
+        stats = self.stats
+        packets = nbytes = 0
+        for index in range(0, len(records), 16):
+            sec, usec, off, caplen = unpack(records, index)
+            ts = sec + usec * 1e-6
+            end = off + caplen
+            packets += 1
+            nbytes += caplen
+            version, l3, vlan = link(data, off, end)
+            if not version:
+                self._count(l3)
+                continue
+            decoded = decode_ip(data, l3, end, version)
+            if decoded.__class__ is str:
+                self._count(decoded)
+                continue
+            proto, src, dst, sport, dport, flags, seq, poff, pend, ip_len, _ = decoded
+            if ts >= flows.next_deadline:
+                flows.expire(ts)
+            flow, is_new, forward = update(ts, proto, src, sport, dst, dport, flags, ip_len, vlan)
+            if is_new:
+                hits = detector.flow_start(ts, flow.flow_id, flow.endpoints, vlan)
+                if hits:
+                    self._hits(flow, hits)
+            if pend > poff and (sport in DNS_PORTS or dport in DNS_PORTS):
+                self._dns(ts, flow, forward, data, poff, pend, seq,
+                          Endpoints(proto, src, sport, dst, dport), vlan)
+        stats.packets += packets
+        stats.bytes += nbytes
+
+    def finish(self) -> None:
+        """End of input: end every flow still open."""
+        self.flows.flush()
+
+    def _count(self, reason: str) -> None:
+        if reason in NOT_MALFORMED:
+            self.skipped[reason] += 1
+        else:
+            self.malformed[reason] += 1
+
+    def _hits(self, flow: Flow, hits: list[Hit]) -> None:
+        flow.alerted = True
+        self.events.extend(hits)
+        for hit in hits:
+            self.tally.add(hit)
+
+    def _dns(self, ts: float, flow: Flow, forward: bool, data: bytes, poff: int, pend: int,
+             seq: int, ep: Endpoints, vlan: tuple[int, ...]) -> None:
+        mdns = ep.sport == MDNS_PORT or ep.dport == MDNS_PORT
+        if ep.proto != PROTO_TCP:
+            self._dns_message(ts, flow, data, poff, pend, ep, vlan, mdns)
+            return
+        streams = flow.dns_streams
+        if streams is None:
+            streams = flow.dns_streams = {}
+        stream = streams.get(forward)
+        if stream is None:
+            stream = streams[forward] = TcpDnsStream()
+        messages, problem = stream.feed(seq, data[poff:pend])
+        if problem:
+            self.malformed[problem] += 1
+        for message in messages:
+            self._dns_message(ts, flow, message, 0, len(message), ep, vlan, mdns)
+
+    def _dns_message(self, ts: float, flow: Flow, data: bytes, start: int, end: int,
+                     ep: Endpoints, vlan: tuple[int, ...], mdns: bool) -> None:
+        message = decode_dns(data, start, end)
+        if message.__class__ is str:
+            self.malformed[message] += 1
+            return
+        if message.is_response:
+            self.stats.dns_responses += 1
+        else:
+            self.stats.dns_requests += 1
+        self.events.append(DnsEvent(ts, flow.flow_id, ep, message, mdns, vlan))
+        if not mdns:
+            hits = self.detector.dns(ts, flow.flow_id, ep, message, vlan)
+            if hits:
+                self._hits(flow, hits)

@@ -1,0 +1,134 @@
+"""EVE JSON lines in Suricata 8's layout (dns version 3), plus madoc's `madoc` object.
+
+Field names follow `../shared/REFERENCE.md` so Filebeat's Suricata module,
+EveBox and Logstash read the file unchanged. Names from the wire are already
+escaped by the decoder; JSON encoding escapes the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, tzinfo
+from typing import TextIO
+
+from sensor.decode.dns import rcode_name, rrtype_name
+from sensor.events import DnsEvent, DnsMessage, Endpoints, FlowEnd, Hit, addr_text
+
+PROTO_NAMES = {6: "TCP", 17: "UDP"}
+SIGNATURES = {   # match point → (signature id, signature text)
+    "dns.query": (9_000_001, "MADOC listed domain queried"),
+    "dns.cname": (9_000_002, "MADOC listed domain in DNS CNAME answer"),
+    "dns.answer": (9_000_003, "MADOC listed address in DNS answer"),
+    "flow.dest_ip": (9_000_004, "MADOC connection to listed address"),
+    "flow.src_ip": (9_000_005, "MADOC connection from listed address"),
+}
+CATEGORY = "Malware Command and Control Activity Detected"
+
+
+def timestamp(ts: float, tz: tzinfo) -> str:
+    """`2022-09-12T08:14:03.512233+0700`: microseconds and a numeric offset."""
+    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def _common(ts: float, flow_id: int, event_type: str, ep: Endpoints, vlan: tuple[int, ...],
+            tz: tzinfo) -> dict:
+    event = {"timestamp": timestamp(ts, tz), "flow_id": flow_id, "event_type": event_type,
+             "src_ip": addr_text(ep.src), "src_port": ep.sport,
+             "dest_ip": addr_text(ep.dst), "dest_port": ep.dport,
+             "proto": PROTO_NAMES.get(ep.proto, str(ep.proto))}
+    if vlan:
+        event["vlan"] = list(vlan)
+    return event
+
+
+def dns_object(msg: DnsMessage) -> dict:
+    flags = msg.flags
+    obj = {"version": 3, "type": "response" if msg.is_response else "request", "id": msg.id,
+           "flags": f"{flags:x}", "qr": bool(flags & 0x8000), "aa": bool(flags & 0x0400),
+           "tc": bool(flags & 0x0200), "rd": bool(flags & 0x0100), "ra": bool(flags & 0x0080),
+           "opcode": msg.opcode, "rcode": rcode_name(msg.rcode),
+           "queries": [{"rrname": q.name, "rrtype": rrtype_name(q.rrtype)} for q in msg.questions]}
+    if msg.is_response and msg.answers:
+        obj["answers"] = [{"rrname": a.name, "rrtype": rrtype_name(a.rrtype), "ttl": a.ttl,
+                           "rdata": a.data} for a in msg.answers]
+    return obj
+
+
+def dns_event(event: DnsEvent, tz: tzinfo) -> dict:
+    record = _common(event.ts, event.flow_id, "dns", event.endpoints, event.vlan, tz)
+    record["dns"] = dns_object(event.message)
+    if event.mdns:
+        record["app_proto"] = "mdns"
+    return record
+
+
+def flow_event(flow: FlowEnd, tz: tzinfo) -> dict:
+    record = _common(flow.last_ts, flow.flow_id, "flow", flow.endpoints, flow.vlan, tz)
+    record["flow"] = {
+        "pkts_toserver": flow.pkts_toserver, "pkts_toclient": flow.pkts_toclient,
+        "bytes_toserver": flow.bytes_toserver, "bytes_toclient": flow.bytes_toclient,
+        "start": timestamp(flow.first_ts, tz), "end": timestamp(flow.last_ts, tz),
+        "age": int(flow.last_ts - flow.first_ts), "state": flow.state,
+        "reason": "timeout" if flow.reason.endswith("timeout") else
+                  "shutdown" if flow.reason == "end_of_input" else
+                  "forced" if flow.reason == "table_full" else flow.reason,
+        "alerted": flow.alerted,
+    }
+    if flow.endpoints.proto == 6:
+        record["tcp"] = {"tcp_flags": f"{flow.tcp_flags:02x}"}
+    record["madoc"] = {"end_reason": flow.reason}
+    return record
+
+
+def alert_event(hit: Hit, tz: tzinfo) -> dict:
+    ep = hit.endpoints
+    record = _common(hit.ts, hit.flow_id, "alert", ep, hit.vlan, tz)
+    indicator = hit.indicator
+    signature_id, signature = SIGNATURES[hit.match]
+    metadata = {"campaign": [indicator.campaign] if indicator.campaign else [],
+                "source": list(indicator.sources), "list": list(indicator.sources),
+                "indicator": [indicator.value], "match": [hit.match]}
+    record["alert"] = {"action": "allowed", "gid": 1, "signature_id": signature_id, "rev": 1,
+                       "signature": f"{signature}: {hit.seen}", "category": CATEGORY,
+                       "severity": indicator.severity if hit.outbound else 3,
+                       "metadata": metadata}
+    if hit.dns is not None:
+        record["dns"] = dns_object(hit.dns)
+    madoc = {"indicator": indicator.value, "indicator_type": indicator.kind, "match": hit.match,
+             "host": addr_text(hit.host), "sources": list(indicator.sources),
+             "campaign": indicator.campaign, "seen": hit.seen, "outbound": hit.outbound}
+    if hit.resolved_from:
+        madoc["resolved_from"] = hit.resolved_from
+    record["madoc"] = madoc
+    return record
+
+
+class EveWriter:
+    """Writes events as one JSON object per line; `dns`/`flows` off skip those types."""
+
+    def __init__(self, stream: TextIO, dns: bool = True, flows: bool = True,
+                 tz: tzinfo | None = None) -> None:
+        self.stream = stream
+        self.dns = dns
+        self.flows = flows
+        self.tz = tz or datetime.now(UTC).astimezone().tzinfo or UTC
+        self.written = 0
+
+    def write(self, events: list) -> None:
+        tz = self.tz
+        lines = []
+        for event in events:
+            if event.__class__ is Hit:
+                record = alert_event(event, tz)
+            elif event.__class__ is DnsEvent:
+                if not self.dns:
+                    continue
+                record = dns_event(event, tz)
+            elif self.flows:
+                record = flow_event(event, tz)
+            else:
+                continue
+            lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        if lines:
+            self.stream.write("\n".join(lines) + "\n")
+            self.written += len(lines)

@@ -1,0 +1,65 @@
+"""The human summary of a replay: counts, malformed reasons and the per-host table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import TextIO
+
+from sensor.events import FlowEnd, Hit, addr_text
+from sensor.pipeline import Event, Pipeline
+
+
+class EventCounts:
+    """Counts what leaves the pipeline, by kind (the pipeline counts what enters)."""
+
+    def __init__(self) -> None:
+        self.alerts = 0
+        self.flow_ends: Counter[str] = Counter()
+
+    def add(self, events: list[Event]) -> None:
+        for event in events:
+            if event.__class__ is Hit:
+                self.alerts += 1
+            elif event.__class__ is FlowEnd:
+                self.flow_ends[event.reason] += 1
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S%z")
+
+
+def _counter_text(counter: Counter[str]) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in counter.most_common())
+
+
+def host_table(pipeline: Pipeline) -> list[str]:
+    rows = sorted(pipeline.tally.hosts.items(), key=lambda item: (-item[1].hits, item[0]))
+    lines = [f"{'host':<40} {'hits':>7} {'indicators':>10}  {'first seen':<24}  last seen"]
+    for host, count in rows:
+        lines.append(f"{addr_text(host):<40} {count.hits:>7,} {len(count.indicators):>10}  "
+                     f"{_when(count.first_ts):<24}  {_when(count.last_ts)}")
+    if not rows:
+        lines.append("(no internal host contacted a listed indicator)")
+    return lines
+
+
+def write_summary(out: TextIO, pipeline: Pipeline, counts: EventCounts, files: int,
+                  seconds: float) -> None:
+    stats = pipeline.stats
+    rate = stats.packets / seconds if seconds > 0 else 0.0
+    malformed = sum(pipeline.malformed.values())
+    lines = [
+        f"files: {files}  packets: {stats.packets:,}  bytes: {stats.bytes:,}  "
+        f"time: {seconds:.2f} s ({rate:,.0f} packets/s)",
+        f"dns: {stats.dns_requests:,} requests, {stats.dns_responses:,} responses",
+        f"flows: {sum(counts.flow_ends.values()):,} ({_counter_text(counts.flow_ends) or 'none'}); "
+        f"evicted when the table was full: {pipeline.flows.evictions:,}",
+        f"malformed: {malformed:,}"
+        + (f" ({_counter_text(pipeline.malformed)})" if malformed else ""),
+        f"not analysed: {_counter_text(pipeline.skipped) or 'none'}",
+        f"alerts: {counts.alerts:,}",
+        "",
+        *host_table(pipeline),
+    ]
+    out.write("\n".join(lines) + "\n")

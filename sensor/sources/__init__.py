@@ -1,0 +1,1 @@
+"""Capture sources: the edges that turn files and sockets into frame batches."""

@@ -1,0 +1,63 @@
+"""Shared test helpers: paths, and running the pipeline over a capture file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from sensor.blocklist.loader import load_blocklist
+from sensor.events import DnsEvent, FlowEnd, Hit
+from sensor.pipeline import Pipeline
+from sensor.sources.pcapfile import CaptureFile
+
+ROOT = Path(__file__).resolve().parent.parent
+PCAPS = ROOT / "pcaps"
+SHARED_PCAPS = ROOT.parent / "shared" / "pcaps"
+RULES = ROOT / "rules" / "rules.yaml"
+
+
+@dataclass
+class Outcome:
+    pipeline: Pipeline
+    dns: list[DnsEvent] = field(default_factory=list)
+    flows: list[FlowEnd] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+
+
+def run_pipeline(paths: list[Path], rules: list[Path] | None = None,
+                 bpf_filter: str | None = None) -> Outcome:
+    blocklist = load_blocklist(rules)[0] if rules else None
+    outcome = Outcome(Pipeline(blocklist))
+    pipeline = outcome.pipeline
+
+    def drain() -> None:
+        for event in pipeline.events:
+            if isinstance(event, DnsEvent):
+                outcome.dns.append(event)
+            elif isinstance(event, FlowEnd):
+                outcome.flows.append(event)
+            else:
+                outcome.hits.append(event)
+        pipeline.events.clear()
+
+    for path in paths:
+        capture = CaptureFile(path, bpf_filter)
+        for data, records in capture.batches():
+            pipeline.feed_batch(data, records, capture.link)
+            drain()
+    pipeline.finish()
+    drain()
+    return outcome
+
+
+def demo_captures() -> list[Path]:
+    return sorted(p for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
+
+
+def shared_captures() -> list[Path]:
+    if not SHARED_PCAPS.is_dir():
+        pytest.fail(f"{SHARED_PCAPS} is missing: the real captures live in ../shared beside "
+                    "the repository (CI has them there)")
+    return sorted(p for p in SHARED_PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
