@@ -24,6 +24,7 @@ DEFAULT_INTERNAL_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "1
                              "fc00::/7", "fe80::/10")
 MIN_TTL = 60.0                  # clients keep using an answer briefly, even with TTL 0
 MAX_RESOLVED = 200_000
+MAX_KNOWN_ADDRESSES = 65_536    # internal-or-not answers remembered per address
 
 
 class ResolvedNames:
@@ -58,26 +59,46 @@ class Detector:
         self.blocklist = blocklist
         self.internal = internal
         self.resolved = ResolvedNames()
+        self._internal_seen: dict[bytes, bool] = {}
+
+    def is_internal(self, addr: bytes) -> bool:
+        """Whether `addr` is in an internal network; memoised, as the same hosts recur."""
+        known = self._internal_seen.get(addr)
+        if known is None:
+            if len(self._internal_seen) >= MAX_KNOWN_ADDRESSES:
+                self._internal_seen.clear()
+            known = self._internal_seen[addr] = self.internal.match(addr) is not None
+        return known
 
     def _host(self, client: bytes, server: bytes) -> tuple[bytes, bool]:
         """(internal host, outbound): the client, unless only the server is internal."""
-        if self.internal.match(client) is None and self.internal.match(server) is not None:
+        if not self.is_internal(client) and self.is_internal(server):
             return server, False
         return client, True
 
     def dns(self, ts: float, flow_id: int, ep: Endpoints, msg: DnsMessage,
             vlan: tuple[int, ...]) -> list[Hit]:
-        blocklist = self.blocklist
-        hits = []
-        if not msg.is_response:
+        found = self._dns_matches(ts, msg)
+        if not found:
+            return []
+        if msg.is_response:
+            host, outbound = self._host(ep.dst, ep.src)
+        else:
             host, outbound = self._host(ep.src, ep.dst)
+        return [Hit(ts, flow_id, ep, indicator, match, host, outbound, seen, origin, msg, vlan)
+                for indicator, match, seen, origin in found]
+
+    def _dns_matches(self, ts: float, msg: DnsMessage) -> list[tuple[Indicator, str, str, str]]:
+        """(indicator, match point, what matched, resolved from) for one message; remembers
+        the addresses answered for listed names."""
+        blocklist = self.blocklist
+        found = []
+        if not msg.is_response:
             for question in msg.questions:
                 indicator = blocklist.match_domain(question.name)
                 if indicator is not None:
-                    hits.append(Hit(ts, flow_id, ep, indicator, "dns.query", host, outbound,
-                                    question.name, dns=msg, vlan=vlan))
-            return hits
-        host, outbound = self._host(ep.dst, ep.src)
+                    found.append((indicator, "dns.query", question.name, ""))
+            return found
         listed_origin: dict[str, tuple[str, Indicator]] = {}
         for question in msg.questions:
             indicator = blocklist.match_domain(question.name)
@@ -88,20 +109,19 @@ class Detector:
             if answer.rrtype == RRTYPE_CNAME:
                 indicator = blocklist.match_domain(answer.data)
                 if indicator is not None:
-                    hits.append(Hit(ts, flow_id, ep, indicator, "dns.cname", host, outbound,
-                                    answer.data, dns=msg, vlan=vlan))
+                    found.append((indicator, "dns.cname", answer.data, ""))
                     origin = origin or (answer.data, indicator)
                 if origin is not None:
                     listed_origin[answer.data] = origin
             elif answer.rrtype == RRTYPE_A or answer.rrtype == RRTYPE_AAAA:
                 indicator = blocklist.match_address(answer.addr)
                 if indicator is not None:
-                    hits.append(Hit(ts, flow_id, ep, indicator, "dns.answer", host, outbound,
-                                    answer.data, origin[0] if origin else "", msg, vlan))
+                    found.append((indicator, "dns.answer", answer.data,
+                                  origin[0] if origin else ""))
                 if origin is not None:
                     self.resolved.remember(answer.addr, origin[0], origin[1],
                                            ts + max(float(answer.ttl), MIN_TTL))
-        return hits
+        return found
 
     def flow_start(self, ts: float, flow_id: int, ep: Endpoints,
                    vlan: tuple[int, ...]) -> list[Hit]:

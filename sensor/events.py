@@ -1,4 +1,9 @@
-"""The vocabulary shared by the core and the edges: plain, frozen values.
+"""The vocabulary shared by the core and the edges: plain, immutable values.
+
+These are `NamedTuple`s rather than frozen dataclasses: the same named fields,
+value equality and immutability, but built about five times faster, which
+matters because the decoder makes several per DNS packet (a frozen dataclass
+sets each field through `object.__setattr__`).
 
 Addresses travel as packed bytes (4 or 16) inside the core, because that is
 what the decoder slices out of a packet and what hashes fastest; they become
@@ -7,23 +12,23 @@ text only at the edges (EVE, summaries).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from functools import lru_cache
 from ipaddress import ip_address
+from typing import NamedTuple
 
 
+@lru_cache(maxsize=65536)
 def addr_text(addr: bytes) -> str:
-    """Packed IPv4/IPv6 address → its usual text form."""
+    """Packed IPv4/IPv6 address → its usual text form (memoised: hosts recur)."""
     return str(ip_address(addr))
 
 
-@dataclass(frozen=True, slots=True)
-class DnsQuestion:
+class DnsQuestion(NamedTuple):
     name: str
     rrtype: int
 
 
-@dataclass(frozen=True, slots=True)
-class DnsAnswer:
+class DnsAnswer(NamedTuple):
     name: str
     rrtype: int
     ttl: int
@@ -31,8 +36,7 @@ class DnsAnswer:
     addr: bytes = b""    # packed address for A/AAAA, else empty
 
 
-@dataclass(frozen=True, slots=True)
-class DnsMessage:
+class DnsMessage(NamedTuple):
     """One decoded DNS message (UDP datagram or TCP length-prefixed record)."""
 
     id: int
@@ -54,8 +58,7 @@ class DnsMessage:
         return (self.flags >> 11) & 0x0F
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoints:
+class Endpoints(NamedTuple):
     """Who talked to whom, for one packet or message (packed addresses)."""
 
     proto: int          # 6 TCP, 17 UDP
@@ -65,8 +68,7 @@ class Endpoints:
     dport: int
 
 
-@dataclass(frozen=True, slots=True)
-class DnsEvent:
+class DnsEvent(NamedTuple):
     ts: float
     flow_id: int
     endpoints: Endpoints
@@ -75,8 +77,7 @@ class DnsEvent:
     vlan: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class FlowEnd:
+class FlowEnd(NamedTuple):
     """A finished bidirectional flow; `src` is the initiator."""
 
     flow_id: int
@@ -94,8 +95,7 @@ class FlowEnd:
     vlan: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Indicator:
+class Indicator(NamedTuple):
     """One blocklist entry after merging every source that lists it."""
 
     value: str                  # "evil.example", "=exact.example", "203.0.113.7", "198.51.100.0/24"
@@ -105,8 +105,7 @@ class Indicator:
     severity: int               # 1 high … 3 low
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
     """A blocklist match, with where it was seen (Zeek's `seen.where`)."""
 
     ts: float
@@ -119,4 +118,4 @@ class Hit:
     seen: str                   # the name or address that matched
     resolved_from: str = ""     # the listed name whose answer gave this address
     dns: DnsMessage | None = None
-    vlan: tuple[int, ...] = field(default=())
+    vlan: tuple[int, ...] = ()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sensor.blocklist.matcher import Blocklist, PrefixSet
 from sensor.decode.dns import decode_dns
 from sensor.decode.ip import NOT_MALFORMED, PROTO_TCP, decode_ip
-from sensor.decode.link import LinkDecoder
+from sensor.decode.link import LinkDecoder, ethernet
 from sensor.decode.tcpdns import TcpDnsStream
 from sensor.detect import Detector, internal_networks
 from sensor.events import DnsEvent, Endpoints, FlowEnd, Hit
@@ -25,6 +25,9 @@ from sensor.flows import Flow, FlowTable, FlowTimeouts
 from sensor.tally import HostTally
 
 FRAME_RECORD = struct.Struct("=IIII")       # sec, usec, offset, caplen (pcapy-ng next_batch)
+# Ethernet type, IPv4 version/IHL, total length, flags/fragment, protocol, addresses,
+# ports, and the next 4 bytes (TCP sequence number; UDP length and checksum).
+_ETH_IPV4 = struct.Struct("!12xHBxH2xHxB2x4s4sHHI")
 DNS_PORT, MDNS_PORT = 53, 5353
 DNS_PORTS = frozenset((DNS_PORT, MDNS_PORT))
 
@@ -66,6 +69,8 @@ class Pipeline:
 
     def feed_batch(self, data: bytes, records: bytes, link: LinkDecoder) -> None:
         unpack = FRAME_RECORD.unpack_from
+        eth_ipv4 = _ETH_IPV4.unpack_from
+        fast = link is ethernet
         flows = self.flows
         update = flows.update
         detector = self.detector
@@ -77,15 +82,35 @@ class Pipeline:
             end = off + caplen
             packets += 1
             nbytes += caplen
-            version, l3, vlan = link(data, off, end)
-            if not version:
-                self._count(l3)
-                continue
-            decoded = decode_ip(data, l3, end, version)
-            if decoded.__class__ is str:
-                self._count(decoded)
-                continue
-            proto, src, dst, sport, dport, flags, seq, poff, pend, ip_len, _ = decoded
+            proto = 0
+            if fast and caplen >= 42:
+                # Fast path: untagged Ethernet, IPv4 without options or fragments, whole
+                # TCP/UDP header. Anything else takes the general decoders below, which
+                # give the same answer for these packets (tests/decode/test_fast_path.py).
+                etype, vihl, total, frag, proto, src, dst, sport, dport, word = eth_ipv4(data, off)
+                if etype != 0x0800 or vihl != 0x45 or frag & 0x3FFF or total + 14 > caplen:
+                    proto = 0
+                elif proto == 6 and total >= 40:
+                    poff = off + 34 + ((data[off + 46] >> 4) << 2)
+                    pend = off + 14 + total
+                    if poff > pend or poff < off + 54:
+                        proto = 0
+                    flags, seq, ip_len, vlan = data[off + 47], word, total, ()
+                elif proto == 17 and (word >> 16) == total - 20 and total >= 28:
+                    poff, pend = off + 42, off + 14 + total
+                    flags, seq, ip_len, vlan = 0, 0, total, ()
+                else:
+                    proto = 0
+            if not proto:
+                version, l3, vlan = link(data, off, end)
+                if not version:
+                    self._count(l3)
+                    continue
+                decoded = decode_ip(data, l3, end, version)
+                if decoded.__class__ is str:
+                    self._count(decoded)
+                    continue
+                proto, src, dst, sport, dport, flags, seq, poff, pend, ip_len, _ = decoded
             if ts >= flows.next_deadline:
                 flows.expire(ts)
             flow, is_new, forward = update(ts, proto, src, sport, dst, dport, flags, ip_len, vlan)

@@ -6,7 +6,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from sensor.blocklist.loader import RulesError, load_blocklist
 from sensor.detect import DEFAULT_INTERNAL_NETWORKS, internal_networks
@@ -60,7 +60,11 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     counts = EventCounts()
     status = EXIT_OK
     started = time.perf_counter()
-    stream = _open_eve(options.eve)
+    try:
+        stream = _open_eve(options.eve)
+    except OSError as err:
+        _error(f"cannot write EVE output {options.eve}: {err.strerror}")
+        return EXIT_BAD_INPUT
     writer = EveWriter(stream, dns=options.dns, flows=options.flows) if stream else None
     events = pipeline.events
     try:
@@ -85,16 +89,18 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             writer.write(events)
         events.clear()
     finally:
-        if stream not in (None, sys.stdout):
+        if stream is not None and stream is not sys.stdout.buffer:
             stream.close()
+        elif stream is not None:
+            stream.flush()
     write_summary(summary_out, pipeline, counts, len(options.captures),
                   time.perf_counter() - started)
     return status
 
 
-def _open_eve(eve: str | None) -> TextIO | None:
+def _open_eve(eve: str | None) -> BinaryIO | None:
     if eve is None:
         return None
     if eve == "-":
-        return sys.stdout
-    return open(eve, "w", encoding="utf-8", buffering=1 << 20)
+        return sys.stdout.buffer
+    return open(eve, "wb", buffering=1 << 20)

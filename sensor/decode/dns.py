@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 import struct
-from ipaddress import IPv4Address, IPv6Address
 
-from sensor.events import DnsAnswer, DnsMessage, DnsQuestion
+from sensor.events import DnsAnswer, DnsMessage, DnsQuestion, addr_text
 
 MAX_NAME_LENGTH = 255        # RFC 1035 §2.3.4, counted on the wire form
 MAX_POINTER_JUMPS = 64       # any real name needs far fewer; a loop needs more
@@ -65,7 +64,7 @@ def read_name(buf: bytes, base: int, end: int, pos: int) -> tuple[str, int]:
     pointers are allowed, as resolvers and tshark accept them; loops are caught
     by the jump limit and the 255-byte name limit.
     """
-    labels: list[str] = []
+    labels: list[bytes] = []
     wire_length = 1
     after = -1
     jumps = 0
@@ -95,9 +94,13 @@ def read_name(buf: bytes, base: int, end: int, pos: int) -> tuple[str, int]:
         pos += 1
         if pos + length > end:
             raise DnsFormatError("dns.truncated")
-        labels.append(_label_text(buf[pos:pos + length]))
+        labels.append(buf[pos:pos + length])
         pos += length
-    return ".".join(labels), (after if after >= 0 else pos)
+    if _SAFE_LABEL.match(b"".join(labels)):        # the usual case: one check, one decode
+        name = b".".join(labels).decode("ascii").lower()
+    else:
+        name = ".".join(map(_label_text, labels))
+    return name, (after if after >= 0 else pos)
 
 
 def _rdata_text(buf: bytes, base: int, pos: int, stop: int, rrtype: int) -> tuple[str, bytes]:
@@ -107,12 +110,12 @@ def _rdata_text(buf: bytes, base: int, pos: int, stop: int, rrtype: int) -> tupl
         if rdlen != 4:
             raise DnsFormatError("dns.bad_rdata")
         packed = buf[pos:stop]
-        return str(IPv4Address(packed)), packed
+        return addr_text(packed), packed
     if rrtype == RRTYPE_AAAA:
         if rdlen != 16:
             raise DnsFormatError("dns.bad_rdata")
         packed = buf[pos:stop]
-        return str(IPv6Address(packed)), packed
+        return addr_text(packed), packed
     if rrtype in (RRTYPE_CNAME, RRTYPE_NS, RRTYPE_PTR):
         return read_name(buf, base, stop, pos)[0], b""
     if rrtype == RRTYPE_MX:

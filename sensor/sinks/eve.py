@@ -7,9 +7,11 @@ escaped by the decoder; JSON encoding escapes the rest.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, tzinfo
-from typing import TextIO
+from functools import lru_cache
+from typing import BinaryIO
+
+import orjson
 
 from sensor.decode.dns import rcode_name, rrtype_name
 from sensor.events import DnsEvent, DnsMessage, Endpoints, FlowEnd, Hit, addr_text
@@ -25,9 +27,22 @@ SIGNATURES = {   # match point → (signature id, signature text)
 CATEGORY = "Malware Command and Control Activity Detected"
 
 
+@lru_cache(maxsize=4096)
+def _second(second: int, tz: tzinfo) -> tuple[str, str]:
+    moment = datetime.fromtimestamp(second, tz)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S"), moment.strftime("%z")
+
+
 def timestamp(ts: float, tz: tzinfo) -> str:
-    """`2022-09-12T08:14:03.512233+0700`: microseconds and a numeric offset."""
-    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+    """`2022-09-12T08:14:03.512233+0700`: microseconds and a numeric offset.
+
+    Formatted once per second (memoised), since events come many to a second."""
+    second = int(ts)
+    micros = round((ts - second) * 1e6)
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    text, offset = _second(second, tz)
+    return f"{text}.{micros:06d}{offset}"
 
 
 def _common(ts: float, flow_id: int, event_type: str, ep: Endpoints, vlan: tuple[int, ...],
@@ -104,9 +119,12 @@ def alert_event(hit: Hit, tz: tzinfo) -> dict:
 
 
 class EveWriter:
-    """Writes events as one JSON object per line; `dns`/`flows` off skip those types."""
+    """Writes events as one JSON object per line (UTF-8); `dns`/`flows` off skip those types.
 
-    def __init__(self, stream: TextIO, dns: bool = True, flows: bool = True,
+    orjson encodes: about five times faster than the standard library's json, and
+    this runs for every DNS message and flow."""
+
+    def __init__(self, stream: BinaryIO, dns: bool = True, flows: bool = True,
                  tz: tzinfo | None = None) -> None:
         self.stream = stream
         self.dns = dns
@@ -116,7 +134,8 @@ class EveWriter:
 
     def write(self, events: list) -> None:
         tz = self.tz
-        lines = []
+        dumps = orjson.dumps
+        lines: list[bytes] = []
         for event in events:
             if event.__class__ is Hit:
                 record = alert_event(event, tz)
@@ -128,7 +147,8 @@ class EveWriter:
                 record = flow_event(event, tz)
             else:
                 continue
-            lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+            lines.append(dumps(record))
         if lines:
-            self.stream.write("\n".join(lines) + "\n")
-            self.written += len(lines)
+            lines.append(b"")
+            self.stream.write(b"\n".join(lines))
+            self.written += len(lines) - 1

@@ -33,14 +33,20 @@ def _counter_text(counter: Counter[str]) -> str:
     return ", ".join(f"{name} {count:,}" for name, count in counter.most_common())
 
 
-def host_table(pipeline: Pipeline) -> list[str]:
+MAX_HOST_ROWS = 50
+
+
+def host_table(pipeline: Pipeline, limit: int = MAX_HOST_ROWS) -> list[str]:
+    """Hosts with the most hits first; the first `limit` of them."""
     rows = sorted(pipeline.tally.hosts.items(), key=lambda item: (-item[1].hits, item[0]))
     lines = [f"{'host':<40} {'hits':>7} {'indicators':>10}  {'first seen':<24}  last seen"]
-    for host, count in rows:
+    for host, count in rows[:limit]:
         lines.append(f"{addr_text(host):<40} {count.hits:>7,} {len(count.indicators):>10}  "
                      f"{_when(count.first_ts):<24}  {_when(count.last_ts)}")
     if not rows:
         lines.append("(no internal host contacted a listed indicator)")
+    elif len(rows) > limit:
+        lines.append(f"… and {len(rows) - limit:,} more hosts (every hit is in the EVE alerts)")
     return lines
 
 

@@ -81,7 +81,8 @@ def frames(rng: random.Random):
         elif roll < 0.80:                                   # a TCP flow
             server = (listed_address(rng.randrange(LISTED_ADDRESSES)) if rng.random() < 0.002
                       else bytes((203, 0, 113, rng.randrange(256))))
-            sport, seq, sseq = rng.randrange(1024, 65535), rng.randrange(2**32), rng.randrange(2**32)
+            sport = rng.randrange(1024, 65535)
+            seq, sseq = rng.randrange(2**32), rng.randrange(2**32)
             segments = rng.choice((2, 4, 8, 16, 32))
             out = [(ETH_OUT, host, server, tcp(sport, 443, seq, 0, 0x02)),
                    (ETH_IN, server, host, tcp(443, sport, sseq, seq + 1, 0x12)),

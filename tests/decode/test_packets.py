@@ -110,3 +110,16 @@ def test_mutated_frames_never_raise_through_the_pipeline(seed: bytes, data: st.D
     pipeline.feed(1.0, bytes(frame[:data.draw(st.integers(0, len(frame)))]), ethernet)
     pipeline.finish()
     assert pipeline.stats.packets == 1
+
+
+def test_other_link_types() -> None:
+    ip = raw(IP(src="10.0.0.1", dst="10.0.0.2") / DNS_QUERY)
+    sll2 = b"\x08\x00" + b"\x00" * 18 + ip                         # protocol first (SLL2)
+    null_le = (2).to_bytes(4, "little") + ip                        # BSD loopback, host order
+    null_v6_be = (30).to_bytes(4, "big") + raw(IPv6() / DNS_QUERY)  # macOS AF_INET6, big-endian
+    loop = (2).to_bytes(4, "big") + ip                              # OpenBSD DLT_LOOP
+    ppp = b"\xff\x03\x00\x21" + ip
+    for linktype, frame in ((276, sll2), (0, null_le), (0, null_v6_be), (108, loop), (9, ppp),
+                            (101, ip), (228, ip)):
+        decoded, _ = decode_frame(frame, LINK_DECODERS[linktype])
+        assert decoded[4] == 53, linktype
