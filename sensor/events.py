@@ -103,6 +103,8 @@ class Indicator(NamedTuple):
     sources: tuple[str, ...]
     campaign: str
     severity: int               # 1 high … 3 low
+    comment: str = ""
+    first_listed: str = ""
 
 
 class Hit(NamedTuple):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import tracemalloc
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -14,16 +15,20 @@ from sensor.replay import DEFAULT_RULES
 
 def check(rules: list[Path]) -> int:
     started = time.perf_counter()
+    tracemalloc.start()
     try:
-        _, report = load_blocklist(rules or [DEFAULT_RULES])
+        blocklist, report = load_blocklist(rules or [DEFAULT_RULES])
     except RulesError as err:
         print(f"madoc-sensor: {err}", file=sys.stderr)
         return 1
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     seconds = time.perf_counter() - started
     for source in report.sources:
         kind = "allowlist" if source.source.allow else "blocklist"
         kinds = ", ".join(f"{k} {n:,}" for k, n in sorted(source.by_kind.items())) or "nothing"
-        print(f"{source.source.name} ({kind}, {source.source.format}, {source.source.path}): "
+        print(f"{source.source.name} ({kind}, {source.detected_format or source.source.format}, "
+              f"{source.source.path}): "
               f"{kinds}; duplicates {source.duplicates:,}; rejected {len(source.rejected):,}")
         for line in source.rejected[:20]:
             print(f"  {line}")
@@ -31,7 +36,9 @@ def check(rules: list[Path]) -> int:
             print(f"  … and {len(source.rejected) - 20:,} more")
         if source.error:
             print(f"  ERROR: {source.error}")
-    print(f"loaded in {seconds:.2f} s")
+    print(f"loaded {len(blocklist.domains):,} names and {len(blocklist.addresses):,} addresses "
+          f"in {seconds:.2f} s; memory held after loading: {held / 2**20:.1f} MiB "
+          "(with the Public Suffix List)")
     return 1 if report.failed else 0
 
 

@@ -2,20 +2,29 @@
 
 This is the edge of the blocklist package: it reads `rules.yaml` and list
 files. A bad line is reported as `file:line: reason` and the rest loads; a
-source that cannot be read, or yields nothing, is an error for that source
-only. The same indicator from several sources is merged (all sources kept,
-highest severity wins), never doubled.
+source that cannot be read, or yields nothing (unless `allow_empty`), is an
+error for that source only. The same indicator from several sources is
+merged (all sources kept, highest severity wins), never doubled.
+
+Safety guards, each overridden per source with `force: true`: a name that is
+a public suffix (`com`, `gov.vn`; the Public Suffix List shipped by the
+publicsuffixlist package) or that an allowlist covers is not loaded, nor an
+IPv4 network wider than /8 or an IPv6 one wider than /32. Allowlists load
+first so that the second guard can see them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from ipaddress import ip_network
 from pathlib import Path
 
 import yaml
+from publicsuffixlist import PublicSuffixList
 
 from sensor.blocklist.formats import FORMATS, BadLine, Entry, detect_format, parser_for
+from sensor.blocklist.formats.suricata import DATASET_TYPES
 from sensor.blocklist.matcher import Blocklist
 from sensor.events import Indicator
 
@@ -32,11 +41,20 @@ class Source:
     campaign: str = ""
     severity: int = 2
     allow: bool = False
+    allow_empty: bool = False
+    force: bool = False                 # load entries the safety guards would refuse
+    dataset_type: str = ""              # suricata-dataset: string | ipv4 | ipv6 | ip
+    column: str = ""                    # csv: the indicator column's header
+
+    @property
+    def options(self) -> dict[str, object]:
+        return {"dataset_type": self.dataset_type, "column": self.column}
 
 
 @dataclass
 class SourceReport:
     source: Source
+    detected_format: str = ""
     entries: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
@@ -93,7 +111,8 @@ def _source(rules_path: Path, where: str, item: object, allow: bool) -> Source:
 
     if not isinstance(item, dict):
         raise fail("expected a mapping with name, path and format")
-    unknown = set(item) - {"name", "path", "format", "campaign", "severity"}
+    unknown = set(item) - {"name", "path", "format", "campaign", "severity", "allow_empty",
+                           "force", "dataset_type", "column"}
     if unknown:
         raise fail(f"unknown key(s): {', '.join(sorted(unknown))}")
     for key in ("name", "path"):
@@ -105,66 +124,112 @@ def _source(rules_path: Path, where: str, item: object, allow: bool) -> Source:
     severity = item.get("severity", 2)
     if not isinstance(severity, int) or not 1 <= severity <= 3:
         raise fail("'severity' must be 1 (high), 2 or 3 (low)")
+    dataset_type = str(item.get("dataset_type", ""))
+    if dataset_type and dataset_type not in DATASET_TYPES:
+        raise fail(f"dataset_type {dataset_type!r} is not one of {', '.join(DATASET_TYPES)}")
+    for key in ("allow_empty", "force"):
+        if not isinstance(item.get(key, False), bool):
+            raise fail(f"'{key}' must be true or false")
     return Source(name=item["name"], path=rules_path.parent / item["path"], format=format_name,
-                  campaign=str(item.get("campaign", "")), severity=severity, allow=allow)
+                  campaign=str(item.get("campaign", "")), severity=severity, allow=allow,
+                  allow_empty=item.get("allow_empty", False), force=item.get("force", False),
+                  dataset_type=dataset_type, column=str(item.get("column", "")))
 
 
 def load_blocklist(rules_paths: list[Path]) -> tuple[Blocklist, LoadReport]:
     """Compile every source of every rules argument into one `Blocklist`."""
     blocklist = Blocklist.empty()
     report = LoadReport()
-    for rules_path in rules_paths:
-        for source in read_sources(rules_path):
-            report.sources.append(_load_source(source, blocklist))
+    sources = [source for path in rules_paths for source in read_sources(path)]
+    for source in sorted(sources, key=lambda s: not s.allow):     # allowlists first
+        report.sources.append(_load_source(source, blocklist))
     return blocklist, report
+
+
+@cache
+def public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
+def refusal(source: Source, entry: Entry, blocklist: Blocklist) -> str:
+    """Why a safety guard refuses this entry, or "" to load it."""
+    if source.force or source.allow:
+        return ""
+    if entry.kind == "domain":
+        if public_suffixes().is_public(entry.value):
+            return f"{entry.value!r} is a public suffix: it would match every name under it " \
+                   "(force: true to load it anyway)"
+        allowed = blocklist.allow_domains.match(entry.value)
+        if allowed is not None:
+            return f"{entry.value!r} is allowlisted by {allowed} (force: true to load it anyway)"
+        return ""
+    network = ip_network(entry.value)
+    if network.prefixlen < (8 if network.version == 4 else 32):
+        return f"{entry.value} is wider than /{8 if network.version == 4 else 32} " \
+               "(force: true to load it anyway)"
+    return ""
 
 
 def _load_source(source: Source, blocklist: Blocklist) -> SourceReport:
     report = SourceReport(source)
     try:
-        lines = source.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        text = source.path.read_text(encoding="utf-8", errors="replace")
     except OSError as err:
         report.error = f"cannot read: {err.strerror or err}"
         return report
-    format_name = detect_format(lines) if source.format == "auto" else source.format
+    format_name = detect_format(text) if source.format == "auto" else source.format
+    report.detected_format = format_name
     parser = parser_for(format_name)
     assert parser is not None
-    for item in parser(lines):
+    for item in parser(text, source.options):
         if isinstance(item, BadLine):
             report.rejected.append(f"{source.path}:{item.line}: {item.reason}")
             continue
-        if _add(blocklist, source, item):
+        refused = refusal(source, item, blocklist)
+        if refused:
+            report.rejected.append(f"{source.path}:{item.line}: {refused}")
+        elif _add(blocklist, source, item):
             report.entries += 1
             report.by_kind[item.kind] = report.by_kind.get(item.kind, 0) + 1
         else:
             report.duplicates += 1
-    if report.entries == 0:
-        report.error = f"no usable entries in {format_name} format"
+    if report.entries == 0 and not source.allow_empty:
+        report.error = f"no usable entries in {format_name} format " \
+                       "(set allow_empty: true if an empty list is expected)"
     return report
 
 
 def _add(blocklist: Blocklist, source: Source, entry: Entry) -> bool:
     """Add one entry; False when this source already listed it."""
     if entry.kind == "domain":
-        table, key = (blocklist.allow_domains if source.allow else blocklist.domains), entry.value
-        existing = table.get(key, entry.exact)
-        store = lambda value: table.add(key, value, entry.exact)  # noqa: E731
+        domains = blocklist.allow_domains if source.allow else blocklist.domains
+        existing = domains.get(entry.value, entry.exact)
+
+        def store(value: object) -> None:
+            domains.add(entry.value, value, entry.exact)
     else:
         network = ip_network(entry.value)
-        table = blocklist.allow_addresses if source.allow else blocklist.addresses
-        existing = table.get(network)
-        store = lambda value: table.add(network, value)  # noqa: E731
+        addresses = blocklist.allow_addresses if source.allow else blocklist.addresses
+        existing = addresses.get(network)
+
+        def store(value: object) -> None:
+            addresses.add(network, value)
     if source.allow:
         if existing is not None:
             return False
         store(source.name)
         return True
-    value = ("=" if entry.exact else "") + entry.value
     if existing is None:
-        store(Indicator(value, entry.kind, (source.name,), source.campaign, source.severity))
+        store(Indicator(("=" if entry.exact else "") + entry.value, entry.kind, (source.name,),
+                        entry.campaign or source.campaign, entry.severity or source.severity,
+                        entry.comment, entry.first_listed))
         return True
     if source.name in existing.sources:
         return False
-    store(Indicator(value, entry.kind, existing.sources + (source.name,),
-                    existing.campaign or source.campaign, min(existing.severity, source.severity)))
+    store(existing._replace(
+        sources=existing.sources + (source.name,),
+        campaign=existing.campaign or entry.campaign or source.campaign,
+        severity=min(existing.severity, entry.severity or source.severity),
+        comment=existing.comment or entry.comment,
+        first_listed=min(filter(None, (existing.first_listed, entry.first_listed)), default="")))
     return True

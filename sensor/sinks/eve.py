@@ -114,6 +114,10 @@ def alert_event(hit: Hit, tz: tzinfo) -> dict:
              "campaign": indicator.campaign, "seen": hit.seen, "outbound": hit.outbound}
     if hit.resolved_from:
         madoc["resolved_from"] = hit.resolved_from
+    if indicator.comment:
+        madoc["comment"] = indicator.comment
+    if indicator.first_listed:
+        madoc["first_listed"] = indicator.first_listed
     record["madoc"] = madoc
     return record
 

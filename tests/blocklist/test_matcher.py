@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sensor.blocklist.formats import BadLine, Entry, detect_format, hosts
+from sensor.blocklist.formats import BadLine, Entry, hosts
 from sensor.blocklist.loader import RulesError, load_blocklist
 
 
@@ -89,13 +89,18 @@ def test_a_source_with_nothing_usable_is_an_error(tmp_path: Path) -> None:
                   "  - {name: gone, path: missing.txt, format: ips}\n")
     _, report = load_blocklist([rules])
     assert report.failed
-    errors = [s.error.split(":")[0] for s in report.sources]
-    assert errors == ["no usable entries in domains format", "cannot read"]
+    assert report.sources[0].error.startswith("no usable entries in domains format")
+    assert report.sources[1].error.startswith("cannot read: No such file")
+    write(tmp_path / "rules.yaml",
+          "sources:\n  - {name: e, path: empty.txt, format: domains, allow_empty: true}\n")
+    assert not load_blocklist([rules])[1].failed
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("sources: [{name: x}]", "sources[0]: 'path' is required"),
-    ("sources: [{name: x, path: y, format: csv}]", "format 'csv' is not one of"),
+    ("sources: [{name: x, path: y, format: xml}]", "format 'xml' is not one of"),
+    ("sources: [{name: x, path: y, format: suricata-dataset, dataset_type: url}]",
+     "dataset_type 'url' is not one of"),
     ("sources: [{name: x, path: y, severity: 7}]", "'severity' must be 1"),
     ("feeds: []", "unknown key(s): feeds"),
     ("sources: [unclosed", "not valid YAML"),
@@ -107,14 +112,53 @@ def test_rules_file_errors_name_the_file_and_key(tmp_path: Path, text: str, mess
     assert message in str(err.value)
 
 
-def test_format_detection() -> None:
-    assert detect_format(["0.0.0.0 a.example b.example", "127.0.0.1 c.example"]) == "hosts"
-    assert detect_format(["# ips", "203.0.113.1", "198.51.100.0/24"]) == "ips"
-    assert detect_format(["evil.example", "=x.example"]) == "domains"
-
-
 def test_hosts_format_several_names_and_local_names_skipped() -> None:
-    parsed = list(hosts.parse(["127.0.0.1 localhost", "0.0.0.0 a.example b.example # c",
-                               "just-a-name.example"]))
+    parsed = list(hosts.parse("127.0.0.1 localhost\n0.0.0.0 a.example b.example # c\n"
+                              "just-a-name.example\n", {}))
     assert parsed == [Entry(2, "domain", "a.example"), Entry(2, "domain", "b.example"),
                       BadLine(3, "expected an address followed by one or more names")]
+
+
+def test_safety_guards_refuse_public_suffixes_allowlisted_names_and_wide_networks(
+        tmp_path: Path) -> None:
+    write(tmp_path / "d.txt",
+          "gov.vn\nco.uk\nhaiphong.gov.vn\ncdn.good.example\nx.cdn.good.example\n")
+    write(tmp_path / "i.txt", "10.0.0.0/7\n10.0.0.0/8\n2001:db8::/31\n2001:db8::/32\n")
+    write(tmp_path / "allow.txt", "cdn.good.example\n")
+    rules = write(tmp_path / "rules.yaml", """
+sources:
+  - {name: d, path: d.txt, format: domains}
+  - {name: i, path: i.txt, format: ips}
+allowlist:
+  - {name: allow, path: allow.txt, format: domains}
+""")
+    blocklist, report = load_blocklist([rules])
+    assert sorted(blocklist.domains._suffix) == ["haiphong.gov.vn"]
+    assert len(blocklist.addresses) == 2
+    reasons = [w.split(": ", 1)[1] for w in report.warnings]
+    assert reasons == [
+        "'gov.vn' is a public suffix: it would match every name under it (force: true to load "
+        "it anyway)",
+        "'co.uk' is a public suffix: it would match every name under it (force: true to load "
+        "it anyway)",
+        "'cdn.good.example' is allowlisted by allow (force: true to load it anyway)",
+        "'x.cdn.good.example' is allowlisted by allow (force: true to load it anyway)",
+        "10.0.0.0/7 is wider than /8 (force: true to load it anyway)",
+        "2001:db8::/31 is wider than /32 (force: true to load it anyway)"]
+    write(tmp_path / "rules.yaml", rules.read_text().replace("format: ips}", "format: ips, "
+                                                             "force: true}"))
+    assert len(load_blocklist([rules])[0].addresses) == 4
+
+
+def test_per_entry_provenance_reaches_the_indicator(tmp_path: Path) -> None:
+    write(tmp_path / "c.csv", "indicator,campaign,severity,comment,first_listed\n"
+                              "c2.example,2023,1,Mirai C2,2023-05-02\n")
+    write(tmp_path / "z.txt", "c2.example\n")
+    rules = write(tmp_path / "rules.yaml", """
+sources:
+  - {name: feed, path: c.csv, format: csv, campaign: "2022", severity: 3}
+  - {name: plain, path: z.txt, format: domains, campaign: "2022", severity: 2}
+""")
+    indicator = load_blocklist([rules])[0].match_domain("c2.example")
+    assert indicator == ("c2.example", "domain", ("feed", "plain"), "2023", 1, "Mirai C2",
+                         "2023-05-02")

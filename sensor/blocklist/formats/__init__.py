@@ -1,17 +1,19 @@
-"""One small parser per feed format: text lines in, entries and bad lines out.
+"""One small parser per feed format: text in, entries and bad lines out.
 
-Parsers are pure (they take lines, never open files) so that a local file, a
-cached download and a test string all go through the same code. Each yields
-`Entry` for a usable line and `BadLine` (with the reason) for one it rejects;
-comments and blank lines yield nothing.
+Parsers are pure (they take the file's text and the source's options, never
+open files) so that a local file, a cached download and a test string all go
+through the same code. Each yields `Entry` for a usable item and `BadLine`
+(with the reason) for one it rejects; comments and blank lines yield nothing.
+For JSON formats the "line" is the position of the item in the document.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,10 @@ class Entry:
     kind: str           # domain | ip | cidr
     value: str          # normalised: lowercase punycode name, or ipaddress text
     exact: bool = False
+    campaign: str = ""  # per-entry provenance where the format carries it
+    severity: int = 0   # 0: the source's
+    comment: str = ""
+    first_listed: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +35,7 @@ class BadLine:
 
 
 Parsed = Entry | BadLine
-Parser = Callable[[Iterable[str]], Iterator[Parsed]]
+Parser = Callable[[str, Mapping[str, object]], Iterator[Parsed]]
 
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)\Z")
 
@@ -73,6 +79,19 @@ def domain_entry(number: int, text: str) -> Parsed:
         return BadLine(number, str(err))
 
 
+def value_entry(number: int, text: str, **provenance: object) -> Parsed:
+    """An address/CIDR or a name, whichever `text` is (a URL gives its host)."""
+    text = text.strip()
+    if "://" in text:
+        text = urlsplit(text).hostname or ""
+        if not text:
+            return BadLine(number, "URL without a host")
+    parsed = address_entry(number, text) if looks_like_network(text) else domain_entry(number, text)
+    if isinstance(parsed, Entry) and provenance:
+        return Entry(parsed.line, parsed.kind, parsed.value, parsed.exact, **provenance)
+    return parsed
+
+
 def address_entry(number: int, text: str) -> Parsed:
     try:
         network = ip_network(text, strict=False)
@@ -99,23 +118,57 @@ def looks_like_network(text: str) -> bool:
     return True
 
 
-def detect_format(lines: list[str]) -> str:
-    """Guess `hosts`, `ips` or `domains` from the first content lines."""
-    sample = [text for _, text in content_lines(lines[:200])][:50]
+def detect_format(text: str) -> str:
+    """Guess the format from the content; explicit `format:` in rules.yaml always wins."""
+    head = text.lstrip()[:4096]
+    if head.startswith(("{", "[")):
+        if '"Event"' in head or '"Attribute"' in head:
+            return "misp"
+        if '"bundle"' in head or '"indicator"' in head:
+            return "stix"
+    if "#fields" in head and "indicator" in head:
+        return "zeek-intel"
+    lines = text.splitlines()[:200]
+    sample = [line for _, line in content_lines(lines)][:50]
     if not sample:
         return "domains"
-    split = [text.split() for text in sample]
+    if sum(line.startswith(("||", "@@||")) for line in sample) * 2 > len(sample):
+        return "adblock"
+    if any(" CNAME " in f" {line} " or line.startswith("$ORIGIN") for line in sample) and \
+            any("SOA" in line or "rpz" in line.lower() for line in lines):
+        return "rpz"
+    split = [line.split() for line in sample]
     if sum(len(t) >= 2 and is_address(t[0]) for t in split) * 2 > len(sample):
         return "hosts"
+    first = lines[0] if lines else ""
+    if "," in first and not first.startswith("#") and \
+            any(name in first.lower() for name in CSV_INDICATOR_COLUMNS):
+        return "csv"
     if sum(looks_like_network(t[0]) for t in split) * 2 > len(sample):
         return "ips"
     return "domains"
 
 
+CSV_INDICATOR_COLUMNS = ("indicator", "value", "ioc", "domain", "ip", "address", "host")
+FORMATS = ("domains", "ips", "hosts", "csv", "rpz", "zeek-intel", "suricata-dataset", "misp",
+           "stix", "adblock")
+
+
 def parser_for(format_name: str) -> Parser | None:
-    from sensor.blocklist.formats import domains, hosts, ips
+    from sensor.blocklist.formats import (
+        adblock,
+        csvfile,
+        domains,
+        hosts,
+        ips,
+        misp,
+        rpz,
+        stix,
+        suricata,
+        zeek,
+    )
 
-    return {"domains": domains.parse, "ips": ips.parse, "hosts": hosts.parse}.get(format_name)
-
-
-FORMATS = ("domains", "ips", "hosts")
+    return {"domains": domains.parse, "ips": ips.parse, "hosts": hosts.parse,
+            "csv": csvfile.parse, "rpz": rpz.parse, "zeek-intel": zeek.parse,
+            "suricata-dataset": suricata.parse, "misp": misp.parse, "stix": stix.parse,
+            "adblock": adblock.parse}.get(format_name)

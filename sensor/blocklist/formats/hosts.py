@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 
 from sensor.blocklist.formats import BadLine, Parsed, content_lines, domain_entry, is_address
 
@@ -12,9 +12,9 @@ _LOCAL_NAMES = frozenset(("localhost", "localhost.localdomain", "local", "broadc
                           "ip6-allnodes", "ip6-allrouters", "ip6-allhosts", "0.0.0.0"))
 
 
-def parse(lines: Iterable[str]) -> Iterator[Parsed]:
-    for number, text in content_lines(lines):
-        fields = text.split()
+def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:
+    for number, line in content_lines(text.splitlines()):
+        fields = line.split()
         if len(fields) < 2 or not is_address(fields[0]):
             yield BadLine(number, "expected an address followed by one or more names")
             continue

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 
 from sensor.blocklist.formats import Parsed, address_entry, content_lines
 
 
-def parse(lines: Iterable[str]) -> Iterator[Parsed]:
-    for number, text in content_lines(lines):
-        yield address_entry(number, text)
+def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:
+    for number, line in content_lines(text.splitlines()):
+        yield address_entry(number, line)

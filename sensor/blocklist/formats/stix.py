@@ -1,0 +1,40 @@
+"""`stix`: STIX 2.1 bundles; indicators whose pattern compares a domain, address or URL.
+
+Patterns read: `[domain-name:value = '…']`, `[ipv4-addr:value = '…']`,
+`[ipv6-addr:value = '…']`, `[url:value = '…']` (its host), also several joined
+by OR. Any other pattern is rejected as unsupported. The "line" of an entry is
+the indicator's position in the bundle; its `name`/`description` becomes the
+comment and `valid_from` the first-listed date.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+
+from sensor.blocklist.formats import BadLine, Parsed, value_entry
+
+_COMPARISON = re.compile(r"(domain-name|ipv4-addr|ipv6-addr|url):value\s*=\s*'((?:[^'\\]|\\.)*)'")
+_ANY_COMPARISON = re.compile(r"[\w-]+:[\w.\[\]*'-]+\s*(=|!=|<|>|LIKE|MATCHES|IN)")
+
+
+def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        yield BadLine(err.lineno, f"not valid JSON: {err.msg}")
+        return
+    objects = document.get("objects", []) if isinstance(document, dict) else document
+    indicators = [o for o in objects if isinstance(o, dict) and o.get("type") == "indicator"]
+    for number, indicator in enumerate(indicators, 1):
+        pattern = str(indicator.get("pattern", ""))
+        found = _COMPARISON.findall(pattern)
+        if not found or len(found) != len(_ANY_COMPARISON.findall(pattern)) \
+                or " AND " in pattern:
+            yield BadLine(number, f"pattern not supported: {pattern[:80]}")
+            continue
+        comment = str(indicator.get("name") or indicator.get("description") or "")
+        for _, value in found:
+            yield value_entry(number, value.replace("\\'", "'"), comment=comment,
+                              first_listed=str(indicator.get("valid_from", ""))[:10])

@@ -1,0 +1,144 @@
+"""Each feed format: its sample under rules/samples/ parsed, with valid, edge and broken items."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sensor.blocklist.formats import BadLine, Entry, detect_format, parser_for
+from tests.conftest import ROOT
+
+SAMPLES = ROOT / "rules" / "samples"
+
+
+def parse(format_name: str, sample: str, **options: object) -> tuple[list[Entry], list[BadLine]]:
+    items = list(parser_for(format_name)((SAMPLES / sample).read_text(), options))
+    return ([i for i in items if isinstance(i, Entry)],
+            [i for i in items if isinstance(i, BadLine)])
+
+
+def values(entries: list[Entry]) -> list[tuple[str, str]]:
+    return [(e.kind, ("=" if e.exact else "") + e.value) for e in entries]
+
+
+def test_domains() -> None:
+    entries, bad = parse("domains", "domains.txt")
+    assert values(entries) == [("domain", "update-flash-player.example"),
+                               ("domain", "c2-panel.example"),
+                               ("domain", "=login.fake-bank.example"),
+                               ("domain", "xn--v-d-c-hi-c2a77a588ydtaze.vn")]
+    assert [(b.line, b.reason) for b in bad] == [(6, "bad label 'bad label!'")]
+
+
+def test_ips() -> None:
+    entries, bad = parse("ips", "ips.txt")
+    assert values(entries) == [("ip", "203.0.113.77"), ("cidr", "198.18.250.0/24"),
+                               ("cidr", "2001:db8:bad::/48")]
+    assert [b.line for b in bad] == [5]
+
+
+def test_hosts() -> None:
+    entries, bad = parse("hosts", "hosts.txt")
+    assert values(entries) == [("domain", "dropper.malware-cdn.example"),
+                               ("domain", "payload.malware-cdn.example"),
+                               ("domain", "tracker.adware.example")]
+    assert [b.line for b in bad] == [5]
+
+
+def test_csv_with_provenance_columns() -> None:
+    entries, bad = parse("csv", "indicators.csv")
+    assert values(entries) == [("domain", "c2.botnet-vn.example"), ("ip", "203.0.113.99"),
+                               ("cidr", "198.51.100.0/25"), ("domain", "dl.malware-cdn.example")]
+    first = entries[0]
+    assert (first.campaign, first.severity, first.comment, first.first_listed) == \
+        ("2022", 1, "Mirai C2", "2022-08-26")
+    assert [(b.line, b.reason) for b in bad] == [
+        (6, "type says domain but '203.0.113.100' is a ip"),
+        (7, "severity '9' is not 1, 2 or 3")]
+
+
+def test_csv_named_column_missing() -> None:
+    entries, bad = parse("csv", "indicators.csv", column="ioc_value")
+    assert entries == [] and "no indicator column" in bad[0].reason
+
+
+def test_rpz() -> None:
+    entries, bad = parse("rpz", "policy.rpz")
+    assert values(entries) == [("domain", "=c2-panel.example"), ("domain", "c2-panel.example"),
+                               ("domain", "=exact-only.example"), ("ip", "203.0.113.77"),
+                               ("cidr", "2001:db8:bad::/48")]
+    assert [b.reason.split(" ")[0] for b in bad] == ["rpz-passthru", "rpz-nsdname"]
+
+
+def test_zeek_intel() -> None:
+    entries, bad = parse("zeek-intel", "intel.zeek")
+    assert values(entries) == [("domain", "bad.example.vn"), ("ip", "203.0.113.7"),
+                               ("cidr", "198.51.100.0/24"), ("domain", "dl.malware-cdn.example")]
+    assert entries[0].comment == "C2 domain — source campaign-2022"
+    assert [b.reason for b in bad] == ["Intel::FILE_HASH is not supported (domains, addresses, "
+                                       "subnets, URLs)"]
+
+
+def test_suricata_string_dataset_is_base64() -> None:
+    entries, bad = parse("suricata-dataset", "dns-query.dataset", dataset_type="string")
+    assert values(entries) == [("domain", "c2-panel.example"),
+                               ("domain", "update-flash-player.example"),
+                               ("domain", "xn--v-d-rma6749a.vn")]
+    assert len(bad) == 1 and "base64" in bad[0].reason
+
+
+def test_suricata_ip_datasets() -> None:
+    entries, bad = parse("suricata-dataset", "ipv4.dataset", dataset_type="ipv4")
+    assert values(entries) == [("ip", "203.0.113.77"), ("ip", "203.0.113.78")]
+    assert bad[0].reason == "'2001:db8:bad::1' is not an ipv4 address"
+    entries, bad = parse("suricata-dataset", "ipv4.dataset", dataset_type="ip")
+    assert len(entries) == 3 and not bad
+
+
+def test_misp_event() -> None:
+    entries, bad = parse("misp", "misp-event.json")
+    assert values(entries) == [("domain", "c2.botnet-vn.example"),
+                               ("domain", "api.c2.botnet-vn.example"), ("ip", "203.0.113.50"),
+                               ("ip", "203.0.113.51"), ("domain", "panel.botnet-vn.example"),
+                               ("ip", "203.0.113.52"), ("domain", "object.botnet-vn.example")]
+    assert entries[2].comment == "C2 node" and entries[0].comment.startswith("Chiến dịch 2022")
+    assert entries[0].first_listed == "2022-08-26"
+    assert [b.reason for b in bad] == ["attribute '198.51.100.23': to_ids is false",
+                                       "attribute type 'md5' is not supported"]
+
+
+def test_stix_bundle() -> None:
+    entries, bad = parse("stix", "stix-bundle.json")
+    assert values(entries) == [("domain", "c2.stix-demo.example"), ("ip", "203.0.113.61"),
+                               ("ip", "2001:db8:bad::61"), ("domain", "dl.stix-demo.example")]
+    assert entries[0].comment == "C2 domain" and entries[1].first_listed == "2022-08-27"
+    assert len(bad) == 1 and bad[0].reason.startswith("pattern not supported: [file:hashes")
+
+
+def test_adblock() -> None:
+    entries, bad = parse("adblock", "adblock.txt")
+    assert values(entries) == [("domain", "tracker.adware.example"),
+                               ("domain", "miner.cryptojack.example")]
+    assert [b.line for b in bad] == [5, 6, 7]
+
+
+def test_broken_json_is_one_clear_error() -> None:
+    for format_name in ("misp", "stix"):
+        items = list(parser_for(format_name)('{"Event": [', {}))
+        assert len(items) == 1 and items[0].reason.startswith("not valid JSON")
+
+
+@pytest.mark.parametrize(("sample", "expected"), [
+    ("domains.txt", "domains"), ("ips.txt", "ips"), ("hosts.txt", "hosts"),
+    ("indicators.csv", "csv"), ("policy.rpz", "rpz"), ("intel.zeek", "zeek-intel"),
+    ("misp-event.json", "misp"), ("stix-bundle.json", "stix"), ("adblock.txt", "adblock")])
+def test_format_detected_from_content(sample: str, expected: str) -> None:
+    assert detect_format((SAMPLES / sample).read_text()) == expected
+
+
+def test_every_sample_is_tested() -> None:
+    tested = {"domains.txt", "ips.txt", "hosts.txt", "indicators.csv", "policy.rpz", "intel.zeek",
+              "dns-query.dataset", "ipv4.dataset", "misp-event.json", "stix-bundle.json",
+              "adblock.txt"}
+    assert {p.name for p in Path(SAMPLES).iterdir()} == tested
