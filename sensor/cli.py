@@ -34,6 +34,9 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-dns", action="store_true", help="leave dns events out of the EVE output")
     p.add_argument("--filter", metavar="EXPR", dest="bpf_filter",
                    help="capture filter in libpcap syntax (as tcpdump), applied before decoding")
+    p.add_argument("--reload-period", type=float, default=5.0, metavar="SECONDS",
+                   help="check the rules' files for changes this often and reload them "
+                        "(also on SIGHUP); default 5")
     p.add_argument("--internal", action="append", metavar="CIDR",
                    help="internal network (repeatable); default: RFC 1918, 100.64.0.0/10, "
                         "fc00::/7, fe80::/10")
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return replay(ReplayOptions(
             captures=args.captures, rules=args.rules, eve=args.eve, dns=not args.no_dns,
             flows=not args.no_flows, bpf_filter=args.bpf_filter,
-            internal=args.internal or list(DEFAULT_INTERNAL_NETWORKS)))
+            internal=args.internal or list(DEFAULT_INTERNAL_NETWORKS),
+            reload_period=args.reload_period))
     if args.command == "rules":
         from sensor.rulescmd import check, lookup
 

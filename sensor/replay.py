@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from sensor.blocklist.loader import RulesError, load_blocklist
+from sensor.blocklist.loader import LoadReport, RulesError, load_blocklist
+from sensor.blocklist.matcher import Blocklist
+from sensor.blocklist.reload import RulesReloader
 from sensor.detect import DEFAULT_INTERNAL_NETWORKS, internal_networks
 from sensor.pipeline import Pipeline
 from sensor.sinks.eve import EveWriter
@@ -28,15 +31,15 @@ class ReplayOptions:
     flows: bool = True
     bpf_filter: str | None = None
     internal: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS))
+    reload_period: float = 5.0           # seconds between checks of the rules' files
 
 
 def _error(message: str) -> None:
     print(f"madoc-sensor: {message}", file=sys.stderr)
 
 
-def load_rules(paths: list[Path]):
+def load_rules(paths: list[Path]) -> tuple[Blocklist, LoadReport] | None:
     """Load blocklists, printing every rejected line; None when nothing is usable."""
-    paths = paths or [DEFAULT_RULES]
     try:
         blocklist, report = load_blocklist(paths)
     except RulesError as err:
@@ -44,13 +47,18 @@ def load_rules(paths: list[Path]):
         return None
     for warning in report.warnings:
         _error(f"warning: {warning}")
-    return blocklist
+    return blocklist, report
 
 
 def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
-    blocklist = load_rules(options.rules)
-    if blocklist is None:
+    rules_paths = options.rules or [DEFAULT_RULES]
+    loaded = load_rules(rules_paths)
+    if loaded is None:
         return EXIT_BAD_INPUT
+    blocklist, report = loaded
+    reloader = RulesReloader(rules_paths, options.reload_period)
+    reloader.loaded(report)
+    previous_handler = signal.signal(signal.SIGHUP, lambda *_: reloader.request())
     try:
         internal = internal_networks(options.internal)
     except ValueError as err:
@@ -72,6 +80,7 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             try:
                 capture = CaptureFile(path, options.bpf_filter)
                 for data, records in capture.batches():
+                    _reload(reloader, pipeline)
                     pipeline.feed_batch(data, records, capture.link)
                     counts.add(events)
                     if writer:
@@ -89,6 +98,7 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             writer.write(events)
         events.clear()
     finally:
+        signal.signal(signal.SIGHUP, previous_handler)
         if stream is not None and stream is not sys.stdout.buffer:
             stream.close()
         elif stream is not None:
@@ -96,6 +106,20 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     write_summary(summary_out, pipeline, counts, len(options.captures),
                   time.perf_counter() - started)
     return status
+
+
+def _reload(reloader: RulesReloader, pipeline: Pipeline) -> None:
+    """Swap in a reloaded blocklist between batches; say what happened on stderr."""
+    failures = reloader.status.failures
+    blocklist = reloader.poll()
+    if blocklist is not None:
+        pipeline.swap_blocklist(blocklist)
+        entries = sum(reloader.status.source_entries.values())
+        _error(f"rules reloaded ({entries:,} entries); "
+               f"in use from packet {pipeline.stats.packets + 1:,} on")
+    elif reloader.status.failures > failures:
+        _error(f"rules reload failed, keeping the previous blocklist: "
+               f"{reloader.status.last_error}")
 
 
 def _open_eve(eve: str | None) -> BinaryIO | None:
