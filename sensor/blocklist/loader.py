@@ -15,6 +15,7 @@ first so that the second guard can see them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from ipaddress import ip_network
@@ -26,6 +27,7 @@ from publicsuffixlist import PublicSuffixList
 from sensor.blocklist.formats import FORMATS, BadLine, Entry, detect_format, parser_for
 from sensor.blocklist.formats.suricata import DATASET_TYPES
 from sensor.blocklist.matcher import Blocklist
+from sensor.blocklist.remote import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, FetchError, fetch
 from sensor.events import Indicator
 
 
@@ -33,10 +35,13 @@ class RulesError(Exception):
     """A rules file that cannot be used at all (the message names file and key)."""
 
 
+DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "madoc"
+
+
 @dataclass(frozen=True)
 class Source:
     name: str
-    path: Path
+    path: Path                          # a local file, or where a remote one is shown from
     format: str
     campaign: str = ""
     severity: int = 2
@@ -45,6 +50,11 @@ class Source:
     force: bool = False                 # load entries the safety guards would refuse
     dataset_type: str = ""              # suricata-dataset: string | ipv4 | ipv6 | ip
     column: str = ""                    # csv: the indicator column's header
+    url: str = ""                       # remote source: https://…
+    ca_file: str = ""
+    insecure: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
 
     @property
     def options(self) -> dict[str, object]:
@@ -55,6 +65,7 @@ class Source:
 class SourceReport:
     source: Source
     detected_format: str = ""
+    notes: list[str] = field(default_factory=list)        # warnings that are not bad lines
     entries: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
@@ -70,6 +81,7 @@ class LoadReport:
     def warnings(self) -> list[str]:
         lines = []
         for report in self.sources:
+            lines += [f"{report.source.path}: {note}" for note in report.notes]
             lines += report.rejected
             if report.error:
                 lines.append(f"{report.source.path}: {report.error}")
@@ -111,13 +123,21 @@ def _source(rules_path: Path, where: str, item: object, allow: bool) -> Source:
 
     if not isinstance(item, dict):
         raise fail("expected a mapping with name, path and format")
-    unknown = set(item) - {"name", "path", "format", "campaign", "severity", "allow_empty",
-                           "force", "dataset_type", "column"}
+    unknown = set(item) - {"name", "path", "url", "format", "campaign", "severity",
+                           "allow_empty", "force", "dataset_type", "column", "ca_file",
+                           "insecure", "timeout", "max_bytes"}
     if unknown:
         raise fail(f"unknown key(s): {', '.join(sorted(unknown))}")
-    for key in ("name", "path"):
-        if not isinstance(item.get(key), str) or not item[key]:
-            raise fail(f"'{key}' is required and must be a string")
+    if not isinstance(item.get("name"), str) or not item["name"]:
+        raise fail("'name' is required and must be a string")
+    url = item.get("url", "")
+    if bool(url) == bool(item.get("path")) or not isinstance(url or item["path"], str):
+        raise fail("give either 'path' (a local file) or 'url' (https://…), as a string")
+    if url and not url.startswith(("https://", "http://")):
+        raise fail(f"url {url!r} must start with https://")
+    for key in ("timeout", "max_bytes"):
+        if key in item and (not isinstance(item[key], int | float) or item[key] <= 0):
+            raise fail(f"'{key}' must be a positive number")
     format_name = item.get("format", "auto")
     if format_name not in (*FORMATS, "auto"):
         raise fail(f"format {format_name!r} is not one of {', '.join(FORMATS)}, auto")
@@ -127,22 +147,27 @@ def _source(rules_path: Path, where: str, item: object, allow: bool) -> Source:
     dataset_type = str(item.get("dataset_type", ""))
     if dataset_type and dataset_type not in DATASET_TYPES:
         raise fail(f"dataset_type {dataset_type!r} is not one of {', '.join(DATASET_TYPES)}")
-    for key in ("allow_empty", "force"):
+    for key in ("allow_empty", "force", "insecure"):
         if not isinstance(item.get(key, False), bool):
             raise fail(f"'{key}' must be true or false")
-    return Source(name=item["name"], path=rules_path.parent / item["path"], format=format_name,
+    return Source(name=item["name"], path=Path(url) if url else rules_path.parent / item["path"],
+                  url=url, ca_file=str(item.get("ca_file") or ""),
+                  insecure=item.get("insecure", False),
+                  timeout=float(item.get("timeout", DEFAULT_TIMEOUT)),
+                  max_bytes=int(item.get("max_bytes", DEFAULT_MAX_BYTES)), format=format_name,
                   campaign=str(item.get("campaign", "")), severity=severity, allow=allow,
                   allow_empty=item.get("allow_empty", False), force=item.get("force", False),
                   dataset_type=dataset_type, column=str(item.get("column", "")))
 
 
-def load_blocklist(rules_paths: list[Path]) -> tuple[Blocklist, LoadReport]:
+def load_blocklist(rules_paths: list[Path],
+                   cache_dir: Path = DEFAULT_CACHE_DIR) -> tuple[Blocklist, LoadReport]:
     """Compile every source of every rules argument into one `Blocklist`."""
     blocklist = Blocklist.empty()
     report = LoadReport()
     sources = [source for path in rules_paths for source in read_sources(path)]
     for source in sorted(sources, key=lambda s: not s.allow):     # allowlists first
-        report.sources.append(_load_source(source, blocklist))
+        report.sources.append(_load_source(source, blocklist, cache_dir))
     return blocklist, report
 
 
@@ -170,12 +195,29 @@ def refusal(source: Source, entry: Entry, blocklist: Blocklist) -> str:
     return ""
 
 
-def _load_source(source: Source, blocklist: Blocklist) -> SourceReport:
-    report = SourceReport(source)
+def _read(source: Source, cache_dir: Path, report: SourceReport) -> str | None:
+    """The source's text, or None with `report.error` set."""
+    if source.url:
+        try:
+            fetched = fetch(source.url, cache_dir / "lists", source.timeout, source.max_bytes,
+                            source.ca_file or None, source.insecure)
+        except FetchError as err:
+            report.error = f"cannot fetch: {err}"
+            return None
+        if fetched.warning:
+            report.notes.append(fetched.warning)
+        return fetched.text
     try:
-        text = source.path.read_text(encoding="utf-8", errors="replace")
+        return source.path.read_text(encoding="utf-8", errors="replace")
     except OSError as err:
         report.error = f"cannot read: {err.strerror or err}"
+        return None
+
+
+def _load_source(source: Source, blocklist: Blocklist, cache_dir: Path) -> SourceReport:
+    report = SourceReport(source)
+    text = _read(source, cache_dir, report)
+    if text is None:
         return report
     format_name = detect_format(text) if source.format == "auto" else source.format
     report.detected_format = format_name

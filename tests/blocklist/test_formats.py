@@ -142,3 +142,12 @@ def test_every_sample_is_tested() -> None:
               "dns-query.dataset", "ipv4.dataset", "misp-event.json", "stix-bundle.json",
               "adblock.txt"}
     assert {p.name for p in Path(SAMPLES).iterdir()} == tested
+
+
+def test_mixed_lists_and_addresses_in_a_domains_list() -> None:
+    text = "evil.example\n203.0.113.5\n198.51.100.0/24\n"
+    assert detect_format(text) == "mixed"
+    assert values(list(parser_for("mixed")(text, {}))) == [
+        ("domain", "evil.example"), ("ip", "203.0.113.5"), ("cidr", "198.51.100.0/24")]
+    bad = list(parser_for("domains")(text, {}))[1]
+    assert bad.reason == "'203.0.113.5' is an address: list it in an ips (or mixed) source"

@@ -97,7 +97,7 @@ def test_a_source_with_nothing_usable_is_an_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("sources: [{name: x}]", "sources[0]: 'path' is required"),
+    ("sources: [{name: x}]", "sources[0]: give either 'path'"),
     ("sources: [{name: x, path: y, format: xml}]", "format 'xml' is not one of"),
     ("sources: [{name: x, path: y, format: suricata-dataset, dataset_type: url}]",
      "dataset_type 'url' is not one of"),

@@ -38,6 +38,7 @@ Parsed = Entry | BadLine
 Parser = Callable[[str, Mapping[str, object]], Iterator[Parsed]]
 
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)\Z")
+_ADDRESS_LIKE = re.compile(r"(?=.*[.:])[0-9.]+(/\d+)?\Z|(?=.*:)[0-9a-fA-F:.]+(/\d+)?\Z")
 
 
 def content_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -72,6 +73,8 @@ def normalise_domain(text: str) -> str:
 
 
 def domain_entry(number: int, text: str) -> Parsed:
+    if looks_like_network(text):
+        return BadLine(number, f"{text!r} is an address: list it in an ips (or mixed) source")
     exact = text.startswith("=")
     try:
         return Entry(number, "domain", normalise_domain(text[1:] if exact else text), exact)
@@ -144,14 +147,15 @@ def detect_format(text: str) -> str:
     if "," in first and not first.startswith("#") and \
             any(name in first.lower() for name in CSV_INDICATOR_COLUMNS):
         return "csv"
-    if sum(looks_like_network(t[0]) for t in split) * 2 > len(sample):
+    networks = sum(bool(_ADDRESS_LIKE.match(t[0])) for t in split)   # valid or not
+    if networks == len(sample):
         return "ips"
-    return "domains"
+    return "mixed" if networks else "domains"
 
 
 CSV_INDICATOR_COLUMNS = ("indicator", "value", "ioc", "domain", "ip", "address", "host")
-FORMATS = ("domains", "ips", "hosts", "csv", "rpz", "zeek-intel", "suricata-dataset", "misp",
-           "stix", "adblock")
+FORMATS = ("domains", "ips", "mixed", "hosts", "csv", "rpz", "zeek-intel", "suricata-dataset",
+           "misp", "stix", "adblock")
 
 
 def parser_for(format_name: str) -> Parser | None:
@@ -168,7 +172,8 @@ def parser_for(format_name: str) -> Parser | None:
         zeek,
     )
 
-    return {"domains": domains.parse, "ips": ips.parse, "hosts": hosts.parse,
+    return {"domains": domains.parse, "ips": ips.parse, "mixed": ips.parse_mixed,
+            "hosts": hosts.parse,
             "csv": csvfile.parse, "rpz": rpz.parse, "zeek-intel": zeek.parse,
             "suricata-dataset": suricata.parse, "misp": misp.parse, "stix": stix.parse,
             "adblock": adblock.parse}.get(format_name)
