@@ -188,7 +188,7 @@ def refusal(source: Source, entry: Entry, blocklist: Blocklist) -> str:
         if allowed is not None:
             return f"{entry.value!r} is allowlisted by {allowed} (force: true to load it anyway)"
         return ""
-    network = ip_network(entry.value)
+    network = entry.network or ip_network(entry.value)
     if network.prefixlen < (8 if network.version == 4 else 32):
         return f"{entry.value} is wider than /{8 if network.version == 4 else 32} " \
                "(force: true to load it anyway)"
@@ -250,7 +250,7 @@ def _add(blocklist: Blocklist, source: Source, entry: Entry) -> bool:
         def store(value: object) -> None:
             domains.add(entry.value, value, entry.exact)
     else:
-        network = ip_network(entry.value)
+        network = entry.network or ip_network(entry.value)
         addresses = blocklist.allow_addresses if source.allow else blocklist.addresses
         existing = addresses.get(network)
 

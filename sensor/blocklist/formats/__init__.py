@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from ipaddress import ip_address, ip_network
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from urllib.parse import urlsplit
 
 
@@ -26,6 +26,7 @@ class Entry:
     severity: int = 0   # 0: the source's
     comment: str = ""
     first_listed: str = ""
+    network: IPv4Network | IPv6Network | None = None    # parsed once, for ip and cidr
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ def normalise_domain(text: str) -> str:
 
 
 def domain_entry(number: int, text: str) -> Parsed:
-    if looks_like_network(text):
+    if _ADDRESS_LIKE.match(text) and looks_like_network(text):
         return BadLine(number, f"{text!r} is an address: list it in an ips (or mixed) source")
     exact = text.startswith("=")
     try:
@@ -91,7 +92,7 @@ def value_entry(number: int, text: str, **provenance: object) -> Parsed:
             return BadLine(number, "URL without a host")
     parsed = address_entry(number, text) if looks_like_network(text) else domain_entry(number, text)
     if isinstance(parsed, Entry) and provenance:
-        return Entry(parsed.line, parsed.kind, parsed.value, parsed.exact, **provenance)
+        return replace(parsed, **provenance)
     return parsed
 
 
@@ -101,8 +102,8 @@ def address_entry(number: int, text: str) -> Parsed:
     except ValueError:
         return BadLine(number, f"{text!r} is not an IP address or CIDR")
     if network.prefixlen == network.max_prefixlen:
-        return Entry(number, "ip", str(network.network_address))
-    return Entry(number, "cidr", str(network))
+        return Entry(number, "ip", str(network.network_address), network=network)
+    return Entry(number, "cidr", str(network), network=network)
 
 
 def is_address(text: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 from sensor.blocklist.formats import BadLine, Entry, Parsed, address_entry, domain_entry
 
@@ -70,7 +71,6 @@ def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:
                 continue
             for entry in parsed:
                 if isinstance(entry, Entry):
-                    entry = Entry(entry.line, entry.kind, entry.value, entry.exact,
-                                  comment=str(attribute.get("comment") or comment),
-                                  first_listed=listed)
+                    entry = replace(entry, comment=str(attribute.get("comment") or comment),
+                                    first_listed=listed)
                 yield entry
