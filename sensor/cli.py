@@ -24,8 +24,8 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("captures", nargs="+", type=Path, metavar="PCAP",
                    help="capture files, processed in the order given")
     p.add_argument("--rules", action="append", type=Path, default=[], metavar="PATH",
-                   help="a rules.yaml, or one list file (domains, IPs/CIDRs or hosts format, "
-                        "detected from its content); repeatable; default: the project's "
+                   help="a rules.yaml, or one list file in any supported format (detected "
+                        "from its content); repeatable; default: the project's "
                         "rules/rules.yaml")
     p.add_argument("--eve", metavar="FILE|-",
                    help="write EVE JSON lines to FILE, or to stdout with '-'")

@@ -28,8 +28,8 @@ def demo() -> int:
         summary = io.StringIO()
         status = replay(ReplayOptions(captures=captures, rules=[DEFAULT_RULES], eve=str(eve)),
                         summary_out=summary)
-        alerts = [json.loads(line) for line in eve.read_text().splitlines()
-                  if '"event_type":"alert"' in line]
+        alerts = sorted((json.loads(line) for line in eve.read_text().splitlines()
+                         if '"event_type":"alert"' in line), key=lambda a: a["timestamp"])
     print(f"== madoc-sensor demo: {len(captures)} captures from {PCAPS}, rules {DEFAULT_RULES}")
     print(f"\n== alerts ({len(alerts)})")
     for alert in alerts:

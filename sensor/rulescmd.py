@@ -54,7 +54,7 @@ def lookup(rules: list[Path], values: list[str]) -> int:
         except ValueError:
             packed = None
         if packed is not None:
-            listed = blocklist.addresses.match(packed)
+            listed = blocklist.listed_address(packed)
             allowed = blocklist.allow_addresses.match(packed)
         else:
             try:
@@ -62,7 +62,7 @@ def lookup(rules: list[Path], values: list[str]) -> int:
             except ValueError as err:
                 print(f"{value}: not a name or address ({err})")
                 continue
-            listed, allowed = blocklist.domains.match(name), blocklist.allow_domains.match(name)
+            listed, allowed = blocklist.listed_domain(name), blocklist.allow_domains.match(name)
         if listed is None:
             print(f"{value}: not listed")
         elif allowed is not None:

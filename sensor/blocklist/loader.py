@@ -26,9 +26,8 @@ from publicsuffixlist import PublicSuffixList
 
 from sensor.blocklist.formats import FORMATS, BadLine, Entry, detect_format, parser_for
 from sensor.blocklist.formats.suricata import DATASET_TYPES
-from sensor.blocklist.matcher import Blocklist
+from sensor.blocklist.matcher import Blocklist, Provenance
 from sensor.blocklist.remote import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, FetchError, fetch
-from sensor.events import Indicator
 
 
 class RulesError(Exception):
@@ -166,8 +165,9 @@ def load_blocklist(rules_paths: list[Path],
     blocklist = Blocklist.empty()
     report = LoadReport()
     sources = [source for path in rules_paths for source in read_sources(path)]
+    shared: dict[Provenance, Provenance] = {}
     for source in sorted(sources, key=lambda s: not s.allow):     # allowlists first
-        report.sources.append(_load_source(source, blocklist, cache_dir))
+        report.sources.append(_load_source(source, blocklist, cache_dir, shared))
     return blocklist, report
 
 
@@ -214,7 +214,8 @@ def _read(source: Source, cache_dir: Path, report: SourceReport) -> str | None:
         return None
 
 
-def _load_source(source: Source, blocklist: Blocklist, cache_dir: Path) -> SourceReport:
+def _load_source(source: Source, blocklist: Blocklist, cache_dir: Path,
+                 shared: dict[Provenance, Provenance]) -> SourceReport:
     report = SourceReport(source)
     text = _read(source, cache_dir, report)
     if text is None:
@@ -230,7 +231,7 @@ def _load_source(source: Source, blocklist: Blocklist, cache_dir: Path) -> Sourc
         refused = refusal(source, item, blocklist)
         if refused:
             report.rejected.append(f"{source.path}:{item.line}: {refused}")
-        elif _add(blocklist, source, item):
+        elif _add(blocklist, source, item, shared):
             report.entries += 1
             report.by_kind[item.kind] = report.by_kind.get(item.kind, 0) + 1
         else:
@@ -241,7 +242,8 @@ def _load_source(source: Source, blocklist: Blocklist, cache_dir: Path) -> Sourc
     return report
 
 
-def _add(blocklist: Blocklist, source: Source, entry: Entry) -> bool:
+def _add(blocklist: Blocklist, source: Source, entry: Entry,
+         shared: dict[Provenance, Provenance]) -> bool:
     """Add one entry; False when this source already listed it."""
     if entry.kind == "domain":
         domains = blocklist.allow_domains if source.allow else blocklist.domains
@@ -262,16 +264,17 @@ def _add(blocklist: Blocklist, source: Source, entry: Entry) -> bool:
         store(source.name)
         return True
     if existing is None:
-        store(Indicator(("=" if entry.exact else "") + entry.value, entry.kind, (source.name,),
-                        entry.campaign or source.campaign, entry.severity or source.severity,
-                        entry.comment, entry.first_listed))
-        return True
-    if source.name in existing.sources:
+        provenance = Provenance((source.name,), entry.campaign or source.campaign,
+                                entry.severity or source.severity, entry.comment,
+                                entry.first_listed)
+    elif source.name in existing.sources:
         return False
-    store(existing._replace(
-        sources=existing.sources + (source.name,),
-        campaign=existing.campaign or entry.campaign or source.campaign,
-        severity=min(existing.severity, entry.severity or source.severity),
-        comment=existing.comment or entry.comment,
-        first_listed=min(filter(None, (existing.first_listed, entry.first_listed)), default="")))
+    else:
+        provenance = Provenance(
+            existing.sources + (source.name,),
+            existing.campaign or entry.campaign or source.campaign,
+            min(existing.severity, entry.severity or source.severity),
+            existing.comment or entry.comment,
+            min(filter(None, (existing.first_listed, entry.first_listed)), default=""))
+    store(shared.setdefault(provenance, provenance))      # one object per distinct story
     return True

@@ -6,15 +6,20 @@
 written `=name` match that exact name only. `PrefixSet` keeps IPv4/IPv6
 networks as integer keys in one dict per prefix length actually present,
 asked longest first, with a direct dict for single addresses.
+
+Entries map to a shared `Provenance` (most entries of a feed share one), and
+the `Indicator` an alert carries is built only when something matches: with a
+million entries, one tuple per entry would more than double the memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
-from sensor.events import Indicator
+from sensor.events import Indicator, addr_text
 
 V = TypeVar("V")
 
@@ -37,16 +42,21 @@ class DomainSet(Generic[V]):
         return len(self._suffix) + len(self._exact)
 
     def match(self, name: str) -> V | None:
-        """The entry that lists `name` (most specific first), or None."""
+        """The value of the entry that lists `name` (most specific first), or None."""
+        found = self.match_entry(name)
+        return found[1] if found is not None else None
+
+    def match_entry(self, name: str) -> tuple[str, V] | None:
+        """(the entry as written, its value) for the entry that lists `name`, or None."""
         if self._exact:
             value = self._exact.get(name)
             if value is not None:
-                return value
+                return "=" + name, value
         suffix = self._suffix
         while True:
             value = suffix.get(name)
             if value is not None:
-                return value
+                return name, value
             dot = name.find(".")
             if dot < 0:
                 return None
@@ -54,6 +64,12 @@ class DomainSet(Generic[V]):
 
 
 Network = IPv4Network | IPv6Network
+
+
+@lru_cache(maxsize=4096)
+def _network_text(number: int, prefixlen: int) -> str:
+    """`198.51.100.0/24` for a listed network (hits concentrate on few networks)."""
+    return str(ip_network((number, prefixlen)))
 
 
 class PrefixSet(Generic[V]):
@@ -103,6 +119,19 @@ class PrefixSet(Generic[V]):
                     return value
         return None
 
+    def match_entry(self, addr: bytes) -> tuple[str, V] | None:
+        """(the listed address or network as text, its value), or None."""
+        value = self._hosts.get(addr)
+        if value is not None:
+            return addr_text(addr), value
+        order = self._order4 if len(addr) == 4 else self._order6
+        number = int.from_bytes(addr, "big")
+        for shift, table in order:
+            value = table.get(number >> shift)
+            if value is not None:
+                return _network_text(number >> shift << shift, len(addr) * 8 - shift), value
+        return None
+
     @classmethod
     def of(cls, cidrs: list[str], value: V) -> PrefixSet[V]:
         networks = cls()
@@ -111,12 +140,28 @@ class PrefixSet(Generic[V]):
         return networks
 
 
+@lru_cache(maxsize=4096)
+def _indicator(value: str, kind: str, provenance: Provenance) -> Indicator:
+    """One `Indicator` per listed entry that matches (the same few match again and again)."""
+    return Indicator(value, kind, *provenance)
+
+
+class Provenance(NamedTuple):
+    """Where an entry comes from; shared by every entry with the same story."""
+
+    sources: tuple[str, ...]
+    campaign: str
+    severity: int               # 1 high … 3 low
+    comment: str = ""
+    first_listed: str = ""
+
+
 @dataclass
 class Blocklist:
     """What the detector asks; allowlisted names and addresses always win."""
 
-    domains: DomainSet[Indicator]
-    addresses: PrefixSet[Indicator]
+    domains: DomainSet[Provenance]
+    addresses: PrefixSet[Provenance]
     allow_domains: DomainSet[str]
     allow_addresses: PrefixSet[str]
 
@@ -124,14 +169,29 @@ class Blocklist:
     def empty(cls) -> Blocklist:
         return cls(DomainSet(), PrefixSet(), DomainSet(), PrefixSet())
 
+    def listed_domain(self, name: str) -> Indicator | None:
+        """The listing entry for `name`, allowlist not applied."""
+        found = self.domains.match_entry(name)
+        if found is None:
+            return None
+        return _indicator(found[0], "domain", found[1])
+
+    def listed_address(self, addr: bytes) -> Indicator | None:
+        """The listing entry for a packed address, allowlist not applied."""
+        found = self.addresses.match_entry(addr)
+        if found is None:
+            return None
+        text, provenance = found
+        return _indicator(text, "cidr" if "/" in text else "ip", provenance)
+
     def match_domain(self, name: str) -> Indicator | None:
-        indicator = self.domains.match(name)
-        if indicator is not None and self.allow_domains.match(name) is None:
-            return indicator
-        return None
+        indicator = self.listed_domain(name)
+        if indicator is None or self.allow_domains.match(name) is not None:
+            return None
+        return indicator
 
     def match_address(self, addr: bytes) -> Indicator | None:
-        indicator = self.addresses.match(addr)
-        if indicator is not None and self.allow_addresses.match(addr) is None:
-            return indicator
-        return None
+        indicator = self.listed_address(addr)
+        if indicator is None or self.allow_addresses.match(addr) is not None:
+            return None
+        return indicator

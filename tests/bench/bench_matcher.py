@@ -90,7 +90,7 @@ def generate() -> None:
             ips.append(f"2001:db8:{rng.randrange(65536):x}:{rng.randrange(65536):x}::"
                        f"{rng.randrange(65536):x}")
     for _ in range(CIDRS):
-        plen = rng.choice((16, 20, 22, 24, 24, 24, 28))
+        plen = rng.choice((20, 22, 24, 24, 24, 28))      # covers about 1% of IPv4
         base = rng.randrange(1 << 32) >> (32 - plen) << (32 - plen)
         ips.append(f"{base >> 24 & 255}.{base >> 16 & 255}.{base >> 8 & 255}.{base & 255}/{plen}")
     (WORK / "ips.txt").write_text("\n".join(ips) + "\n")
