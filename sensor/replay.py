@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from sensor.blocklist.loader import LoadReport, RulesError, load_blocklist
+from sensor.blocklist.cache import load_cached
+from sensor.blocklist.loader import DEFAULT_CACHE_DIR, LoadReport, RulesError
 from sensor.blocklist.matcher import Blocklist
 from sensor.blocklist.reload import RulesReloader
 from sensor.detect import DEFAULT_INTERNAL_NETWORKS, internal_networks
@@ -39,9 +40,10 @@ def _error(message: str) -> None:
 
 
 def load_rules(paths: list[Path]) -> tuple[Blocklist, LoadReport] | None:
-    """Load blocklists, printing every rejected line; None when nothing is usable."""
+    """Load blocklists (from the compiled cache when unchanged), printing every rejected
+    line; None when nothing is usable."""
     try:
-        blocklist, report = load_blocklist(paths)
+        blocklist, report, _ = load_cached(paths, DEFAULT_CACHE_DIR)
     except RulesError as err:
         _error(str(err))
         return None

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+# Compiled-blocklist and remote-list caches go to a directory of this test run, never
+# to the user's own ~/.cache (set before sensor is imported; subprocesses inherit it).
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="madoc-test-cache-")
 
 from sensor.blocklist.loader import load_blocklist
 from sensor.events import DnsEvent, FlowEnd, Hit

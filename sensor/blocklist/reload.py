@@ -20,7 +20,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sensor.blocklist.loader import LoadReport, RulesError, load_blocklist, read_sources
+from sensor.blocklist.cache import load_cached
+from sensor.blocklist.loader import DEFAULT_CACHE_DIR, LoadReport, RulesError, read_sources
 from sensor.blocklist.matcher import Blocklist
 
 
@@ -37,10 +38,12 @@ class ReloadStatus:
 
 class RulesReloader:
     def __init__(self, rules_paths: list[Path], period: float = 5.0,
+                 cache_dir: Path = DEFAULT_CACHE_DIR,
                  wall_clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.rules_paths = rules_paths
         self.period = period
+        self.cache_dir = cache_dir
         self.status = ReloadStatus()
         self._wall_clock = wall_clock
         self._monotonic = monotonic
@@ -102,7 +105,7 @@ class RulesReloader:
 
     def _build(self) -> None:
         try:
-            blocklist, report = load_blocklist(self.rules_paths)
+            blocklist, report, _ = load_cached(self.rules_paths, self.cache_dir)
         except RulesError as err:
             self._result = (None, None, str(err))
             return

@@ -1,0 +1,53 @@
+"""The compiled-blocklist cache: used when nothing changed, rebuilt when anything did."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sensor.blocklist.cache import load_cached
+
+
+def rules(tmp_path: Path) -> Path:
+    (tmp_path / "d.txt").write_text("evil.example\n=exact.example\n")
+    (tmp_path / "i.txt").write_text("203.0.113.7\n198.51.100.0/24\n")
+    path = tmp_path / "rules.yaml"
+    path.write_text("sources:\n  - {name: d, path: d.txt, format: domains}\n"
+                    "  - {name: i, path: i.txt, format: ips}\n")
+    return path
+
+
+def test_second_load_comes_from_the_cache_and_matches_the_same(tmp_path: Path) -> None:
+    path, cache = rules(tmp_path), tmp_path / "cache"
+    fresh, _, from_cache = load_cached([path], cache)
+    assert not from_cache
+    cached, report, from_cache = load_cached([path], cache)
+    assert from_cache and report.sources[0].entries == 2
+    for name in ("a.evil.example", "exact.example", "x.exact.example"):
+        assert cached.match_domain(name) == fresh.match_domain(name)
+    assert cached.match_address(bytes((198, 51, 100, 9))).value == "198.51.100.0/24"
+    assert len(list(cache.glob("blocklist-*.pickle"))) == 1
+
+
+def test_any_change_rebuilds(tmp_path: Path) -> None:
+    path, cache = rules(tmp_path), tmp_path / "cache"
+    load_cached([path], cache)
+    (tmp_path / "d.txt").write_text("evil.example\nother.example\n")
+    blocklist, _, from_cache = load_cached([path], cache)
+    assert not from_cache and blocklist.match_domain("other.example") is not None
+    assert len(list(cache.glob("blocklist-*.pickle"))) == 1        # the old one is removed
+
+
+def test_a_cache_others_can_write_is_not_trusted(tmp_path: Path) -> None:
+    path, cache = rules(tmp_path), tmp_path / "cache"
+    load_cached([path], cache)
+    [cached] = cache.glob("blocklist-*.pickle")
+    os.chmod(cached, 0o666)
+    assert load_cached([path], cache)[2] is False
+
+
+def test_failed_sources_are_not_cached(tmp_path: Path) -> None:
+    path, cache = rules(tmp_path), tmp_path / "cache"
+    (tmp_path / "i.txt").write_text("# nothing\n")
+    assert load_cached([path], cache)[1].failed
+    assert not list(cache.glob("blocklist-*.pickle"))
