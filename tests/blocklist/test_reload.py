@@ -112,23 +112,29 @@ def alerted_sequence(eve: Path) -> list[bool]:
     return sequence
 
 
-def test_sighup_mid_replay_switches_whole_lists_between_packets(tmp_path: Path) -> None:
-    rules = rules_dir(tmp_path)
+def start_replay(tmp_path: Path, reload_period: str) -> subprocess.Popen:
+    """Replay 100,000 queries of NEW_NAMES; return once the replay handles SIGHUP."""
     capture = tmp_path / "queries.pcap"
     dns_query_capture(capture, 100_000)
-    eve = tmp_path / "eve.json"
-    process = subprocess.Popen([sys.executable, "-m", "sensor", "replay", "--rules", str(rules),
-                                "--reload-period", "3600", "--eve", str(eve), "--no-flows",
-                                str(capture)], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "sensor", "replay", "--rules",
+                                str(tmp_path / "rules.yaml"), "--reload-period", reload_period,
+                                "--eve", str(tmp_path / "eve.json"), "--no-flows", str(capture)],
+                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not handles_sighup(process.pid) and time.monotonic() < deadline:
         time.sleep(0.01)
+    return process
+
+
+def test_sighup_mid_replay_switches_whole_lists_between_packets(tmp_path: Path) -> None:
+    rules_dir(tmp_path)
+    process = start_replay(tmp_path, reload_period="3600")
     (tmp_path / "d.txt").write_text("old.example\n" + "".join(f"{n}\n" for n in NEW_NAMES))
     process.send_signal(signal.SIGHUP)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     assert "rules reloaded (101 entries)" in stderr
-    sequence = alerted_sequence(eve)
+    sequence = alerted_sequence(tmp_path / "eve.json")
     switch = sequence.index(True)
     # Before the swap no query alerts; from the swap on every one does: never half a list.
     assert switch > 0 and not any(sequence[:switch]) and all(sequence[switch:])
@@ -136,20 +142,12 @@ def test_sighup_mid_replay_switches_whole_lists_between_packets(tmp_path: Path) 
 
 
 def test_list_change_is_polled_during_a_replay(tmp_path: Path) -> None:
-    rules = rules_dir(tmp_path)
-    capture = tmp_path / "queries.pcap"
-    dns_query_capture(capture, 100_000)
-    eve = tmp_path / "eve.json"
-    process = subprocess.Popen([sys.executable, "-m", "sensor", "replay", "--rules", str(rules),
-                                "--reload-period", "0.05", "--eve", str(eve), "--no-flows",
-                                str(capture)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not handles_sighup(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    rules_dir(tmp_path)
+    process = start_replay(tmp_path, reload_period="0.05")
     touch_later(tmp_path / "d.txt", "old.example\n" + "".join(f"{n}\n" for n in NEW_NAMES))
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0 and "rules reloaded (101 entries)" in stderr, stderr
-    sequence = alerted_sequence(eve)
+    sequence = alerted_sequence(tmp_path / "eve.json")
     switch = sequence.index(True)
     assert switch > 0 and all(sequence[switch:])
 

@@ -9,6 +9,7 @@ For JSON formats the "line" is the position of the item in the document.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -90,7 +91,8 @@ def value_entry(number: int, text: str, **provenance: object) -> Parsed:
         text = urlsplit(text).hostname or ""
         if not text:
             return BadLine(number, "URL without a host")
-    parsed = address_entry(number, text) if looks_like_network(text) else domain_entry(number, text)
+    parsed = address_entry(number, text) if _ADDRESS_LIKE.match(text) \
+        else domain_entry(number, text)
     if isinstance(parsed, Entry) and provenance:
         return replace(parsed, **provenance)
     return parsed
@@ -104,6 +106,14 @@ def address_entry(number: int, text: str) -> Parsed:
     if network.prefixlen == network.max_prefixlen:
         return Entry(number, "ip", str(network.network_address), network=network)
     return Entry(number, "cidr", str(network), network=network)
+
+
+def json_document(text: str) -> object | BadLine:
+    """The parsed JSON of a feed, or one BadLine naming where it breaks."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        return BadLine(err.lineno, f"not valid JSON: {err.msg}")
 
 
 def is_address(text: str) -> bool:

@@ -10,11 +10,17 @@ an entry is the attribute's position in the document.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
-from sensor.blocklist.formats import BadLine, Entry, Parsed, address_entry, domain_entry
+from sensor.blocklist.formats import (
+    BadLine,
+    Entry,
+    Parsed,
+    address_entry,
+    domain_entry,
+    json_document,
+)
 
 _DOMAIN_TYPES = frozenset(("domain", "hostname"))
 _ADDRESS_TYPES = frozenset(("ip-dst", "ip-src"))
@@ -42,10 +48,9 @@ def _attributes(event: dict) -> list[dict]:
 
 
 def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        yield BadLine(err.lineno, f"not valid JSON: {err.msg}")
+    document = json_document(text)
+    if isinstance(document, BadLine):
+        yield document
         return
     number = 0
     for event in _events(document):

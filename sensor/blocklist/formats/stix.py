@@ -9,21 +9,19 @@ comment and `valid_from` the first-listed date.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 
-from sensor.blocklist.formats import BadLine, Parsed, value_entry
+from sensor.blocklist.formats import BadLine, Parsed, json_document, value_entry
 
 _COMPARISON = re.compile(r"(domain-name|ipv4-addr|ipv6-addr|url):value\s*=\s*'((?:[^'\\]|\\.)*)'")
 _ANY_COMPARISON = re.compile(r"[\w-]+:[\w.\[\]*'-]+\s*(=|!=|<|>|LIKE|MATCHES|IN)")
 
 
 def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        yield BadLine(err.lineno, f"not valid JSON: {err.msg}")
+    document = json_document(text)
+    if isinstance(document, BadLine):
+        yield document
         return
     objects = document.get("objects", []) if isinstance(document, dict) else document
     indicators = [o for o in objects if isinstance(o, dict) and o.get("type") == "indicator"]
