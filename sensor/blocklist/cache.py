@@ -1,8 +1,9 @@
 """On-disk cache of compiled blocklists, so a restart with unchanged lists is fast.
 
 The key is a hash of every rules file's and list file's path, size and
-modification time, plus the cache format and the program version; any change
-misses and rebuilds. Only rules whose sources are all local files are cached
+modification time, plus the source of the modules whose objects are pickled
+(so a changed matcher never meets an old pickle); any change misses and
+rebuilds. Only rules whose sources are all local files are cached
 (a remote list's content is not known before it is fetched). The file is a
 pickle, so it is read only from a directory this user owns and nobody else can
 write to, and only if this user owns the file; anything else is rebuilt.
@@ -14,6 +15,7 @@ import hashlib
 import os
 import pickle
 import stat
+from functools import cache
 from pathlib import Path
 
 from sensor import __version__
@@ -21,6 +23,16 @@ from sensor.blocklist.loader import LoadReport, Source, load_blocklist, read_sou
 from sensor.blocklist.matcher import Blocklist
 
 CACHE_FORMAT = 1
+_PICKLED_CODE = ("matcher.py", "loader.py", "../events.py")
+
+
+@cache
+def _code_stamp() -> str:
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _PICKLED_CODE:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
@@ -33,7 +45,7 @@ def _stamp(path: Path) -> tuple[str, int, int]:
 
 def cache_key(rules_paths: list[Path], sources: list[Source]) -> str:
     stamps = [_stamp(p) for p in rules_paths] + [_stamp(s.path) for s in sources]
-    text = repr((CACHE_FORMAT, __version__, stamps, [s.options for s in sources]))
+    text = repr((CACHE_FORMAT, __version__, _code_stamp(), stamps, [s.options for s in sources]))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -25,14 +25,21 @@ V = TypeVar("V")
 
 
 class DomainSet(Generic[V]):
-    __slots__ = ("_suffix", "_exact")
+    """Names of two labels or more (the loader refuses single labels)."""
+
+    __slots__ = ("_suffix", "_exact", "_max_dots")
 
     def __init__(self) -> None:
         self._suffix: dict[str, V] = {}
         self._exact: dict[str, V] = {}
+        self._max_dots = 1             # dots in the longest suffix entry
 
     def add(self, name: str, value: V, exact: bool = False) -> None:
-        (self._exact if exact else self._suffix)[name] = value
+        if exact:
+            self._exact[name] = value
+            return
+        self._suffix[name] = value
+        self._max_dots = max(self._max_dots, name.count("."))
 
     def get(self, name: str, exact: bool = False) -> V | None:
         """The value stored for this very entry (no suffix walk)."""
@@ -52,15 +59,19 @@ class DomainSet(Generic[V]):
             value = self._exact.get(name)
             if value is not None:
                 return "=" + name, value
+        # Only suffixes that could be entries: no longer than the longest entry, and of
+        # two labels at least.
+        dots = name.count(".")
+        if dots > self._max_dots:
+            name = name.split(".", dots - self._max_dots)[-1]
+            dots = self._max_dots
         suffix = self._suffix
-        while True:
+        for _ in range(dots):
             value = suffix.get(name)
             if value is not None:
                 return name, value
-            dot = name.find(".")
-            if dot < 0:
-                return None
-            name = name[dot + 1:]
+            name = name[name.find(".") + 1:]
+        return None
 
 
 Network = IPv4Network | IPv6Network

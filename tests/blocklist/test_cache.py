@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sensor.blocklist import cache as cache_module
 from sensor.blocklist.cache import load_cached
 
 
@@ -51,3 +52,10 @@ def test_failed_sources_are_not_cached(tmp_path: Path) -> None:
     (tmp_path / "i.txt").write_text("# nothing\n")
     assert load_cached([path], cache)[1].failed
     assert not list(cache.glob("blocklist-*.pickle"))
+
+
+def test_changed_matcher_code_never_meets_an_old_pickle(tmp_path: Path, monkeypatch) -> None:
+    path, cache = rules(tmp_path), tmp_path / "cache"
+    load_cached([path], cache)
+    monkeypatch.setattr(cache_module, "_code_stamp", lambda: "another build")
+    assert load_cached([path], cache)[2] is False
