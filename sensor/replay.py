@@ -81,9 +81,9 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
         for path in options.captures:
             try:
                 capture = CaptureFile(path, options.bpf_filter)
-                for data, records in capture.batches():
+                for data, records, link in capture.batches():
                     _reload(reloader, pipeline)
-                    pipeline.feed_batch(data, records, capture.link)
+                    pipeline.feed_batch(data, records, link)
                     counts.add(events)
                     if writer:
                         writer.write(events)

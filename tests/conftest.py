@@ -50,8 +50,8 @@ def run_pipeline(paths: list[Path], rules: list[Path] | None = None,
 
     for path in paths:
         capture = CaptureFile(path, bpf_filter)
-        for data, records in capture.batches():
-            pipeline.feed_batch(data, records, capture.link)
+        for data, records, link in capture.batches():
+            pipeline.feed_batch(data, records, link)
             drain()
     pipeline.finish()
     drain()

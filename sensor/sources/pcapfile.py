@@ -7,10 +7,13 @@ filters exactly as live capture does. Frames come out in batches of packed
 A gzip file is decompressed by a child process into a pipe that libpcap reads
 as it would a file (a thread would deadlock: libpcap's blocking read holds the
 GIL). A truncated last record is a warning: every packet before it is kept.
+A pcapng file mixing link types, which libpcap refuses, is read by
+`pcapng_mixed` instead. Each batch comes with the link decoder of its frames.
 """
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,10 +22,15 @@ from pathlib import Path
 import pcapy
 
 from sensor.decode.link import LinkDecoder, link_decoder
+from sensor.pipeline import FRAME_RECORD
+from sensor.sources.pcapng_mixed import PcapngError, pcapng_frames
 
 BATCH_PACKETS = 2048
 _GZIP_MAGIC = b"\x1f\x8b"
 _ONE_RECORD = 16
+_MIXED_LINK_TYPES = "different from the type of the first interface"   # libpcap's words
+Batch = tuple[bytes, bytes, LinkDecoder]
+_LINKTYPE_TO_DLT = {101: 12}      # pcapng's LINKTYPE_RAW is DLT_RAW to libpcap on Linux
 
 
 class CaptureError(Exception):
@@ -55,8 +63,7 @@ class CaptureFile:
 
     def _open(self) -> pcapy.Reader:
         try:
-            with open(self.path, "rb") as probe:
-                compressed = probe.read(2) == _GZIP_MAGIC
+            compressed = self._compressed()
         except OSError as err:
             raise CaptureError(f"cannot read: {err.strerror}") from None
         try:
@@ -87,7 +94,7 @@ class CaptureFile:
         handle.close()
         self._stop_gunzip()
 
-    def batches(self, batch_packets: int = BATCH_PACKETS) -> Iterator[tuple[bytes, bytes]]:
+    def batches(self, batch_packets: int = BATCH_PACKETS) -> Iterator[Batch]:
         handle = self._open()
         done = 0
         try:
@@ -96,15 +103,73 @@ class CaptureFile:
                 if not records:
                     return
                 done += len(records) // _ONE_RECORD
-                yield data, records
-        except pcapy.PcapError:
-            # libpcap drops the whole batch on a cut-short record: read the rest one by one.
+                yield data, records, self.link
+        except pcapy.PcapError as err:
             self._close(handle)
-            yield from self._tail(done)
+            if _MIXED_LINK_TYPES in str(err):
+                yield from self._mixed(done, batch_packets)
+            else:
+                # libpcap drops the whole batch on a cut-short record: read the rest singly.
+                yield from self._tail(done)
         finally:
             self._close(handle)
 
-    def _tail(self, skip: int) -> Iterator[tuple[bytes, bytes]]:
+    def _mixed(self, skip: int, batch_packets: int) -> Iterator[Batch]:
+        """The rest of a pcapng file whose interfaces differ in link type."""
+        filters: dict[int, object] = {}
+        data, records, batch_type = bytearray(), bytearray(), -1
+
+        def flush() -> Batch:
+            batch = (bytes(data), bytes(records), self._decoder(batch_type))
+            data.clear()
+            records.clear()
+            return batch
+
+        opener = gzip.open if self._compressed() else open
+        try:
+            with opener(self.path, "rb") as stream:
+                for linktype, ts, frame in pcapng_frames(stream):
+                    if self.bpf_filter and not self._passes(filters, linktype, frame):
+                        continue
+                    if skip:
+                        skip -= 1
+                        continue
+                    if records and (linktype != batch_type or
+                                    len(records) // _ONE_RECORD == batch_packets):
+                        yield flush()
+                    batch_type = linktype
+                    second = int(ts)
+                    records += FRAME_RECORD.pack(second, round((ts - second) * 1e6), len(data),
+                                                 len(frame))
+                    data += frame
+        except (PcapngError, EOFError, OSError) as err:
+            self.warning = f"{err}; the packets before it were processed"
+        if records:
+            yield flush()
+
+    def _decoder(self, linktype: int) -> LinkDecoder:
+        decoder = link_decoder(linktype)
+        if decoder is None:
+            raise CaptureError(f"unsupported link type {linktype}")
+        return decoder
+
+    def _passes(self, filters: dict[int, object], linktype: int, frame: bytes) -> bool:
+        program = filters.get(linktype)
+        if program is None:
+            try:
+                program = filters[linktype] = pcapy.compile(
+                    _LINKTYPE_TO_DLT.get(linktype, linktype), 65535, self.bpf_filter, 1,
+                    0xFFFFFFFF)
+            except pcapy.PcapError as err:
+                raise CaptureError(f"bad filter {self.bpf_filter!r} for link type "
+                                   f"{linktype}: {err}") from None
+        return bool(program.filter(frame))
+
+    def _compressed(self) -> bool:
+        with open(self.path, "rb") as probe:
+            return probe.read(2) == _GZIP_MAGIC
+
+    def _tail(self, skip: int) -> Iterator[Batch]:
         handle = self._open()
         try:
             for _ in range(skip):
@@ -117,6 +182,6 @@ class CaptureFile:
                     return
                 if not records:
                     return
-                yield data, records
+                yield data, records, self.link
         finally:
             self._close(handle)

@@ -48,8 +48,8 @@ capture = CaptureFile(Path(sys.argv[2]))
 batches = list(capture.batches())
 pipeline = Pipeline(blocklist)
 before = resource.getrusage(resource.RUSAGE_SELF)
-for data, records in batches:
-    pipeline.feed_batch(data, records, capture.link)
+for data, records, link in batches:
+    pipeline.feed_batch(data, records, link)
     pipeline.events.clear()
 pipeline.finish()
 after = resource.getrusage(resource.RUSAGE_SELF)

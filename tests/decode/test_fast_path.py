@@ -54,7 +54,7 @@ def test_fast_path_equals_general_path(mutations) -> None:
 def test_demo_capture_same_through_both_paths() -> None:
     capture = CaptureFile(PCAPS / "office.pcap")
     frames = []
-    for data, records in capture.batches():
+    for data, records, _ in capture.batches():
         for index in range(0, len(records), 16):
             _, _, off, caplen = FRAME_RECORD.unpack_from(records, index)
             frames.append(data[off:off + caplen])

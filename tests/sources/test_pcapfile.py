@@ -37,13 +37,16 @@ def _block(kind: int, body: bytes) -> bytes:
     return struct.pack("<II", kind, length) + body + struct.pack("<I", length)
 
 
-def write_pcapng(path: Path, frames: list[bytes]) -> Path:
-    """Two Ethernet interfaces; frames alternate EPB on each, then one SPB."""
+def write_pcapng(path: Path, frames: list[bytes], linktypes: tuple[int, int] = (1, 1)) -> Path:
+    """Two interfaces; frames alternate EPB on each (Ethernet header dropped on a raw-IP
+    interface), then one SPB."""
     out = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    for _ in range(2):
-        out += _block(0x00000001, struct.pack("<HHI", 1, 0, 65535))
+    for linktype in linktypes:
+        out += _block(0x00000001, struct.pack("<HHI", linktype, 0, 65535))
     for i, frame in enumerate(frames):
         micros = (TS[0] + i) * 1_000_000 + TS[1]
+        if linktypes[i % 2] == 101:
+            frame = frame[14:]
         out += _block(0x00000006, struct.pack("<IIIII", i % 2, micros >> 32, micros & 0xFFFFFFFF,
                                               len(frame), len(frame)) + frame)
     out += _block(0x00000003, struct.pack("<I", len(frames[0])) + frames[0])
@@ -74,6 +77,22 @@ def test_pcapng_two_interfaces_with_enhanced_and_simple_blocks(tmp_path: Path) -
     assert names == ["bad.malhost.example"] * 4
 
 
+def test_pcapng_interfaces_of_different_link_types(tmp_path: Path) -> None:
+    """libpcap refuses these; tshark reads them, and so do we, filter included."""
+    path = write_pcapng(tmp_path / "x.pcapng", [FRAME] * 5, linktypes=(1, 101))
+    packets, names, stamps = packets_and_queries(path)
+    tshark = subprocess.run(["tshark", "-r", str(path), "-Y", "dns", "-T", "fields", "-e",
+                             "dns.qry.name"], capture_output=True, text=True)
+    assert packets == 6 and names == tshark.stdout.split() == ["bad.malhost.example"] * 6
+    assert stamps[1] == pytest.approx(TS[0] + 1 + TS[1] / 1e6, abs=1e-6)
+    assert run_pipeline([path], bpf_filter="udp dst port 53").pipeline.stats.packets == 6
+    assert run_pipeline([path], bpf_filter="tcp").pipeline.stats.packets == 0
+    path.write_bytes(path.read_bytes()[:-30])            # cut inside the last block
+    capture = CaptureFile(path)
+    assert sum(len(records) // 16 for _, records, _ in capture.batches()) == 5
+    assert "cut short" in capture.warning
+
+
 def test_gzip_compressed_capture(tmp_path: Path) -> None:
     plain = write_pcap(tmp_path / "x.pcap", [FRAME] * 3)
     packed = tmp_path / "x.pcap.gz"
@@ -85,7 +104,7 @@ def test_truncated_last_record_keeps_everything_before(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "x.pcap", [FRAME] * 5000)
     path.write_bytes(path.read_bytes()[:-10])
     capture = CaptureFile(path)
-    packets = sum(len(records) // 16 for _, records in capture.batches())
+    packets = sum(len(records) // 16 for _, records, _ in capture.batches())
     assert packets == 4999
     assert "truncated" in capture.warning
 
