@@ -60,7 +60,6 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     blocklist, report = loaded
     reloader = RulesReloader(rules_paths, options.reload_period)
     reloader.loaded(report)
-    previous_handler = signal.signal(signal.SIGHUP, lambda *_: reloader.request())
     try:
         internal = internal_networks(options.internal)
     except ValueError as err:
@@ -76,7 +75,14 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
         _error(f"cannot write EVE output {options.eve}: {err.strerror}")
         return EXIT_BAD_INPUT
     writer = EveWriter(stream, dns=options.dns, flows=options.flows) if stream else None
-    events = pipeline.events
+
+    def drain() -> None:
+        counts.add(pipeline.events)
+        if writer:
+            writer.write(pipeline.events)
+        pipeline.events.clear()
+
+    previous_handler = signal.signal(signal.SIGHUP, lambda *_: reloader.request())
     try:
         for path in options.captures:
             try:
@@ -84,10 +90,7 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
                 for data, records, link in capture.batches():
                     _reload(reloader, pipeline)
                     pipeline.feed_batch(data, records, link)
-                    counts.add(events)
-                    if writer:
-                        writer.write(events)
-                    events.clear()
+                    drain()
             except CaptureError as err:
                 _error(f"{path}: {err}")
                 status = EXIT_BAD_INPUT
@@ -95,10 +98,7 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             if capture.warning:
                 _error(f"warning: {path}: {capture.warning}")
         pipeline.finish()
-        counts.add(events)
-        if writer:
-            writer.write(events)
-        events.clear()
+        drain()
     finally:
         signal.signal(signal.SIGHUP, previous_handler)
         if stream is not None and stream is not sys.stdout.buffer:
