@@ -48,6 +48,10 @@ def test_alert_fields_follow_eve_and_reference(tmp_path: Path) -> None:
         assert set(alert["madoc"]) >= {"indicator", "indicator_type", "match", "host", "sources",
                                        "campaign"}
         assert alert["alert"]["severity"] in (1, 2, 3)
+    flows = [e for e in events if e["event_type"] == "flow"]
+    assert {f["flow"]["reason"] for f in flows} <= {"timeout", "forced", "shutdown"}
+    assert {f["madoc"]["end_reason"] for f in flows} == {"fin", "idle_timeout", "end_of_input"}
+    assert {f["flow"]["state"] for f in flows} == {"new", "established", "closed"}
     query = next(e for e in events if e["event_type"] == "dns" and e["dns"]["type"] == "request")
     assert query["dns"]["version"] == 3 and query["dns"]["queries"][0]["rrtype"] == "A"
     assert query["timestamp"][-5] in "+-" and len(query["timestamp"].split(".")[1]) == 11

@@ -25,6 +25,11 @@ SIGNATURES = {   # match point → (signature id, signature text)
     "flow.src_ip": (9_000_005, "MADOC connection from listed address"),
 }
 CATEGORY = "Malware Command and Control Activity Detected"
+# Suricata's flow.reason has three values; a FIN/RST-closed flow ends on the closed
+# timeout there. madoc.end_reason keeps the precise reason.
+_EVE_FLOW_REASONS = {"fin": "timeout", "rst": "timeout", "idle_timeout": "timeout",
+                     "active_timeout": "timeout", "table_full": "forced",
+                     "end_of_input": "shutdown"}
 
 
 @lru_cache(maxsize=4096)
@@ -84,9 +89,7 @@ def flow_event(flow: FlowEnd, tz: tzinfo) -> dict:
         "bytes_toserver": flow.bytes_toserver, "bytes_toclient": flow.bytes_toclient,
         "start": timestamp(flow.first_ts, tz), "end": timestamp(flow.last_ts, tz),
         "age": int(flow.last_ts - flow.first_ts), "state": flow.state,
-        "reason": "timeout" if flow.reason.endswith("timeout") else
-                  "shutdown" if flow.reason == "end_of_input" else
-                  "forced" if flow.reason == "table_full" else flow.reason,
+        "reason": _EVE_FLOW_REASONS[flow.reason],
         "alerted": flow.alerted,
     }
     if flow.endpoints.proto == 6:
