@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-import tracemalloc
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -13,16 +13,21 @@ from sensor.blocklist.loader import RulesError, load_blocklist
 from sensor.replay import DEFAULT_RULES
 
 
+def resident_bytes() -> int:
+    """This process's resident memory (Linux), read without slowing the load down."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def check(rules: list[Path]) -> int:
     started = time.perf_counter()
-    tracemalloc.start()
+    before = resident_bytes()
     try:
         blocklist, report = load_blocklist(rules or [DEFAULT_RULES])
     except RulesError as err:
         print(f"madoc-sensor: {err}", file=sys.stderr)
         return 1
-    held, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    held = resident_bytes() - before
     seconds = time.perf_counter() - started
     for source in report.sources:
         kind = "allowlist" if source.source.allow else "blocklist"
@@ -37,7 +42,7 @@ def check(rules: list[Path]) -> int:
         if source.error:
             print(f"  ERROR: {source.error}")
     print(f"loaded {len(blocklist.domains):,} names and {len(blocklist.addresses):,} addresses "
-          f"in {seconds:.2f} s; memory held after loading: {held / 2**20:.1f} MiB "
+          f"in {seconds:.2f} s; resident memory grew by {held / 2**20:.1f} MiB "
           "(with the Public Suffix List)")
     return 1 if report.failed else 0
 
