@@ -168,6 +168,7 @@ def load_blocklist(rules_paths: list[Path],
     shared: dict[Provenance, Provenance] = {}
     for source in sorted(sources, key=lambda s: not s.allow):     # allowlists first
         report.sources.append(_load_source(source, blocklist, cache_dir, shared))
+    blocklist.compile()
     return blocklist, report
 
 

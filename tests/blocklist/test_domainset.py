@@ -1,0 +1,40 @@
+"""DomainSet compiled into a trie answers exactly as the dict it was built from."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sensor.blocklist.matcher import DomainSet
+
+labels = st.sampled_from(["a", "b", "evil", "example", "vn", "gov", "xn--v-d", "c2", "notevil"])
+names = st.lists(labels, min_size=1, max_size=5).map(".".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.lists(labels, min_size=2, max_size=4).map(".".join), st.booleans()),
+                max_size=25),
+       st.lists(names, min_size=1, max_size=30))
+def test_compiled_equals_dict(entries: list[tuple[str, bool]], queries: list[str]) -> None:
+    plain: DomainSet[str] = DomainSet()
+    compiled: DomainSet[str] = DomainSet()
+    for name, exact in entries:
+        for domains in (plain, compiled):
+            domains.add(name, f"{'=' if exact else ''}{name}", exact)
+    compiled.compile(minimum=0)
+    assert len(plain) == len(compiled)
+    for query in queries:
+        assert plain.match_entry(query) == compiled.match_entry(query), query
+    for name, exact in entries:
+        assert plain.get(name, exact) == compiled.get(name, exact)
+
+
+def test_label_boundaries_in_the_trie() -> None:
+    domains: DomainSet[int] = DomainSet()
+    domains.add("evil.example", 1)
+    domains.add("a.evil.example", 2)
+    domains.compile(minimum=0)
+    assert domains.match_entry("x.a.evil.example") == ("a.evil.example", 2)
+    assert domains.match_entry("b.evil.example") == ("evil.example", 1)
+    assert domains.match_entry("notevil.example") is None
+    assert domains.match_entry("evil.example.com") is None
