@@ -43,3 +43,24 @@ def test_longest_prefix_match(case) -> None:
         assert prefixes.match(address.packed) == expected
         found = prefixes.match_entry(address.packed)
         assert (found[1] if found else None) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, (1 << 32) - 1), max_size=40),
+       st.lists(networks(32), max_size=5), st.lists(st.integers(0, (1 << 32) - 1), max_size=40))
+def test_compiled_single_addresses_equal_the_dict(hosts: list[int], nets: list,
+                                                  others: list[int]) -> None:
+    plain: PrefixSet[str] = PrefixSet()
+    compiled: PrefixSet[str] = PrefixSet()
+    for prefixes in (plain, compiled):
+        for number in hosts:
+            prefixes.add(ip_network(number), f"host {number}")
+        for network in nets:
+            prefixes.add(network, str(network))
+    compiled.compile(minimum=0)
+    assert len(plain) == len(compiled)
+    for number in hosts + others:
+        packed = number.to_bytes(4, "big")
+        assert plain.match(packed) == compiled.match(packed)
+        assert plain.match_entry(packed) == compiled.match_entry(packed)
+        assert plain.get(ip_network(number)) == compiled.get(ip_network(number))
