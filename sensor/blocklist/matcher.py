@@ -139,10 +139,10 @@ class PrefixSet(Generic[V]):
 
     def compile(self, minimum: int = 10_000) -> None:
         """Move single IPv4 addresses into the sorted array when there are `minimum`."""
+        if self._v4_keys or sum(len(addr) == 4 for addr in self._hosts) < minimum:
+            return
         singles = sorted((int.from_bytes(addr, "big"), value)
                          for addr, value in self._hosts.items() if len(addr) == 4)
-        if self._v4_keys or len(singles) < minimum:
-            return
         self._v4_keys = array("I", (number for number, _ in singles))
         self._v4_values = [value for _, value in singles]
         self._hosts = {addr: value for addr, value in self._hosts.items() if len(addr) == 16}
