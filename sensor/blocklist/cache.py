@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from sensor import __version__
-from sensor.blocklist.loader import LoadReport, Source, load_blocklist, read_sources
+from sensor.blocklist.loader import LoadReport, Source, load_sources, read_sources
 from sensor.blocklist.matcher import Blocklist
 
 CACHE_FORMAT = 1
@@ -63,7 +63,7 @@ def load_cached(rules_paths: list[Path], cache_dir: Path) -> tuple[Blocklist, Lo
     """(blocklist, report, from_cache); compiles and stores it on a miss."""
     sources = [source for path in rules_paths for source in read_sources(path)]
     if any(source.url for source in sources):
-        return (*load_blocklist(rules_paths, cache_dir), False)
+        return (*load_sources(sources, cache_dir), False)
     path = cache_dir / f"blocklist-{cache_key(rules_paths, sources)}.pickle"
     if path.exists() and _trusted(path):
         try:
@@ -72,7 +72,7 @@ def load_cached(rules_paths: list[Path], cache_dir: Path) -> tuple[Blocklist, Lo
             return blocklist, report, True
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
             pass                                   # unreadable or from older code: rebuild
-    blocklist, report = load_blocklist(rules_paths, cache_dir)
+    blocklist, report = load_sources(sources, cache_dir)
     if not report.failed:
         _store(path, (blocklist, report))
     return blocklist, report, False

@@ -162,9 +162,14 @@ def _source(rules_path: Path, where: str, item: object, allow: bool) -> Source:
 def load_blocklist(rules_paths: list[Path],
                    cache_dir: Path = DEFAULT_CACHE_DIR) -> tuple[Blocklist, LoadReport]:
     """Compile every source of every rules argument into one `Blocklist`."""
+    return load_sources([source for path in rules_paths for source in read_sources(path)],
+                        cache_dir)
+
+
+def load_sources(sources: list[Source], cache_dir: Path) -> tuple[Blocklist, LoadReport]:
+    """Compile sources already read from their rules files into one `Blocklist`."""
     blocklist = Blocklist.empty()
     report = LoadReport()
-    sources = [source for path in rules_paths for source in read_sources(path)]
     shared: dict[Provenance, Provenance] = {}
     for source in sorted(sources, key=lambda s: not s.allow):     # allowlists first
         report.sources.append(_load_source(source, blocklist, cache_dir, shared))

@@ -5,7 +5,8 @@
 `evil.example` lists every subdomain and never `notevil.example`; entries
 written `=name` match that exact name only. `PrefixSet` keeps IPv4/IPv6
 networks as integer keys in one dict per prefix length actually present,
-asked longest first, with a direct dict for single addresses.
+asked longest first, with a direct dict for single addresses (a sorted integer
+array for a large set of IPv4 ones).
 
 Entries map to a shared `Provenance` (most entries of a feed share one), and
 the `Indicator` an alert carries is built only when something matches: with a
@@ -179,31 +180,35 @@ class PrefixSet(Generic[V]):
         nets = (*self._nets4.values(), *self._nets6.values())
         return len(self._hosts) + len(self._v4_keys) + sum(len(table) for table in nets)
 
-    def match(self, addr: bytes) -> V | None:
+    def _find(self, addr: bytes) -> tuple[int, V] | None:
+        """(host bits of the longest listed network holding `addr`, 0 for a listed single
+        address; its value), or None."""
         value = self._single(addr)
         if value is not None:
-            return value
+            return 0, value
         order = self._order4 if len(addr) == 4 else self._order6
         if order:
             number = int.from_bytes(addr, "big")
             for shift, table in order:
                 value = table.get(number >> shift)
                 if value is not None:
-                    return value
+                    return shift, value
         return None
+
+    def match(self, addr: bytes) -> V | None:
+        found = self._find(addr)
+        return found[1] if found is not None else None
 
     def match_entry(self, addr: bytes) -> tuple[str, V] | None:
         """(the listed address or network as text, its value), or None."""
-        value = self._single(addr)
-        if value is not None:
+        found = self._find(addr)
+        if found is None:
+            return None
+        shift, value = found
+        if not shift:
             return addr_text(addr), value
-        order = self._order4 if len(addr) == 4 else self._order6
-        number = int.from_bytes(addr, "big")
-        for shift, table in order:
-            value = table.get(number >> shift)
-            if value is not None:
-                return _network_text(number >> shift << shift, len(addr) * 8 - shift), value
-        return None
+        number = int.from_bytes(addr, "big") >> shift << shift
+        return _network_text(number, len(addr) * 8 - shift), value
 
     @classmethod
     def of(cls, cidrs: list[str], value: V) -> PrefixSet[V]:
