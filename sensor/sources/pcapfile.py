@@ -56,10 +56,7 @@ class CaptureFile:
         handle = self._open()
         self.linktype = handle.datalink()
         self._close(handle)
-        decoder = link_decoder(self.linktype)
-        if decoder is None:
-            raise CaptureError(f"unsupported link type {self.linktype}")
-        self.link: LinkDecoder = decoder
+        self.link: LinkDecoder = self._decoder(self.linktype)
 
     def _open(self) -> pcapy.Reader:
         try:
