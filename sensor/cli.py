@@ -40,6 +40,28 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--internal", action="append", metavar="CIDR",
                    help="internal network (repeatable); default: RFC 1918, 100.64.0.0/10, "
                         "fc00::/7, fe80::/10")
+    up = p.add_argument_group(
+        "sending to a collector (back-fill)",
+        "With --collector, alerts and per-host counts also go to the collector, through an "
+        "on-disk spool, exactly once: a back-fill that is interrupted resumes where it "
+        "stopped when run again, and one that finished is not sent twice. Exit status 3 "
+        "when batches are still spooled after --drain-timeout.")
+    up.add_argument("--collector", metavar="URL",
+                    help="the collector's base URL, https://HOST:PORT")
+    up.add_argument("--token-file", type=Path, metavar="FILE",
+                    help="file holding this sensor's token (madoc-collector tokens add)")
+    up.add_argument("--sensor-id", help="this sensor's id (default: asked of the collector)")
+    up.add_argument("--spool", type=Path, metavar="FILE",
+                    help="spool file (default: STATE_DIR/spool-SENSOR_ID.db; STATE_DIR is "
+                         "$STATE_DIRECTORY, /var/lib/madoc for root, else "
+                         "~/.local/state/madoc)")
+    up.add_argument("--ca-file", metavar="PEM", help="verify the collector against this CA")
+    up.add_argument("--insecure", action="store_true",
+                    help="allow plain http:// to a non-loopback collector")
+    up.add_argument("--drain-timeout", type=float, default=120.0, metavar="SECONDS",
+                    help="wait this long at the end for the spool to drain (default 120)")
+    up.add_argument("--resend", action="store_true",
+                    help="send captures that were already sent once (counts them again)")
 
 
 def _rules_parser(sub: argparse._SubParsersAction) -> None:
@@ -72,12 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         from sensor.detect import DEFAULT_INTERNAL_NETWORKS
         from sensor.replay import ReplayOptions, replay
+        from sensor.uplink.backfill import BackfillOptions
 
+        uplink = None
+        if args.collector:
+            if not args.token_file:
+                build_parser().error("--collector needs --token-file")
+            uplink = BackfillOptions(args.collector, args.token_file, args.sensor_id,
+                                     args.spool, args.ca_file, args.insecure,
+                                     args.drain_timeout, args.resend)
         return replay(ReplayOptions(
             captures=args.captures, rules=args.rules, eve=args.eve, dns=not args.no_dns,
             flows=not args.no_flows, bpf_filter=args.bpf_filter,
             internal=args.internal or list(DEFAULT_INTERNAL_NETWORKS),
-            reload_period=args.reload_period))
+            reload_period=args.reload_period, uplink=uplink))
     if args.command == "rules":
         from sensor.rulescmd import check, lookup
 

@@ -18,9 +18,11 @@ from sensor.pipeline import Pipeline
 from sensor.sinks.eve import EveWriter
 from sensor.sinks.summary import EventCounts, write_summary
 from sensor.sources.pcapfile import CaptureError, CaptureFile
+from sensor.uplink.backfill import Backfill, BackfillOptions
+from sensor.uplink.sender import UplinkError
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules" / "rules.yaml"
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+EXIT_OK, EXIT_BAD_INPUT, EXIT_UNDELIVERED = 0, 2, 3
 
 
 @dataclass
@@ -33,6 +35,7 @@ class ReplayOptions:
     bpf_filter: str | None = None
     internal: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS))
     reload_period: float = 5.0           # seconds between checks of the rules' files
+    uplink: BackfillOptions | None = None  # send hits and host counts to a collector
 
 
 def _error(message: str) -> None:
@@ -66,6 +69,14 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
         _error(f"bad internal network: {err}")
         return EXIT_BAD_INPUT
     pipeline = Pipeline(blocklist, internal)
+    backfill = None
+    if options.uplink is not None:
+        try:
+            backfill = Backfill(options.uplink, options.captures, pipeline.detector.is_internal,
+                                _error)
+        except UplinkError as err:
+            _error(str(err))
+            return EXIT_BAD_INPUT
     counts = EventCounts()
     status = EXIT_OK
     started = time.perf_counter()
@@ -80,6 +91,8 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
         counts.add(pipeline.events)
         if writer:
             writer.write(pipeline.events)
+        if backfill:
+            backfill.add(pipeline.events)
         pipeline.events.clear()
 
     previous_handler = signal.signal(signal.SIGHUP, lambda *_: reloader.request())
@@ -107,6 +120,8 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             stream.flush()
     write_summary(summary_out, pipeline, counts, len(options.captures),
                   time.perf_counter() - started)
+    if backfill is not None and not backfill.finish():
+        status = max(status, EXIT_UNDELIVERED)
     return status
 
 

@@ -1,0 +1,252 @@
+"""The API's shapes, written once: request validation and the OpenAPI document.
+
+`validate_batch` checks a posted batch against the same field lists that
+`openapi()` publishes, so the document cannot drift from what the server
+accepts; a test checks the server's answers against the document's response
+schemas. Validation is hand-rolled over these lists because a generic JSON
+Schema validator costs tens of microseconds an alert, and the collector takes
+tens of thousands of alerts a second.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sensor import __version__
+
+MAX_TEXT = 1024         # an escaped 255-byte DNS name fits
+MAX_SOURCES = 64
+MAX_ROWS = {"alerts": 20_000, "counts": 100_000, "hosts_seen": 100_000}
+
+# (field, type, required); types: number, integer, string, ip, mac?, boolean, strings, object
+ALERT = (("ts", "number", True), ("host_ip", "ip", True), ("host_mac", "mac?", True),
+         ("indicator", "string", True), ("indicator_type", "string", True),
+         ("match", "string", True), ("seen", "string", True), ("outbound", "boolean", True),
+         ("sources", "strings", True), ("campaign", "string", True),
+         ("severity", "integer", True), ("proto", "integer", True), ("src_ip", "ip", True),
+         ("src_port", "integer", True), ("dest_ip", "ip", True), ("dest_port", "integer", True),
+         ("resolved_from", "string", False))
+COUNT = (("host_ip", "ip", True), ("host_mac", "mac?", True), ("hour", "integer", True),
+         ("indicator", "string", True), ("indicator_type", "string", True),
+         ("hits", "integer", True), ("first", "number", True), ("last", "number", True))
+SEEN = (("host_ip", "ip", True), ("host_mac", "mac?", True), ("hour", "integer", True),
+        ("first", "number", True), ("last", "number", True))
+ENVELOPE = (("sensor", "string", True), ("stream", "string", True),
+            ("sequence", "integer", True), ("alerts", ALERT, True), ("counts", COUNT, True),
+            ("hosts_seen", SEEN, True), ("dropped_alerts", "integer", True))
+_HEX = frozenset("0123456789abcdef")
+
+
+class Invalid(ValueError):
+    """A request body that does not fit the API; the message says where and why."""
+
+
+def _check(value: Any, kind: str, where: str) -> None:
+    if kind == "string":
+        ok = value.__class__ is str and len(value) <= MAX_TEXT
+        expected = f"a string of at most {MAX_TEXT} characters"
+    elif kind == "integer":
+        ok = value.__class__ is int and -(1 << 63) <= value < (1 << 63)
+        expected = "an integer"
+    elif kind == "number":
+        ok = value.__class__ in (int, float)
+        expected = "a number"
+    elif kind == "boolean":
+        ok = value.__class__ is bool
+        expected = "true or false"
+    elif kind == "ip":
+        ok = value.__class__ is str and len(value) <= 45 and _is_ip(value)
+        expected = "an IPv4 or IPv6 address"
+    elif kind == "mac?":
+        ok = value is None or (value.__class__ is str and len(value) == 17
+                               and all(value[i] == ":" for i in range(2, 17, 3))
+                               and _HEX.issuperset(value.replace(":", "")))
+        expected = "null or a MAC address aa:bb:cc:dd:ee:ff (lower case)"
+    else:   # strings
+        ok = (value.__class__ is list and len(value) <= MAX_SOURCES
+              and all(v.__class__ is str and len(v) <= MAX_TEXT for v in value))
+        expected = f"a list of at most {MAX_SOURCES} strings"
+    if not ok:
+        raise Invalid(f"{where}: expected {expected}")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_object(doc: Any, fields: tuple, where: str) -> None:
+    if doc.__class__ is not dict:
+        raise Invalid(f"{where or 'body'}: expected an object")
+    for name, kind, required in fields:
+        if name not in doc:
+            if required:
+                raise Invalid(f"{where}{'.' if where else ''}{name}: missing")
+            continue
+        path = f"{where}{'.' if where else ''}{name}"
+        value = doc[name]
+        if kind.__class__ is tuple:
+            if value.__class__ is not list or len(value) > MAX_ROWS[name]:
+                raise Invalid(f"{path}: expected a list of at most {MAX_ROWS[name]} objects")
+            for index, row in enumerate(value):
+                _check_object(row, kind, f"{path}[{index}]")
+        else:
+            _check(value, kind, path)
+
+
+def validate_batch(doc: Any) -> None:
+    """Raise `Invalid` unless `doc` is a well-formed batch."""
+    _check_object(doc, ENVELOPE, "")
+    if doc["sequence"] < 1:
+        raise Invalid("sequence: must be 1 or more")
+    if doc["dropped_alerts"] < 0:
+        raise Invalid("dropped_alerts: must be 0 or more")
+    for index, count in enumerate(doc["counts"]):
+        if count["hits"] < 1:
+            raise Invalid(f"counts[{index}].hits: must be 1 or more")
+
+
+# -- OpenAPI -------------------------------------------------------------------------------
+_JSON_TYPES = {"string": {"type": "string", "maxLength": MAX_TEXT}, "integer": {"type": "integer"},
+               "number": {"type": "number"}, "boolean": {"type": "boolean"},
+               "ip": {"type": "string", "description": "IPv4 or IPv6 address"},
+               "mac?": {"type": ["string", "null"], "pattern": "^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"},
+               "strings": {"type": "array", "items": {"type": "string"},
+                           "maxItems": MAX_SOURCES}}
+
+
+def _schema(fields: tuple, names: dict[int, str]) -> dict[str, Any]:
+    properties = {}
+    for name, kind, _ in fields:
+        if kind.__class__ is tuple:
+            properties[name] = {"type": "array", "maxItems": MAX_ROWS[name],
+                                "items": {"$ref": f"#/components/schemas/{names[id(kind)]}"}}
+        else:
+            properties[name] = dict(_JSON_TYPES[kind])
+    return {"type": "object", "properties": properties,
+            "required": [name for name, _, required in fields if required]}
+
+
+def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+_TIME = {"type": "string", "format": "date-time"}
+_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_STR, _INT, _NUM = {"type": "string"}, {"type": "integer"}, {"type": "number"}
+_NULLABLE_STR = {"type": ["string", "null"]}
+HOST = _obj(["id", "unit", "sensor", "ip", "mac", "first_seen", "last_seen", "hits",
+             "indicators", "status"],
+            id=_INT, unit=_STR, sensor=_STR, ip=_STR, mac=_NULLABLE_STR, first_seen=_TIME,
+            last_seen=_TIME, hits=_INT, indicators=_INT,
+            status={"type": "string", "enum": ["clean", "infected", "handled"]},
+            handled_at=_TIME_OR_NULL, handled_by=_NULLABLE_STR, last_hit=_TIME_OR_NULL)
+SENSOR = _obj(["id", "unit", "created", "last_seen", "batches", "alerts", "dropped_alerts",
+               "silent_seconds"],
+              id=_STR, unit=_STR, created=_TIME, last_seen=_TIME_OR_NULL, batches=_INT,
+              alerts=_INT, dropped_alerts=_INT, silent_seconds={"type": ["number", "null"]})
+INDICATOR = _obj(["indicator", "indicator_type", "hits", "hosts"], indicator=_STR,
+                 indicator_type=_STR, hits=_INT, hosts=_INT)
+HOST_DETAIL = {"allOf": [{"$ref": "#/components/schemas/Host"}, _obj(
+    ["hits_by_day", "recent_alerts"],
+    hits_by_day={"type": "array", "items": _obj(["day", "indicator", "indicator_type", "hits"],
+                                                day={"type": "string", "format": "date"},
+                                                indicator=_STR, indicator_type=_STR,
+                                                hits=_INT)},
+    recent_alerts={"type": "array", "items": _obj(["ts", "sensor", "indicator", "match"],
+                                                  ts=_TIME, sensor=_STR, indicator=_STR,
+                                                  match=_STR)})]}
+ERROR = _obj(["error"], error=_STR)
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _answer(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {"400": _answer(_ref("Error"), "malformed request: the message says which field"),
+           "401": _answer(_ref("Error"), "no token, or a wrong or revoked one"),
+           "403": _answer(_ref("Error"), "the token may not do this")}
+
+
+def _op(summary: str, answer: dict[str, Any], admin: bool = True, **extra: Any) -> dict:
+    op = {"summary": summary, "responses": {"200": answer, **_ERRORS},
+          "security": [{"bearer": []}], **extra}
+    if admin:
+        op["description"] = "Needs an admin token."
+    return op
+
+
+def _query(name: str, description: str, schema: dict | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or _STR}
+
+
+def openapi() -> dict[str, Any]:
+    names = {id(ENVELOPE): "Batch", id(ALERT): "Alert", id(COUNT): "HostCount",
+             id(SEEN): "HostSeen"}
+    schemas = {name: _schema(fields, names) for fields, name in
+               ((ENVELOPE, "Batch"), (ALERT, "Alert"), (COUNT, "HostCount"), (SEEN, "HostSeen"))}
+    schemas |= {"Host": HOST, "HostDetail": HOST_DETAIL, "Sensor": SENSOR,
+                "Indicator": INDICATOR, "Error": ERROR}
+    host_id = {"name": "id", "in": "path", "required": True, "schema": _INT}
+    stored = _obj(["stored", "duplicate", "sequence"], stored={"type": "boolean"},
+                  duplicate={"type": "boolean"}, sequence=_INT)
+    post_events = _op(
+        "Store a batch of alerts and per-host count deltas, once per (sensor, stream, sequence)",
+        _answer(stored), admin=False,
+        description="Needs the token of the batch's sensor (403 for another sensor's id). "
+                    "The body may be gzip-compressed (Content-Encoding: gzip).",
+        requestBody={"required": True,
+                     "content": {"application/json": {"schema": _ref("Batch")}}})
+    post_events["responses"]["413"] = _answer(_ref("Error"), "body over max_body_bytes")
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "madoc collector", "version": __version__},
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": {
+            "/api/v1/events": {"post": post_events},
+            "/api/v1/identity": {"get": _op(
+                "Whom the token belongs to (a sensor learns its id from its token)",
+                _answer(_obj(["kind", "name", "unit"],
+                             kind={"type": "string", "enum": ["sensor", "admin"]}, name=_STR,
+                             unit=_NULLABLE_STR)), admin=False)},
+            "/api/v1/sensors": {"get": _op("Registered sensors and when each last reported",
+                                           _answer(_obj(["sensors"], sensors={
+                                               "type": "array", "items": _ref("Sensor")})))},
+            "/api/v1/hosts": {"get": _op(
+                "Hosts seen, with hit totals and status", _answer(_obj(["hosts"], hosts={
+                    "type": "array", "items": _ref("Host")})),
+                parameters=[_query("unit", "only this unit"),
+                            _query("since", "last seen at or after (ISO 8601)", _TIME),
+                            _query("status", "clean, infected or handled",
+                                   {"type": "string", "enum": ["clean", "infected", "handled"]}),
+                            _query("limit", "at most this many (default 1000)", _INT)])},
+            "/api/v1/hosts/{id}": {"get": _op("One host, its hits by day and recent alerts",
+                                              _answer(_ref("HostDetail")),
+                                              parameters=[host_id])},
+            "/api/v1/hosts/{id}/handled": {"post": _op("Mark a host cleaned",
+                                                       _answer(_ref("Host")),
+                                                       parameters=[host_id])},
+            "/api/v1/indicators/top": {"get": _op(
+                "The indicators that most hosts hit", _answer(_obj(["indicators"], indicators={
+                    "type": "array", "items": _ref("Indicator")})),
+                parameters=[_query("unit", "only this unit"),
+                            _query("since", "hits on or after this day (ISO 8601)", _TIME),
+                            _query("limit", "at most this many (default 20)", _INT)])},
+            "/api/v1/healthz": {"get": {"summary": "Liveness and database check, no token",
+                                        "responses": {"200": _answer(_obj(["status"],
+                                                                          status=_STR)),
+                                                      "503": _answer(_ref("Error"))}}},
+            "/api/v1/openapi.json": {"get": {"summary": "This document, no token",
+                                             "responses": {"200": _answer({"type": "object"})}}},
+        },
+    }

@@ -1,0 +1,296 @@
+"""The collector's HTTP API (aiohttp): authentication, validation, routes.
+
+Database calls run in a small thread pool (one thread for SQLite, whose
+writers queue anyway; several for PostgreSQL) so a slow query never stalls
+the event loop that parses other sensors' requests. Every answer, errors
+included, is JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+
+from sensor.collector.api_schema import Invalid, openapi, validate_batch
+from sensor.collector.config import CollectorConfig, ConfigError
+from sensor.collector.store import STATUSES, Host, Store
+
+log = logging.getLogger("madoc.collector")
+API = "/api/v1"
+OPEN_PATHS = {f"{API}/healthz", f"{API}/openapi.json"}   # load balancers and doc readers
+STORE = web.AppKey("store", Store)
+CONFIG = web.AppKey("config", CollectorConfig)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+T = TypeVar("T")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+async def _db(request: web.Request, function: Callable[..., T], *args: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app[EXECUTOR], partial(function, *args))
+
+
+@web.middleware
+async def errors_as_json(request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body over {request.app[CONFIG].max_body_bytes} bytes "
+                           f"(max_body_bytes; after decompression)")
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        return _error(err.status, err.reason)
+
+
+@web.middleware
+async def bearer_auth(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    if request.path in OPEN_PATHS:
+        return await handler(request)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _error(401, "missing Authorization: Bearer TOKEN")
+    identity = await _db(request, request.app[STORE].authenticate, token.strip())
+    if identity is None:
+        return _error(401, "unknown or revoked token")
+    request["identity"] = identity
+    return await handler(request)
+
+
+def _require_admin(request: web.Request) -> str:
+    kind, name = request["identity"]
+    if kind != "admin":
+        raise web.HTTPForbidden(reason="this endpoint needs an admin token")
+    return name
+
+
+def _iso(request: web.Request, epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, request.app[CONFIG].tz).isoformat(timespec="seconds")
+
+
+def _host_json(request: web.Request, host: Host) -> dict[str, Any]:
+    return {"id": host.id, "unit": host.unit, "sensor": host.sensor, "ip": host.ip,
+            "mac": host.mac, "first_seen": _iso(request, host.first_seen),
+            "last_seen": _iso(request, host.last_seen), "hits": host.hits,
+            "indicators": host.indicators, "status": host.status,
+            "handled_at": _iso(request, host.handled_at), "handled_by": host.handled_by,
+            "last_hit": _iso(request, host.last_hit)}
+
+
+def _since(request: web.Request) -> float | None:
+    text = request.query.get("since")
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise web.HTTPBadRequest(reason=f"since: not an ISO 8601 date or time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=request.app[CONFIG].tz)
+    return moment.timestamp()
+
+
+def _limit(request: web.Request, default: int, ceiling: int) -> int:
+    text = request.query.get("limit", str(default))
+    if not text.isdigit() or not 1 <= int(text) <= ceiling:
+        raise web.HTTPBadRequest(reason=f"limit: expected an integer from 1 to {ceiling}")
+    return int(text)
+
+
+def _host_id(request: web.Request) -> int:
+    text = request.match_info["id"]
+    if not text.isdigit() or len(text) > 18:
+        raise web.HTTPBadRequest(reason="host id: expected an integer")
+    return int(text)
+
+
+async def post_events(request: web.Request) -> web.Response:
+    kind, name = request["identity"]
+    if kind != "sensor":
+        return _error(403, "only a sensor token may post events")
+    body = await request.read()
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        return _error(400, f"body is not JSON: {err}")
+    try:
+        validate_batch(doc)
+    except Invalid as err:
+        return _error(400, str(err))
+    if doc["sensor"] != name:
+        return _error(403, f"this token belongs to sensor {name!r}, not {doc['sensor']!r}")
+    stored = await _db(request, request.app[STORE].ingest, doc, time.time())
+    return _json({"stored": True, "duplicate": not stored, "sequence": doc["sequence"]})
+
+
+async def get_identity(request: web.Request) -> web.Response:
+    kind, name = request["identity"]
+    unit = await _db(request, request.app[STORE].sensor_unit, name) if kind == "sensor" else None
+    return _json({"kind": kind, "name": name, "unit": unit})
+
+
+async def get_sensors(request: web.Request) -> web.Response:
+    _require_admin(request)
+    now = time.time()
+    sensors = await _db(request, request.app[STORE].sensors)
+    for sensor in sensors:
+        last = sensor["last_seen"]
+        sensor["silent_seconds"] = None if last is None else round(now - last, 1)
+        sensor["created"] = _iso(request, sensor["created"])
+        sensor["last_seen"] = _iso(request, last)
+    return _json({"sensors": sensors})
+
+
+async def get_hosts(request: web.Request) -> web.Response:
+    _require_admin(request)
+    status = request.query.get("status")
+    if status is not None and status not in STATUSES:
+        return _error(400, f"status: expected one of {', '.join(STATUSES)}")
+    hosts = await _db(request, partial(request.app[STORE].hosts,
+                                       unit=request.query.get("unit"), since=_since(request),
+                                       status=status, limit=_limit(request, 1000, 100_000)))
+    return _json({"hosts": [_host_json(request, host) for host in hosts]})
+
+
+async def get_host(request: web.Request) -> web.Response:
+    _require_admin(request)
+    store = request.app[STORE]
+    host = await _db(request, store.host, _host_id(request))
+    if host is None:
+        return _error(404, "no such host")
+    detail = await _db(request, store.host_detail, host)
+    for alert in detail["recent_alerts"]:
+        alert["ts"] = _iso(request, alert["ts"])
+    return _json(_host_json(request, host) | detail)
+
+
+async def post_handled(request: web.Request) -> web.Response:
+    admin = _require_admin(request)
+    store = request.app[STORE]
+    host_id = _host_id(request)
+    if not await _db(request, store.mark_handled, host_id, admin, time.time()):
+        return _error(404, "no such host")
+    host = await _db(request, store.host, host_id)
+    return _json(_host_json(request, host))
+
+
+async def get_top_indicators(request: web.Request) -> web.Response:
+    _require_admin(request)
+    since = _since(request)
+    since_day = None if since is None else datetime.fromtimestamp(
+        since, request.app[CONFIG].tz).date().isoformat()
+    rows = await _db(request, partial(request.app[STORE].top_indicators,
+                                      unit=request.query.get("unit"), since_day=since_day,
+                                      limit=_limit(request, 20, 1000)))
+    return _json({"indicators": rows})
+
+
+async def get_healthz(request: web.Request) -> web.Response:
+    try:
+        await _db(request, request.app[STORE].ping)
+    except Exception as err:    # any database failure makes the collector unhealthy
+        return _error(503, f"database: {err}")
+    return _json({"status": "ok"})
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return _json(openapi())
+
+
+def build_app(config: CollectorConfig, store: Store) -> web.Application:
+    app = web.Application(client_max_size=config.max_body_bytes,
+                          middlewares=[errors_as_json, bearer_auth])
+    app[CONFIG] = config
+    app[STORE] = store
+    app[EXECUTOR] = ThreadPoolExecutor(max_workers=4 if store.postgres else 1,
+                                       thread_name_prefix="madoc-db")
+    app.router.add_post(f"{API}/events", post_events)
+    app.router.add_get(f"{API}/identity", get_identity)
+    app.router.add_get(f"{API}/sensors", get_sensors)
+    app.router.add_get(f"{API}/hosts", get_hosts)
+    app.router.add_get(f"{API}/hosts/{{id}}", get_host)
+    app.router.add_post(f"{API}/hosts/{{id}}/handled", post_handled)
+    app.router.add_get(f"{API}/indicators/top", get_top_indicators)
+    app.router.add_get(f"{API}/healthz", get_healthz)
+    app.router.add_get(f"{API}/openapi.json", get_openapi)
+
+    async def shutdown(app: web.Application) -> None:
+        app[EXECUTOR].shutdown(wait=True)
+    app.on_cleanup.append(shutdown)
+    return app
+
+
+def ensure_admin_token(store: Store, path: str) -> bool:
+    """The token in `path` is an admin token; make one (mode 0600) if the file is
+    missing. True when a new file was written."""
+    file = Path(path)
+    if file.exists():
+        token = file.read_text(encoding="ascii").strip()
+        if not token:
+            raise ConfigError(f"admin_token_file {path} is empty")
+        store.add_admin_token(f"file:{file.name}", time.time(), token)
+        return False
+    file.parent.mkdir(parents=True, exist_ok=True)
+    token = store.add_admin_token(f"file:{file.name}", time.time())
+    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(token + "\n")
+    return True
+
+
+def tls_context(config: CollectorConfig) -> ssl.SSLContext | None:
+    if not config.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"cannot load TLS certificate {config.tls_cert} / key "
+                          f"{config.tls_key}: {err}") from err
+    return context
+
+
+def run(config: CollectorConfig) -> int:
+    """Migrate the database, then serve until SIGTERM/SIGINT."""
+    host, port = config.host_port
+    context = tls_context(config)
+    if context is None and not config.insecure and host not in ("127.0.0.1", "::1", "localhost"):
+        raise ConfigError(f"{config.source}: refusing plain HTTP on {host}: sensors' tokens "
+                          f"would cross the network in clear; configure tls: {{cert, key}} "
+                          f"or set insecure: true")
+    store = Store(config.database, config.tz, config.quiet_period_days)
+    version = store.migrate()
+    if config.admin_token_file and ensure_admin_token(store, config.admin_token_file):
+        log.warning("wrote a new admin token to %s", config.admin_token_file)
+    store.close()   # the migrating thread's connection; request threads open their own
+    scheme = "https" if context else "http"
+    log.warning("madoc-collector listening on %s://%s:%d (schema %d, %s)", scheme, host, port,
+                version, config.database.split("@")[-1])
+    web.run_app(build_app(config, store), host=host, port=port, ssl_context=context,
+                print=None, access_log=None, handle_signals=True)
+    return 0

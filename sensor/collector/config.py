@@ -1,0 +1,96 @@
+"""`collector.yaml`: where the collector listens, which database, TLS, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from sensor.paths import state_directory
+
+DEFAULT_CONFIG = Path("/etc/madoc/collector.yaml")
+DEFAULT_MAX_BODY = 16 << 20
+KEYS = {"listen", "database", "tls", "admin_token_file", "quiet_period_days", "max_body_bytes",
+        "timezone", "insecure"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class CollectorConfig:
+    listen: str = "127.0.0.1:9443"
+    database: str = ""
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    admin_token_file: str | None = None
+    quiet_period_days: float = 7.0
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    timezone: str = ""
+    insecure: bool = False
+    source: str = "(defaults)"
+
+    def __post_init__(self) -> None:
+        if not self.database:
+            self.database = f"sqlite:///{state_directory() / 'collector.db'}"
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{self.source}: listen must be HOST:PORT, not {self.listen!r}")
+        return host.strip("[]") or "0.0.0.0", int(port)
+
+    @property
+    def tz(self) -> tzinfo:
+        if not self.timezone:
+            return datetime.now(UTC).astimezone().tzinfo or UTC
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ConfigError(f"{self.source}: unknown timezone {self.timezone!r}") from err
+
+
+def load_config(path: Path | None) -> CollectorConfig:
+    """Read `path` (or /etc/madoc/collector.yaml when it exists; else the defaults)."""
+    if path is None:
+        if not DEFAULT_CONFIG.exists():
+            return CollectorConfig()
+        path = DEFAULT_CONFIG
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    unknown = set(doc) - KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(KEYS))}")
+    tls: Any = doc.pop("tls", None) or {}
+    if not isinstance(tls, dict) or set(tls) - {"cert", "key"} or bool(tls) != (
+            "cert" in tls and "key" in tls):
+        raise ConfigError(f"{path}: tls needs both cert and key: {{cert: FILE, key: FILE}}")
+    base = path.parent
+    config = CollectorConfig(**doc, tls_cert=_relative(base, tls.get("cert")),
+                             tls_key=_relative(base, tls.get("key")), source=str(path))
+    if config.admin_token_file:
+        config.admin_token_file = _relative(base, config.admin_token_file)
+    for name, kind in (("quiet_period_days", (int, float)), ("max_body_bytes", int),
+                       ("insecure", bool), ("listen", str), ("database", str)):
+        if not isinstance(getattr(config, name), kind):
+            raise ConfigError(f"{path}: {name} has the wrong type")
+    config.host_port  # noqa: B018 - validates listen
+    config.tz  # noqa: B018 - validates timezone
+    return config
+
+
+def _relative(base: Path, value: str | None) -> str | None:
+    return None if value is None else str((base / value).resolve())

@@ -1,0 +1,16 @@
+"""Where madoc keeps state (spools, databases) when the configuration does not say."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def state_directory() -> Path:
+    """systemd's StateDirectory when run as a service, else /var/lib/madoc (root) or
+    $XDG_STATE_HOME/madoc (~/.local/state/madoc)."""
+    if "STATE_DIRECTORY" in os.environ:
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    if os.geteuid() == 0:
+        return Path("/var/lib/madoc")
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "madoc"

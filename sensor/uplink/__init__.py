@@ -1,0 +1,1 @@
+"""Sensor → collector: batches, the on-disk spool, the sender."""

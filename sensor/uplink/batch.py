@@ -1,0 +1,166 @@
+"""Pipeline events → uplink batches: alerts, per-host hit-count deltas, hosts seen.
+
+A batch is cut when it holds `max_alerts` alerts or `max_counts` count rows, or
+when an event arrives `max_age` seconds (packet time) after the batch's first
+event. Cutting depends only on the event stream, so the same capture always
+gives the same batches: a back-fill that is killed and started again can skip
+exactly the batches it already spooled. Counts are bucketed by hour (UTC epoch
+seconds of the hour's start), so the collector can sum them into days in any
+whole-hour time zone. Nothing here reads the clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sensor.events import DnsEvent, FlowEnd, Hit, addr_text
+
+Batch = dict[str, Any]
+HOUR = 3600
+
+DEFAULT_MAX_ALERTS = 500
+DEFAULT_MAX_COUNTS = 5000
+DEFAULT_MAX_AGE = 10.0
+
+
+def alert_record(hit: Hit, mac: str | None) -> dict[str, Any]:
+    ep = hit.endpoints
+    indicator = hit.indicator
+    record = {"ts": hit.ts, "host_ip": addr_text(hit.host), "host_mac": mac,
+              "indicator": indicator.value, "indicator_type": indicator.kind,
+              "match": hit.match, "seen": hit.seen, "outbound": hit.outbound,
+              "sources": list(indicator.sources), "campaign": indicator.campaign,
+              "severity": indicator.severity, "proto": ep.proto,
+              "src_ip": addr_text(ep.src), "src_port": ep.sport,
+              "dest_ip": addr_text(ep.dst), "dest_port": ep.dport}
+    if hit.resolved_from:
+        record["resolved_from"] = hit.resolved_from
+    return record
+
+
+class BatchBuilder:
+    """Accumulates events into batches; finished batches wait in `ready`.
+
+    `is_internal` says which addresses are our hosts (for "hosts seen", the
+    coverage count); `mac_of` gives a host's MAC address when the sensor knows
+    it (gateway mode), which the collector then uses as the host's identity."""
+
+    def __init__(self, is_internal: Callable[[bytes], bool],
+                 mac_of: Callable[[bytes], str | None] = lambda addr: None,
+                 max_alerts: int = DEFAULT_MAX_ALERTS, max_counts: int = DEFAULT_MAX_COUNTS,
+                 max_age: float = DEFAULT_MAX_AGE) -> None:
+        self.is_internal = is_internal
+        self.mac_of = mac_of
+        self.max_alerts = max_alerts
+        self.max_counts = max_counts
+        self.max_age = max_age
+        self.ready: list[Batch] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self._started: float | None = None
+        self._alerts: list[dict[str, Any]] = []
+        self._counts: dict[tuple[bytes, int, str, str], list[float]] = {}
+        self._seen: dict[tuple[bytes, int], list[float]] = {}
+
+    def add(self, events: Iterable) -> None:
+        for event in events:
+            cls = event.__class__
+            if cls is DnsEvent:
+                if event.message.is_response or event.mdns:
+                    continue
+                ts, host = event.ts, event.endpoints.src
+            elif cls is FlowEnd:
+                ts, host = event.first_ts, event.endpoints.src
+            elif cls is Hit:
+                ts, host = event.ts, event.host
+            else:
+                continue
+            if self._started is None:
+                self._started = ts
+            elif ts - self._started >= self.max_age:
+                self.cut()
+                self._started = ts
+            if cls is Hit:
+                self._hit(event)
+            elif self.is_internal(host):
+                self._saw(host, ts)
+            if len(self._alerts) >= self.max_alerts or len(self._counts) >= self.max_counts:
+                self.cut()
+
+    def _hit(self, hit: Hit) -> None:
+        self._alerts.append(alert_record(hit, self.mac_of(hit.host)))
+        if not hit.outbound:
+            return          # a listed address reaching us does not make the host infected
+        hour = self._saw(hit.host, hit.ts)
+        key = (hit.host, hour, hit.indicator.value, hit.indicator.kind)
+        count = self._counts.get(key)
+        if count is None:
+            self._counts[key] = [1, hit.ts, hit.ts]
+        else:
+            count[0] += 1
+            count[2] = hit.ts
+
+    def _saw(self, host: bytes, ts: float) -> int:
+        hour = int(ts // HOUR) * HOUR
+        span = self._seen.get((host, hour))
+        if span is None:
+            self._seen[(host, hour)] = [ts, ts]
+        elif ts < span[0]:
+            span[0] = ts
+        elif ts > span[1]:
+            span[1] = ts
+        return hour
+
+    def cut(self) -> None:
+        """Finish the current batch (if it holds anything) and start a new one."""
+        if self._alerts or self._counts or self._seen:
+            self.ready.append(self._batch())
+        self._reset()
+
+    def _batch(self) -> Batch:
+        mac_of = self.mac_of
+        counts = [{"host_ip": addr_text(host), "host_mac": mac_of(host), "hour": hour,
+                   "indicator": value, "indicator_type": kind, "hits": int(c[0]),
+                   "first": c[1], "last": c[2]}
+                  for (host, hour, value, kind), c in self._counts.items()]
+        seen = [{"host_ip": addr_text(host), "host_mac": mac_of(host), "hour": hour,
+                 "first": span[0], "last": span[1]}
+                for (host, hour), span in self._seen.items()]
+        return {"alerts": self._alerts, "counts": counts, "hosts_seen": seen,
+                "dropped_alerts": 0}
+
+    def take(self) -> list[Batch]:
+        ready, self.ready = self.ready, []
+        return ready
+
+
+def merge_batches(batches: list[Batch]) -> Batch:
+    """One batch with the summed counts and hosts seen of `batches`, their alerts
+    dropped and counted in `dropped_alerts`: what a full spool keeps."""
+    counts: dict[tuple, dict[str, Any]] = {}
+    seen: dict[tuple, dict[str, Any]] = {}
+    dropped = 0
+    for batch in batches:
+        dropped += batch["dropped_alerts"] + len(batch["alerts"])
+        for row in batch["counts"]:
+            key = (row["host_ip"], row["host_mac"], row["hour"], row["indicator"],
+                   row["indicator_type"])
+            merged = counts.get(key)
+            if merged is None:
+                counts[key] = dict(row)
+            else:
+                merged["hits"] += row["hits"]
+                merged["first"] = min(merged["first"], row["first"])
+                merged["last"] = max(merged["last"], row["last"])
+        for row in batch["hosts_seen"]:
+            key = (row["host_ip"], row["host_mac"], row["hour"])
+            merged = seen.get(key)
+            if merged is None:
+                seen[key] = dict(row)
+            else:
+                merged["first"] = min(merged["first"], row["first"])
+                merged["last"] = max(merged["last"], row["last"])
+    return {"alerts": [], "counts": list(counts.values()), "hosts_seen": list(seen.values()),
+            "dropped_alerts": dropped}
