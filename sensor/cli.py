@@ -60,6 +60,12 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
                     help="allow plain http:// to a non-loopback collector")
     up.add_argument("--drain-timeout", type=float, default=120.0, metavar="SECONDS",
                     help="wait this long at the end for the spool to drain (default 120)")
+    up.add_argument("--batch-seconds", type=float, default=10.0, metavar="SECONDS",
+                    help="cut a batch after this much capture time (default 10), or at 500 "
+                         "alerts")
+    up.add_argument("--retry-max", type=float, default=60.0, metavar="SECONDS",
+                    help="longest wait between retries while the collector is unreachable "
+                         "(default 60; waits double from 0.5 s, with jitter)")
     up.add_argument("--resend", action="store_true",
                     help="send captures that were already sent once (counts them again)")
 
@@ -102,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                 build_parser().error("--collector needs --token-file")
             uplink = BackfillOptions(args.collector, args.token_file, args.sensor_id,
                                      args.spool, args.ca_file, args.insecure,
-                                     args.drain_timeout, args.resend)
+                                     args.drain_timeout, args.resend,
+                                     max_age=args.batch_seconds, backoff_max=args.retry_max)
         return replay(ReplayOptions(
             captures=args.captures, rules=args.rules, eve=args.eve, dns=not args.no_dns,
             flows=not args.no_flows, bpf_filter=args.bpf_filter,

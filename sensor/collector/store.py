@@ -111,8 +111,7 @@ _UPSERT_HOST = f"""INSERT INTO hosts (unit, identity, sensor, ip, mac, first_see
     ON CONFLICT (unit, identity) DO UPDATE SET sensor = excluded.sensor, ip = excluded.ip,
         mac = COALESCE(excluded.mac, hosts.mac),
         first_seen = {_earlier('first_seen')}, last_seen = {_later('last_seen')},
-        first_hit = {_earlier('first_hit')}, last_hit = {_later('last_hit')}
-    RETURNING id"""
+        first_hit = {_earlier('first_hit')}, last_hit = {_later('last_hit')}"""
 
 
 @dataclass
@@ -349,12 +348,15 @@ class Store:
             if is_hit:
                 span[4] = row["first"] if span[4] is None else min(span[4], row["first"])
                 span[5] = row["last"] if span[5] is None else max(span[5], row["last"])
-        ids = {}
-        for identity in sorted(spans):      # one order for every writer: no deadlocks
-            ip, mac, first, last, first_hit, last_hit = spans[identity]
-            ids[identity] = self._execute(
-                _UPSERT_HOST, (unit, identity, sensor, ip, mac, first, last, first_hit,
-                               last_hit)).fetchone()[0]
+        identities = sorted(spans)      # one order for every writer: no deadlocks
+        self._executemany(_UPSERT_HOST, [(unit, identity, sensor, *spans[identity])
+                                         for identity in identities])
+        ids: dict[str, int] = {}
+        for start in range(0, len(identities), 500):
+            chunk = identities[start:start + 500]
+            ids.update(self._execute(
+                f"SELECT identity, id FROM hosts WHERE unit = ? AND identity IN "
+                f"({', '.join('?' * len(chunk))})", (unit, *chunk)).fetchall())
         return ids
 
     # -- reading ---------------------------------------------------------------------------

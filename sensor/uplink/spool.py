@@ -168,16 +168,21 @@ class Spool:
     def ack(self, sequence: int) -> None:
         """The collector has stored batch `sequence`: forget it."""
         with self._lock, self._transaction():
-            self._db.execute("DELETE FROM batch WHERE sequence = ?", (sequence,))
-            self.bytes, self.depth = self._size()
+            self._forget(sequence)
+
+    def _forget(self, sequence: int) -> None:
+        row = self._db.execute("DELETE FROM batch WHERE sequence = ? RETURNING LENGTH(body)",
+                               (sequence,)).fetchone()
+        if row is not None:
+            self.bytes -= row[0]
+            self.depth -= 1
 
     def reject(self, sequence: int, reason: str) -> None:
         """The collector refused batch `sequence` as invalid: keep it aside, unsent."""
         with self._lock, self._transaction():
             self._db.execute("INSERT OR REPLACE INTO rejected SELECT sequence, body, ? "
                              "FROM batch WHERE sequence = ?", (reason, sequence))
-            self._db.execute("DELETE FROM batch WHERE sequence = ?", (sequence,))
-            self.bytes, self.depth = self._size()
+            self._forget(sequence)
 
     def close(self) -> None:
         with self._lock:
