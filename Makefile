@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run_bench.py
 	$(BIN)/python tests/bench/bench_matcher.py
+	$(BIN)/python tests/bench/bench_collector.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sensor tests pcaps

@@ -11,6 +11,7 @@ tens of thousands of alerts a second.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import Any
 
 from sensor import __version__
@@ -42,35 +43,29 @@ class Invalid(ValueError):
     """A request body that does not fit the API; the message says where and why."""
 
 
-def _check(value: Any, kind: str, where: str) -> None:
-    if kind == "string":
-        ok = value.__class__ is str and len(value) <= MAX_TEXT
-        expected = f"a string of at most {MAX_TEXT} characters"
-    elif kind == "integer":
-        ok = value.__class__ is int and -(1 << 63) <= value < (1 << 63)
-        expected = "an integer"
-    elif kind == "number":
-        ok = value.__class__ in (int, float)
-        expected = "a number"
-    elif kind == "boolean":
-        ok = value.__class__ is bool
-        expected = "true or false"
-    elif kind == "ip":
-        ok = value.__class__ is str and len(value) <= 45 and _is_ip(value)
-        expected = "an IPv4 or IPv6 address"
-    elif kind == "mac?":
-        ok = value is None or (value.__class__ is str and len(value) == 17
-                               and all(value[i] == ":" for i in range(2, 17, 3))
-                               and _HEX.issuperset(value.replace(":", "")))
-        expected = "null or a MAC address aa:bb:cc:dd:ee:ff (lower case)"
-    else:   # strings
-        ok = (value.__class__ is list and len(value) <= MAX_SOURCES
-              and all(v.__class__ is str and len(v) <= MAX_TEXT for v in value))
-        expected = f"a list of at most {MAX_SOURCES} strings"
-    if not ok:
-        raise Invalid(f"{where}: expected {expected}")
+def _is_mac(value: Any) -> bool:
+    return value is None or (value.__class__ is str and len(value) == 17
+                             and all(value[i] == ":" for i in range(2, 17, 3))
+                             and _HEX.issuperset(value.replace(":", "")))
 
 
+# kind → (test, what was expected); tests are plain predicates, messages built on failure
+_KINDS: dict[str, tuple[Any, str]] = {
+    "string": (lambda v: v.__class__ is str and len(v) <= MAX_TEXT,
+               f"a string of at most {MAX_TEXT} characters"),
+    "integer": (lambda v: v.__class__ is int and -(1 << 63) <= v < (1 << 63), "an integer"),
+    "number": (lambda v: v.__class__ is float or v.__class__ is int, "a number"),
+    "boolean": (lambda v: v.__class__ is bool, "true or false"),
+    "ip": (lambda v: v.__class__ is str and len(v) <= 45 and _is_ip(v),
+           "an IPv4 or IPv6 address"),
+    "mac?": (_is_mac, "null or a MAC address aa:bb:cc:dd:ee:ff (lower case)"),
+    "strings": (lambda v: v.__class__ is list and len(v) <= MAX_SOURCES
+                and all(s.__class__ is str and len(s) <= MAX_TEXT for s in v),
+                f"a list of at most {MAX_SOURCES} strings"),
+}
+
+
+@lru_cache(maxsize=65536)     # the same hosts and servers recur batch after batch
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -79,23 +74,40 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+def _compile(fields: tuple) -> list[tuple[str, Any, bool, Any]]:
+    """(name, test or nested fields, required, kind) per field, tests looked up once."""
+    return [(name, kind if kind.__class__ is tuple else _KINDS[kind][0], required, kind)
+            for name, kind, required in fields]
+
+
+_MISSING = object()
+
+
 def _check_object(doc: Any, fields: tuple, where: str) -> None:
     if doc.__class__ is not dict:
         raise Invalid(f"{where or 'body'}: expected an object")
-    for name, kind, required in fields:
-        if name not in doc:
+    for name, test, required, kind in _COMPILED[id(fields)]:
+        value = doc.get(name, _MISSING)
+        if value is _MISSING:
             if required:
                 raise Invalid(f"{where}{'.' if where else ''}{name}: missing")
             continue
-        path = f"{where}{'.' if where else ''}{name}"
-        value = doc[name]
-        if kind.__class__ is tuple:
+        if test.__class__ is tuple:
+            path = f"{where}{'.' if where else ''}{name}"
             if value.__class__ is not list or len(value) > MAX_ROWS[name]:
                 raise Invalid(f"{path}: expected a list of at most {MAX_ROWS[name]} objects")
             for index, row in enumerate(value):
-                _check_object(row, kind, f"{path}[{index}]")
-        else:
-            _check(value, kind, path)
+                try:
+                    _check_object(row, test, "")
+                except Invalid as err:      # where is spelled out only on failure
+                    detail = str(err).removeprefix("body")
+                    raise Invalid(f"{path}[{index}]{'' if detail[0] == ':' else '.'}{detail}"
+                                  ) from None
+        elif not test(value):
+            raise Invalid(f"{where}{'.' if where else ''}{name}: expected {_KINDS[kind][1]}")
+
+
+_COMPILED = {id(fields): _compile(fields) for fields in (ALERT, COUNT, SEEN, ENVELOPE)}
 
 
 def validate_batch(doc: Any) -> None:

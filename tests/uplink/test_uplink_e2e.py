@@ -140,3 +140,13 @@ def test_sensor_killed_mid_stream_and_restarted_counts_exactly_once(
         assert totals(collector) == reference
     finally:
         collector.stop()
+
+
+def test_make_demo_goes_through_an_embedded_collector() -> None:
+    result = subprocess.run([sys.executable, "-m", "sensor", "demo"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "(embedded, SQLite): sensor demo-gw1" in result.stdout
+    table = result.stdout.split("(embedded, SQLite)")[1]
+    assert "192.168.10.37    infected     12" in table
+    assert "uplink: " in result.stderr and "0 refused" in result.stderr
