@@ -372,14 +372,9 @@ class Store:
 
     def hosts(self, unit: str | None = None, since: float | None = None,
               status: str | None = None, limit: int = 1000) -> list[Host]:
-        where, params = ["1 = 1"], [self.quiet_seconds]
-        if unit is not None:
-            where.append("h.unit = ?")
-            params.append(unit)
-        if since is not None:
-            where.append("h.last_seen >= ?")
-            params.append(since)
-        sql = f"{_HOST_SQL} WHERE {' AND '.join(where)}{_HOST_GROUP}"
+        where, params = _where(("h.unit = ?", unit), ("h.last_seen >= ?", since))
+        params.insert(0, self.quiet_seconds)
+        sql = f"{_HOST_SQL} WHERE {where}{_HOST_GROUP}"
         if status is not None:
             sql = f"SELECT * FROM ({sql}) q WHERE q.status = ?"
             params.append(status)
@@ -417,17 +412,11 @@ class Store:
 
     def top_indicators(self, unit: str | None = None, since_day: str | None = None,
                        limit: int = 20) -> list[dict[str, Any]]:
-        where, params = ["1 = 1"], []
-        if unit is not None:
-            where.append("h.unit = ?")
-            params.append(unit)
-        if since_day is not None:
-            where.append("x.day >= ?")
-            params.append(since_day)
+        where, params = _where(("h.unit = ?", unit), ("x.day >= ?", since_day))
         rows = self._execute(
             "SELECT x.indicator, x.kind, CAST(SUM(x.hits) AS BIGINT), "
             "COUNT(DISTINCT x.host_id) FROM host_hits x "
-            f"JOIN hosts h ON h.id = x.host_id WHERE {' AND '.join(where)} "
+            f"JOIN hosts h ON h.id = x.host_id WHERE {where} "
             "GROUP BY x.indicator, x.kind ORDER BY 4 DESC, 3 DESC, 1 LIMIT ?",
             (*params, limit)).fetchall()
         return [{"indicator": r[0], "indicator_type": r[1], "hits": r[2], "hosts": r[3]}
@@ -438,3 +427,9 @@ def _identity(row: dict[str, Any]) -> str:
     """A host is its MAC address when the sensor knows it, else its IP address."""
     mac = row["host_mac"]
     return f"mac:{mac}" if mac else f"ip:{row['host_ip']}"
+
+
+def _where(*conditions: tuple[str, object]) -> tuple[str, list]:
+    """A WHERE clause of the conditions whose value is given, and their parameters."""
+    given = [(clause, value) for clause, value in conditions if value is not None]
+    return " AND ".join(clause for clause, _ in given) or "1 = 1", [v for _, v in given]
