@@ -83,11 +83,35 @@ def _rules_parser(sub: argparse._SubParsersAction) -> None:
                        help="a rules.yaml or a list file (repeatable); default: rules/rules.yaml")
 
 
+def _run_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run", help="capture live on the gateway or a mirror port (the daemon)",
+        description="Capture DNS and flows from network interfaces, match them against the "
+                    "blocklists, write EVE JSON and send alerts and per-host counts to the "
+                    "collector. Starts as root, opens its sockets, then keeps only "
+                    "CAP_NET_RAW as the configured user. SIGHUP reloads the rules; "
+                    "SIGTERM/SIGINT stop cleanly. Exit status 2 when the configuration, "
+                    "the rules or an interface cannot be used, 1 when a worker failed.")
+    p.add_argument("-c", "--config", type=Path, default=Path("/etc/madoc/sensor.yaml"),
+                   metavar="FILE", help="configuration file (default /etc/madoc/sensor.yaml)")
+    p.add_argument("-i", "--interface", action="append", metavar="NAME",
+                   help="capture on this interface instead of sensor.interfaces (repeatable)")
+    p.add_argument("--eve", metavar="FILE", help="append EVE JSON lines to FILE")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="capture processes sharing the link (default: cores minus one)")
+    p.add_argument("--filter", metavar="EXPR",
+                   help="default, all, or a libpcap expression (overrides sensor.filter)")
+    p.add_argument("--user", help="user to run as after opening the sockets (default madoc)")
+    p.add_argument("--state-dir", type=Path, metavar="DIR",
+                   help="spool and caches (default /var/lib/madoc)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="madoc-sensor", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _replay_parser(sub)
+    _run_parser(sub)
     _rules_parser(sub)
     sub.add_parser("demo", help="replay the bundled captures and print alerts and hosts",
                    description="Replay the captures in pcaps/ against rules/rules.yaml and "
@@ -115,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             flows=not args.no_flows, bpf_filter=args.bpf_filter,
             internal=args.internal or list(DEFAULT_INTERNAL_NETWORKS),
             reload_period=args.reload_period, uplink=uplink))
+    if args.command == "run":
+        return _run(args)
     if args.command == "rules":
         from sensor.rulescmd import check, lookup
 
@@ -126,6 +152,36 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo()
     return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from sensor.config import FILTERS, ConfigError, load_config
+    from sensor.daemon import EXIT_BAD_CONFIG, run
+
+    logging.basicConfig(level=logging.INFO, format="madoc-sensor: %(levelname)s: %(message)s")
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        logging.error("%s", err)
+        return EXIT_BAD_CONFIG
+    if args.interface:
+        config.interfaces = args.interface
+    if args.eve:
+        config.eve = Path(args.eve).resolve()
+    if args.workers is not None:
+        if args.workers < 1:
+            logging.error("--workers must be at least 1")
+            return EXIT_BAD_CONFIG
+        config.workers = args.workers
+    if args.filter is not None:
+        config.filter = FILTERS.get(args.filter, args.filter)
+    if args.user:
+        config.user = args.user
+    if args.state_dir:
+        config.state_dir = args.state_dir.resolve()
+    return run(config)
 
 
 if __name__ == "__main__":

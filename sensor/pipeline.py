@@ -124,6 +124,11 @@ class Pipeline:
         stats.packets += packets
         stats.bytes += nbytes
 
+    def tick(self, now: float) -> None:
+        """Expire the flows idle at `now`: on a quiet link no packet comes to do it."""
+        if now >= self.flows.next_deadline:
+            self.flows.expire(now)
+
     def finish(self) -> None:
         """End of input: end every flow still open."""
         self.flows.flush()

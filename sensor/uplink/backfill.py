@@ -20,8 +20,9 @@ import aiohttp
 
 from sensor.paths import state_directory
 from sensor.uplink.batch import BatchBuilder
-from sensor.uplink.sender import Uplink, UplinkConfig, UplinkError, UplinkThread, client_ssl
-from sensor.uplink.spool import DEFAULT_MAX_BYTES, Spool
+from sensor.uplink.channel import Channel, open_spool, read_token
+from sensor.uplink.sender import UplinkConfig, UplinkError, client_ssl
+from sensor.uplink.spool import DEFAULT_MAX_BYTES
 
 
 @dataclass
@@ -84,21 +85,15 @@ class Backfill:
     def __init__(self, options: BackfillOptions, captures: list[Path],
                  is_internal: Callable[[bytes], bool],
                  say: Callable[[str], None]) -> None:
-        try:
-            token = options.token_file.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError) as err:
-            raise UplinkError(f"cannot read token file {options.token_file}: {err}") from err
-        config = UplinkConfig(options.url, token, ca_file=options.ca_file,
-                              insecure=options.insecure, backoff_max=options.backoff_max)
+        config = UplinkConfig(options.url, read_token(options.token_file),
+                              ca_file=options.ca_file, insecure=options.insecure,
+                              backoff_max=options.backoff_max)
         sensor_id = options.sensor_id
         if sensor_id is None:
             sensor_id, unit = ask_identity(config)
             say(f"uplink: sending as sensor {sensor_id!r} (unit {unit})")
         path = options.spool or state_directory() / f"spool-{sensor_id}.db"
-        try:
-            self.spool = Spool(path, sensor_id, options.spool_max_bytes)
-        except ValueError as err:
-            raise UplinkError(str(err)) from err
+        self.spool = open_spool(path, sensor_id, options.spool_max_bytes)
         self.key = backfill_key(captures)
         self.options = options
         self.say = say
@@ -118,8 +113,7 @@ class Backfill:
                 f"batches were spooled before and are skipped")
         self.skip = done_before
         self.produced = 0
-        self.thread = UplinkThread(Uplink(config, self.spool))
-        self.thread.start()
+        self.channel = Channel(config, self.spool, say)
 
     def add(self, events: list) -> None:
         if self.sending:
@@ -140,18 +134,4 @@ class Backfill:
         if self.sending:
             self.builder.cut()
             self._spool(finished=True)
-        drained = self.thread.wait_drained(self.options.drain_timeout)
-        self.thread.stop()
-        stats = self.thread.uplink.stats
-        line = (f"uplink: {stats.sent} batches delivered ({stats.duplicates} already held by "
-                f"the collector), {stats.failures} failed attempts, {stats.rejected} refused")
-        if self.spool.dropped_alerts:
-            line += f", {self.spool.dropped_alerts} alerts dropped by a full spool (counts kept)"
-        self.say(line)
-        if not drained:
-            self.say(f"uplink: {self.spool.depth} batches still in the spool {self.spool.path} "
-                     f"after {self.options.drain_timeout:g} s (last error: {stats.last_error}); "
-                     f"the next run with this spool sends them")
-        self.spool.close()
-        return drained
-
+        return self.channel.close(self.options.drain_timeout)

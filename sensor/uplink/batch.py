@@ -113,6 +113,11 @@ class BatchBuilder:
             span[1] = ts
         return hour
 
+    def due(self, now: float) -> bool:
+        """Whether the batch being filled is `max_age` old at `now` (live capture:
+        a quiet link sends no event to cut it)."""
+        return self._started is not None and now - self._started >= self.max_age
+
     def cut(self) -> None:
         """Finish the current batch (if it holds anything) and start a new one."""
         if self._alerts or self._counts or self._seen:

@@ -1,0 +1,192 @@
+"""`sensor.yaml`: what `madoc-sensor run` captures, where it sends, how it runs.
+
+Everything is validated when the daemon starts, before any socket is opened;
+an error names the file, the line and the key. Relative paths are relative to
+the configuration file. See the README ("Running the sensor") for every key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sensor.flows import FlowTimeouts
+from sensor.yamlconf import ConfigError, Section, load_mapping, positive, string_list
+
+DEFAULT_CONFIG = Path("/etc/madoc/sensor.yaml")
+DEFAULT_RULES = Path("/etc/madoc/rules.yaml")
+DEFAULT_STATE_DIR = Path("/var/lib/madoc")
+DEFAULT_USER = "madoc"
+
+# What the flow table and the matcher need, both ways: every UDP datagram (DNS and
+# UDP flows), TCP DNS, and the TCP segments that open or close a connection. libpcap
+# cannot index TCP behind IPv6 with `tcp[]`, hence the ip6[] form (no extension
+# headers). The `vlan` half keeps tagged frames when they reach the filter tagged
+# (capture files); the kernel hands live frames to it untagged.
+_KEEP = ("udp or tcp port 53 or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 "
+         "or (ip6[6] = 6 and ip6[53] & 7 != 0)")
+DEFAULT_FILTER = f"({_KEEP}) or (vlan and ({_KEEP}))"
+FILTERS = {"default": DEFAULT_FILTER, "all": ""}
+MODES = ("capture", "gateway")
+BACKENDS = ("libpcap", "scapy")
+
+
+def default_workers() -> int:
+    """Cores minus one (one is left for the uplink and the system), at least one."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+@dataclass
+class CaptureSettings:
+    backend: str = "libpcap"
+    promiscuous: bool = True
+    snaplen: int = 65535
+    buffer_mib: int = 64                 # kernel ring per worker and interface
+    batch_packets: int = 2048
+
+
+@dataclass
+class CollectorSettings:
+    url: str
+    token_file: Path
+    ca_file: str | None = None
+    insecure: bool = False
+    batch_seconds: float = 10.0
+    retry_max: float = 60.0
+    spool_max_mib: int = 256
+
+
+@dataclass
+class SensorConfig:
+    interfaces: list[str]
+    sensor_id: str | None = None
+    mode: str = "capture"
+    filter: str = DEFAULT_FILTER
+    workers: int = field(default_factory=default_workers)
+    internal_networks: list[str] | None = None    # None: automatic
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+    flows: FlowTimeouts = field(default_factory=FlowTimeouts)
+    user: str = DEFAULT_USER
+    rules: list[Path] = field(default_factory=lambda: [DEFAULT_RULES])
+    rules_reload_seconds: float = 30.0
+    eve: Path | None = None
+    collector: CollectorSettings | None = None
+    state_dir: Path = DEFAULT_STATE_DIR
+    metrics_listen: str | None = "127.0.0.1:9570"
+    stop_timeout: float = 10.0
+    source: str = "(defaults)"
+
+    @property
+    def spool_path(self) -> Path:
+        return self.state_dir / f"spool-{self.sensor_id or 'sensor'}.db"
+
+
+def load_config(path: Path) -> SensorConfig:
+    top = load_mapping(path)
+    base = path.parent
+    sensor = top.section("sensor")
+    if not sensor.mapping:
+        raise sensor.error(None, "a `sensor:` section with at least `interfaces:` is required")
+    config = SensorConfig(
+        interfaces=sensor.get("interfaces", list, check=string_list),
+        sensor_id=sensor.get("id", str, None),
+        mode=sensor.choice("mode", MODES, "capture"),
+        filter=_filter(sensor),
+        workers=sensor.get("workers", int, default_workers(), positive),
+        internal_networks=_networks(sensor),
+        capture=_capture(sensor.section("capture")),
+        flows=_flows(sensor.section("flows")),
+        user=sensor.get("user", str, DEFAULT_USER),
+        source=str(path))
+    sensor.finish()
+    rules = top.get("rules", (str, list), str(DEFAULT_RULES))
+    for item in rules if isinstance(rules, list) else [rules]:
+        if not isinstance(item, str) or not item:
+            raise top.error("rules", "must be a path or a list of paths")
+    config.rules = [_path(base, p) for p in (rules if isinstance(rules, list) else [rules])]
+    config.rules_reload_seconds = float(top.get("rules_reload_seconds", (int, float), 30.0,
+                                                positive))
+    eve = top.get("eve", str, None)
+    config.eve = _path(base, eve) if eve else None
+    config.state_dir = _path(base, top.get("state_dir", str, str(DEFAULT_STATE_DIR)))
+    config.collector = _collector(top.section("collector"), base)
+    if config.collector and config.sensor_id is None:
+        raise sensor.error("id", "is required when a collector is configured (the id the "
+                                 "sensor was registered under: madoc-collector tokens add ID)")
+    metrics = top.section("metrics")
+    config.metrics_listen = metrics.get("listen", str, "127.0.0.1:9570")
+    metrics.finish()
+    config.stop_timeout = float(top.get("stop_timeout", (int, float), 10.0, positive))
+    top.finish()
+    return config
+
+
+def _filter(sensor: Section) -> str:
+    value = sensor.get("filter", str, "default")
+    return FILTERS.get(value, value)
+
+
+def _networks(sensor: Section) -> list[str] | None:
+    value = sensor.get("internal_networks", (str, list), "auto")
+    if value == "auto":
+        return None
+    if isinstance(value, str):
+        raise sensor.error("internal_networks", f"must be auto or a list of CIDRs, not {value!r}")
+    for cidr in value:
+        try:
+            ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            raise sensor.error("internal_networks", f"{cidr!r} is not a network "
+                                                    f"(e.g. 10.1.0.0/16)") from None
+    return [str(cidr) for cidr in value]
+
+
+def _capture(section: Section) -> CaptureSettings:
+    settings = CaptureSettings(
+        backend=section.choice("backend", BACKENDS, "libpcap"),
+        promiscuous=section.get("promiscuous", bool, True),
+        snaplen=section.get("snaplen", int, 65535,
+                            lambda v: None if 96 <= v <= 262144 else "must be 96 … 262144"),
+        buffer_mib=section.get("buffer_mib", int, 64,
+                               lambda v: None if 1 <= v <= 4096 else "must be 1 … 4096"),
+        batch_packets=section.get("batch_packets", int, 2048, positive))
+    section.finish()
+    return settings
+
+
+def _flows(section: Section) -> FlowTimeouts:
+    defaults = FlowTimeouts()
+    number = (int, float)
+    timeouts = FlowTimeouts(
+        tcp_idle=float(section.get("tcp_idle", number, defaults.tcp_idle, positive)),
+        udp_idle=float(section.get("udp_idle", number, defaults.udp_idle, positive)),
+        active=float(section.get("active", number, defaults.active, positive)),
+        max_flows=section.get("max_flows", int, defaults.max_flows, positive))
+    section.finish()
+    return timeouts
+
+
+def _collector(section: Section, base: Path) -> CollectorSettings | None:
+    if not section.mapping:
+        return None
+    settings = CollectorSettings(
+        url=section.get("url", str),
+        token_file=_path(base, section.get("token_file", str)),
+        ca_file=section.get("ca_file", str, None),
+        insecure=section.get("insecure", bool, False),
+        batch_seconds=float(section.get("batch_seconds", (int, float), 10.0, positive)),
+        retry_max=float(section.get("retry_max", (int, float), 60.0, positive)),
+        spool_max_mib=section.get("spool_max_mib", int, 256, positive))
+    if settings.ca_file:
+        settings.ca_file = str(_path(base, settings.ca_file))
+    section.finish()
+    return settings
+
+
+def _path(base: Path, value: str) -> Path:
+    return (base / value).resolve()
+
+
+__all__ = ["ConfigError", "SensorConfig", "load_config", "DEFAULT_FILTER"]

@@ -1,0 +1,334 @@
+"""`madoc-sensor run`: the live sensor on a gateway or behind a mirror port.
+
+Start-up order matters, and is this: validate the configuration; load the
+rules (from the compiled cache when unchanged); open the capture sockets and
+the EVE log while still root; give up root (keep CAP_NET_RAW); fork the extra
+capture workers, each with its own share of the link through PACKET_FANOUT
+(by internal host, so that one worker sees a host's DNS and its connections);
+only then start threads (the uplink) — forking after threads start is unsafe.
+systemd is told READY once packets can flow.
+
+The daemon's loop merges what the workers produce (events over pipes, or
+directly from the in-process worker when `workers: 1`) into the outputs: the
+EVE log and the uplink, whose batches go through the on-disk spool. SIGHUP
+reloads the rules in every worker; SIGTERM/SIGINT end every open flow, spool
+the last batch and give the sender a short while to drain, all within
+`stop_timeout` seconds; what is left in the spool is sent on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.popen_fork  # noqa: F401 - imported while still root (see start)
+import os
+import pickle
+import signal
+import time
+from multiprocessing.connection import Connection, wait
+from typing import BinaryIO
+
+from sensor.blocklist.cache import load_cached
+from sensor.blocklist.loader import DEFAULT_CACHE_DIR, RulesError
+from sensor.blocklist.reload import RulesReloader
+from sensor.config import SensorConfig
+from sensor.detect import internal_networks
+from sensor.events import Hit
+from sensor.netinfo import NeighbourTable, auto_internal_networks
+from sensor.pipeline import Event, Pipeline
+from sensor.privileges import CAP_NET_RAW, PrivilegeError, drop_privileges
+from sensor.sdnotify import Notifier
+from sensor.sinks.eve import EveWriter
+from sensor.sources.fanout import host_fanout_program
+from sensor.sources.live import open_captures
+from sensor.sources.pcapfile import CaptureError
+from sensor.uplink.live import LiveUplink
+from sensor.uplink.sender import UplinkError
+from sensor.worker import CaptureWorker, WorkerStats, worker_process
+
+log = logging.getLogger("madoc.sensor")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
+STEP_SECONDS = 0.2
+STATUS_PERIOD = 60.0
+DRAIN_SHARE = 0.5        # of stop_timeout, for the uplink after the workers have stopped
+
+
+class StartError(RuntimeError):
+    """The daemon cannot start; the message says why, in one line."""
+
+
+class Outputs:
+    """Where merged events go: the EVE log and the uplink."""
+
+    def __init__(self, eve: BinaryIO | None, uplink: LiveUplink | None) -> None:
+        self.eve_stream = eve
+        self.eve = EveWriter(eve) if eve else None
+        self.uplink = uplink
+        self.hits = 0
+
+    def handle(self, events: list[Event]) -> None:
+        self.hits += sum(1 for event in events if event.__class__ is Hit)
+        if self.eve:
+            self.eve.write(events)
+        if self.uplink:
+            self.uplink.add(events)
+
+    def tick(self, now: float) -> None:
+        if self.eve_stream:
+            self.eve_stream.flush()
+        if self.uplink:
+            self.uplink.tick(now)
+
+    def close(self, drain_timeout: float) -> None:
+        if self.eve_stream:
+            self.eve_stream.close()
+        if self.uplink:
+            self.uplink.close(drain_timeout)
+
+
+class Daemon:
+    def __init__(self, config: SensorConfig, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.notifier = notifier or Notifier()
+        self.stopping = False
+        self.workers: list[CaptureWorker] = []
+        self.children: dict[Connection, multiprocessing.Process] = {}
+        self.child_stats: dict[Connection, WorkerStats] = {}
+        self.neighbours: NeighbourTable | None = None
+        self.outputs: Outputs | None = None
+
+    # -- start -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        config = self.config
+        if config.mode == "gateway":
+            raise StartError("mode: gateway (flows from conntrack) is not available yet; "
+                             "use mode: capture")
+        try:
+            blocklist, report, _ = load_cached(config.rules, DEFAULT_CACHE_DIR)
+        except RulesError as err:
+            raise StartError(str(err)) from err
+        for warning in report.warnings:
+            log.warning("%s", warning)
+        networks = config.internal_networks or auto_internal_networks()
+        log.info("internal networks: %s", ", ".join(networks))
+        internal = internal_networks(networks)
+        fanout = None
+        if config.workers > 1:
+            fanout = (os.getpid() & 0x7FFF, host_fanout_program(networks))
+        try:
+            for _ in range(config.workers):
+                captures = open_captures(config.interfaces, config.filter, config.capture,
+                                         fanout)
+                pipeline = Pipeline(blocklist, internal, config.flows)
+                reloader = RulesReloader(config.rules, config.rules_reload_seconds)
+                reloader.loaded(report)
+                self.workers.append(CaptureWorker(captures, pipeline, reloader))
+        except CaptureError as err:
+            self._close_workers()
+            raise StartError(str(err)) from err
+        eve = self._open_eve()
+        self._prepare_state_dir()
+        try:
+            log.info("%s", drop_privileges(config.user, (CAP_NET_RAW,)))
+        except PrivilegeError as err:
+            self._close_workers()
+            raise StartError(str(err)) from err
+        self.outputs = Outputs(eve, None)
+        if len(self.workers) > 1:
+            self._fork_workers()
+        is_internal = self.workers[0].pipeline.detector.is_internal
+        if config.collector:
+            self.neighbours = NeighbourTable()
+            try:
+                self.outputs.uplink = LiveUplink(
+                    config.collector, config.sensor_id or "", config.spool_path, is_internal,
+                    self.neighbours.mac_of, log.info)
+            except UplinkError as err:
+                self._stop_children()
+                raise StartError(str(err)) from err
+        entries = sum(s.entries for s in report.sources)
+        self.notifier.ready(f"capturing on {', '.join(config.interfaces)} with "
+                            f"{config.workers} worker(s), {entries:,} indicators")
+        log.info("capturing on %s with %d worker(s), filter %r, %s indicators",
+                 ", ".join(config.interfaces), config.workers, config.filter or "(all)",
+                 f"{entries:,}")
+
+    def _open_eve(self) -> BinaryIO | None:
+        if self.config.eve is None:
+            return None
+        try:
+            self.config.eve.parent.mkdir(parents=True, exist_ok=True)
+            return open(self.config.eve, "ab", buffering=1 << 20)
+        except OSError as err:
+            self._close_workers()
+            raise StartError(f"cannot write the EVE log {self.config.eve}: "
+                             f"{err.strerror}") from err
+
+    def _prepare_state_dir(self) -> None:
+        """The spool lives here and must stay writable after root is given up."""
+        state = self.config.state_dir
+        try:
+            state.mkdir(parents=True, exist_ok=True, mode=0o750)
+            if os.geteuid() == 0 and self.config.user != "root":
+                import pwd
+                account = pwd.getpwnam(self.config.user)
+                for path in [state, *state.glob("spool-*")]:
+                    os.chown(path, account.pw_uid, account.pw_gid)
+        except (OSError, KeyError) as err:
+            self._close_workers()
+            raise StartError(f"cannot prepare the state directory {state}: {err}") from err
+
+    def _fork_workers(self) -> None:
+        context = multiprocessing.get_context("fork")
+        for index, worker in enumerate(self.workers):
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(target=worker_process, args=(worker, send),
+                                    name=f"madoc-worker-{index}", daemon=False)
+            child.start()
+            send.close()
+            self.children[receive] = child
+            self.child_stats[receive] = WorkerStats()
+            worker.close()       # the child holds the capture now
+
+    # -- run -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        status = EXIT_OK
+        next_status = time.monotonic() + STATUS_PERIOD
+        started = time.monotonic()
+        try:
+            while not self.stopping:
+                if self.children:
+                    if not self._merge_children(STEP_SECONDS):
+                        status = EXIT_FAILED
+                        break
+                else:
+                    self.outputs.handle(self.workers[0].step(STEP_SECONDS))
+                self._tick()
+                if time.monotonic() >= next_status:
+                    self._report_status()
+                    next_status = time.monotonic() + STATUS_PERIOD
+        finally:
+            self._shutdown(started)
+        return status
+
+    def _on_stop(self, signum: int, _frame: object) -> None:
+        if not self.stopping:
+            log.info("%s: stopping", signal.Signals(signum).name)
+        self.stopping = True
+
+    def _on_reload(self, _signum: int, _frame: object) -> None:
+        log.info("SIGHUP: reloading the rules")
+        if self.children:
+            for child in self.children.values():
+                if child.pid:
+                    os.kill(child.pid, signal.SIGHUP)
+        else:
+            self.workers[0].reloader.request()
+
+    def _merge_children(self, timeout: float) -> bool:
+        """Take every message waiting from the workers; False when one died."""
+        for conn in wait(list(self.children), timeout):
+            try:
+                kind, payload = pickle.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                log.error("capture worker %s ended unexpectedly (exit status %s); stopping "
+                          "so that the service manager restarts the sensor",
+                          self.children[conn].name, self.children[conn].exitcode)
+                del self.children[conn]
+                return False
+            self._child_message(conn, kind, payload)
+        return True
+
+    def _child_message(self, conn: Connection, kind: str, payload: object) -> None:
+        if kind == "events":
+            self.outputs.handle(payload)
+        elif kind == "stats":
+            self.child_stats[conn] = payload
+        elif kind == "done":
+            self.children.pop(conn).join()
+
+    def _tick(self) -> None:
+        self.outputs.tick(time.time())
+        if self.neighbours:
+            self.neighbours.tick()
+        if not self.children or all(c.is_alive() for c in self.children.values()):
+            self.notifier.watchdog()
+
+    def stats(self) -> WorkerStats:
+        total = WorkerStats()
+        parts = self.child_stats.values() if self.child_stats else [
+            w.stats() for w in self.workers]
+        for part in parts:
+            total.add(part)
+        return total
+
+    def _report_status(self) -> None:
+        stats = self.stats()
+        dropped = sum(c.dropped for c in stats.capture.values())
+        received = sum(c.received for c in stats.capture.values())
+        line = (f"{stats.packets:,} packets, {dropped:,} dropped by the kernel"
+                f"{_share(dropped, received + dropped)}, {self.outputs.hits:,} hits, "
+                f"{stats.flows_active:,} open flows")
+        if self.outputs.uplink:
+            line += f", {self.outputs.uplink.spool.depth} batches spooled"
+        log.info("%s", line)
+        self.notifier.status(line)
+
+    # -- stop ------------------------------------------------------------------------
+
+    def _shutdown(self, started: float) -> None:
+        self.notifier.stopping()
+        deadline = time.monotonic() + self.config.stop_timeout
+        if self.children:
+            self._stop_children(deadline - self.config.stop_timeout * DRAIN_SHARE)
+        elif self.workers:
+            self.outputs.handle(self.workers[0].finish())
+        stats = self.stats()
+        self._close_workers()
+        dropped = sum(c.dropped for c in stats.capture.values())
+        shares = ""
+        if len(self.child_stats) > 1:
+            each = ", ".join(f"{part.packets:,}" for part in self.child_stats.values())
+            shares = f" (per worker: {each})"
+        log.info("stopped after %.0f s: %s packets%s, %s dropped by the kernel, %s hits",
+                 time.monotonic() - started, f"{stats.packets:,}", shares, f"{dropped:,}",
+                 f"{self.outputs.hits:,}")
+        self.outputs.close(max(0.5, deadline - time.monotonic()))
+
+    def _stop_children(self, deadline: float | None = None) -> None:
+        for child in self.children.values():
+            if child.is_alive() and child.pid:
+                os.kill(child.pid, signal.SIGTERM)
+        deadline = deadline or time.monotonic() + 5.0
+        while self.children and time.monotonic() < deadline:
+            self._merge_children(max(0.0, deadline - time.monotonic()))
+        for conn, child in list(self.children.items()):
+            log.error("capture worker %s did not finish in time; its last events are lost",
+                      child.name)
+            child.kill()
+            child.join()
+            del self.children[conn]
+
+    def _close_workers(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+
+def _share(part: int, whole: int) -> str:
+    return f" ({100 * part / whole:.2f}%)" if whole and part else ""
+
+
+def run(config: SensorConfig) -> int:
+    daemon = Daemon(config)
+    try:
+        daemon.start()
+    except StartError as err:
+        log.error("%s", err)
+        return EXIT_BAD_CONFIG
+    return daemon.run()
+

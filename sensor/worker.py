@@ -1,0 +1,149 @@
+"""A capture worker: live captures → pipeline → events, one process's share of the link.
+
+`CaptureWorker.step` waits (select, GIL released) for frames, feeds every ready
+capture's batches to the pipeline, expires idle flows by the clock (a quiet link
+brings no packet to do it), swaps in reloaded rules between batches, and
+returns the events produced. With `workers: 1` the daemon calls it in its own
+loop; with more, each worker runs `worker_process` in a forked child that sends
+its events to the daemon through a pipe, and the daemon merges them.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+from sensor.blocklist.reload import RulesReloader
+from sensor.pipeline import Event, Pipeline
+from sensor.sources.live import CaptureStats, LiveCapture, wait_readable
+
+log = logging.getLogger("madoc.sensor")
+MAX_BATCHES_PER_STEP = 64          # then look at the clock, reloads and signals again
+FLOW_CLOCK_SLACK = 1.0             # expire by (now - slack): frames still in the ring are older
+STATS_PERIOD = 1.0
+
+
+@dataclass
+class WorkerStats:
+    packets: int = 0
+    bytes: int = 0
+    dns_requests: int = 0
+    dns_responses: int = 0
+    flows_active: int = 0
+    malformed: Counter[str] = field(default_factory=Counter)
+    capture: dict[str, CaptureStats] = field(default_factory=dict)    # by interface
+    rules_reloads: int = 0
+    rules_failures: int = 0
+
+    def add(self, other: WorkerStats) -> None:
+        """Sum of two workers' figures (capture statistics summed per interface)."""
+        for name in ("packets", "bytes", "dns_requests", "dns_responses", "flows_active",
+                     "rules_reloads", "rules_failures"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.malformed.update(other.malformed)
+        for interface, theirs in other.capture.items():
+            mine = self.capture.setdefault(interface, CaptureStats())
+            mine.received += theirs.received
+            mine.dropped += theirs.dropped
+            mine.interface_dropped += theirs.interface_dropped
+
+
+class CaptureWorker:
+    def __init__(self, captures: list[LiveCapture], pipeline: Pipeline,
+                 reloader: RulesReloader) -> None:
+        self.captures = captures
+        self.pipeline = pipeline
+        self.reloader = reloader
+
+    def step(self, timeout: float) -> list[Event]:
+        pipeline = self.pipeline
+        for capture in wait_readable(self.captures, timeout):
+            for _ in range(MAX_BATCHES_PER_STEP):
+                batch = capture.read()
+                if batch is None:
+                    break
+                pipeline.feed_batch(*batch)
+        pipeline.tick(time.time() - FLOW_CLOCK_SLACK)
+        self._reload()
+        return self._take()
+
+    def finish(self) -> list[Event]:
+        """Process the frames still in the rings, end every open flow (the daemon is
+        stopping) and return the last events."""
+        for capture in self.captures:
+            for _ in range(MAX_BATCHES_PER_STEP):     # bounded: the link does not stop
+                batch = capture.read()
+                if batch is None:
+                    break
+                self.pipeline.feed_batch(*batch)
+        self.pipeline.finish()
+        return self._take()
+
+    def _take(self) -> list[Event]:
+        events = self.pipeline.events
+        if not events:
+            return []
+        taken = events[:]
+        events.clear()
+        return taken
+
+    def _reload(self) -> None:
+        failures = self.reloader.status.failures
+        blocklist = self.reloader.poll()
+        if blocklist is not None:
+            self.pipeline.swap_blocklist(blocklist)
+            entries = sum(self.reloader.status.source_entries.values())
+            log.info("rules reloaded: %s entries", f"{entries:,}")
+        elif self.reloader.status.failures > failures:
+            log.error("rules reload failed, keeping the previous blocklist: %s",
+                      self.reloader.status.last_error)
+
+    def stats(self) -> WorkerStats:
+        p = self.pipeline
+        return WorkerStats(p.stats.packets, p.stats.bytes, p.stats.dns_requests,
+                           p.stats.dns_responses, len(p.flows.flows), Counter(p.malformed),
+                           {c.interface: c.stats() for c in self.captures},
+                           self.reloader.status.reloads, self.reloader.status.failures)
+
+    def close(self) -> None:
+        for capture in self.captures:
+            capture.close()
+
+
+def worker_process(worker: CaptureWorker, conn: Connection) -> None:
+    """Main of a forked worker: step until SIGTERM, sending ("events", [...]) and
+    ("stats", WorkerStats) messages, then the last events, the last stats and
+    ("done", None). SIGHUP asks for a rules reload; SIGINT is left to the daemon."""
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, lambda *_: worker.reloader.request())
+    send = conn.send_bytes
+    next_stats = 0.0
+    try:
+        while not stopping:
+            events = worker.step(0.2)
+            if events:
+                send(pickle.dumps(("events", events), pickle.HIGHEST_PROTOCOL))
+            now = time.monotonic()
+            if now >= next_stats:
+                send(pickle.dumps(("stats", worker.stats())))
+                next_stats = now + STATS_PERIOD
+        send(pickle.dumps(("events", worker.finish()), pickle.HIGHEST_PROTOCOL))
+        send(pickle.dumps(("stats", worker.stats())))
+        send(pickle.dumps(("done", None)))
+    except (BrokenPipeError, ConnectionResetError):
+        pass                # the daemon is gone; nothing to report to
+    finally:
+        worker.close()
+        conn.close()
