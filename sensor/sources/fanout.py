@@ -109,6 +109,24 @@ def _port_tests(asm: _Assembler, sport_at: int, indexed: bool) -> None:
     asm.goto("decide")
 
 
+def _family(asm: _Assembler, family: str, networks: list[ipaddress._BaseNetwork], words: int,
+            src_at: int, proto_at: int) -> None:
+    """Keys (last address words) and internal flags of one IP version; then on to the
+    ports (label `ports{family}`, next) for TCP and UDP, else to `decide`."""
+    dst_at = src_at + 4 * words
+    asm.label(f"v{family}")
+    asm.op(LD_W_ABS, _NET + dst_at - 4)
+    asm.op(ST, M_SRC)
+    asm.op(LD_W_ABS, _NET + dst_at + 4 * words - 4)
+    asm.op(ST, M_DST)
+    _internal_tests(asm, networks, src_at, words, M_SRC_IN, f"s{family}")
+    _internal_tests(asm, networks, dst_at, words, M_DST_IN, f"d{family}")
+    asm.op(LD_B_ABS, _NET + proto_at)
+    asm.jump(JEQ_K, 6, f"ports{family}", 0)
+    asm.jump(JEQ_K, 17, f"ports{family}", "decide")
+    asm.label(f"ports{family}")
+
+
 def host_fanout_program(internal: list[str]) -> bytes:
     """The classic BPF program (struct sock_filter array) for `internal` networks."""
     networks = [ipaddress.ip_network(cidr, strict=False) for cidr in internal]
@@ -120,33 +138,12 @@ def host_fanout_program(internal: list[str]) -> bytes:
     asm.jump(JEQ_K, 0x86DD, "v6", 0)
     asm.op(RET_K, 0)
 
-    asm.label("v4")
-    asm.op(LD_W_ABS, _NET + 12)
-    asm.op(ST, M_SRC)
-    asm.op(LD_W_ABS, _NET + 16)
-    asm.op(ST, M_DST)
-    _internal_tests(asm, v4, 12, 1, M_SRC_IN, "s4")
-    _internal_tests(asm, v4, 16, 1, M_DST_IN, "d4")
-    asm.op(LD_B_ABS, _NET + 9)
-    asm.jump(JEQ_K, 6, "ports4", 0)
-    asm.jump(JEQ_K, 17, "ports4", "decide")
-    asm.label("ports4")
+    _family(asm, "4", v4, words=1, src_at=12, proto_at=9)
     asm.op(LD_H_ABS, _NET + 6)
     asm.jump(JSET_K, 0x1FFF, "decide", 0)      # a later fragment: no ports
     asm.op(LDX_B_MSH, _NET + 0)
     _port_tests(asm, 0, indexed=True)
-
-    asm.label("v6")
-    asm.op(LD_W_ABS, _NET + 20)
-    asm.op(ST, M_SRC)
-    asm.op(LD_W_ABS, _NET + 36)
-    asm.op(ST, M_DST)
-    _internal_tests(asm, v6, 8, 4, M_SRC_IN, "s6")
-    _internal_tests(asm, v6, 24, 4, M_DST_IN, "d6")
-    asm.op(LD_B_ABS, _NET + 6)
-    asm.jump(JEQ_K, 6, "ports6", 0)
-    asm.jump(JEQ_K, 17, "ports6", "decide")
-    asm.label("ports6")
+    _family(asm, "6", v6, words=4, src_at=8, proto_at=6)
     _port_tests(asm, 40, indexed=False)
 
     asm.label("decide")
