@@ -102,10 +102,10 @@ def load_config(path: Path) -> SensorConfig:
         source=str(path))
     sensor.finish()
     rules = top.get("rules", (str, list), str(DEFAULT_RULES))
-    for item in rules if isinstance(rules, list) else [rules]:
-        if not isinstance(item, str) or not item:
-            raise top.error("rules", "must be a path or a list of paths")
-    config.rules = [_path(base, p) for p in (rules if isinstance(rules, list) else [rules])]
+    rules = rules if isinstance(rules, list) else [rules]
+    if not all(isinstance(item, str) and item for item in rules):
+        raise top.error("rules", "must be a path or a list of paths")
+    config.rules = [_path(base, item) for item in rules]
     config.rules_reload_seconds = float(top.get("rules_reload_seconds", (int, float), 30.0,
                                                 positive))
     eve = top.get("eve", str, None)

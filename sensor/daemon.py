@@ -23,6 +23,7 @@ import multiprocessing
 import multiprocessing.popen_fork  # noqa: F401 - imported while still root (see start)
 import os
 import pickle
+import pwd
 import signal
 import time
 from multiprocessing.connection import Connection, wait
@@ -33,12 +34,12 @@ from sensor.blocklist.loader import DEFAULT_CACHE_DIR, RulesError
 from sensor.blocklist.reload import RulesReloader
 from sensor.config import SensorConfig
 from sensor.detect import internal_networks
-from sensor.events import Hit
 from sensor.netinfo import NeighbourTable, auto_internal_networks
 from sensor.pipeline import Event, Pipeline
 from sensor.privileges import CAP_NET_RAW, PrivilegeError, drop_privileges
 from sensor.sdnotify import Notifier
 from sensor.sinks.eve import EveWriter
+from sensor.sinks.summary import EventCounts
 from sensor.sources.fanout import host_fanout_program
 from sensor.sources.live import open_captures
 from sensor.sources.pcapfile import CaptureError
@@ -64,10 +65,10 @@ class Outputs:
         self.eve_stream = eve
         self.eve = EveWriter(eve) if eve else None
         self.uplink = uplink
-        self.hits = 0
+        self.counts = EventCounts()
 
     def handle(self, events: list[Event]) -> None:
-        self.hits += sum(1 for event in events if event.__class__ is Hit)
+        self.counts.add(events)
         if self.eve:
             self.eve.write(events)
         if self.uplink:
@@ -171,7 +172,6 @@ class Daemon:
         try:
             state.mkdir(parents=True, exist_ok=True, mode=0o750)
             if os.geteuid() == 0 and self.config.user != "root":
-                import pwd
                 account = pwd.getpwnam(self.config.user)
                 for path in [state, *state.glob("spool-*")]:
                     os.chown(path, account.pw_uid, account.pw_gid)
@@ -269,10 +269,9 @@ class Daemon:
 
     def _report_status(self) -> None:
         stats = self.stats()
-        dropped = sum(c.dropped for c in stats.capture.values())
-        received = sum(c.received for c in stats.capture.values())
-        line = (f"{stats.packets:,} packets, {dropped:,} dropped by the kernel"
-                f"{_share(dropped, received + dropped)}, {self.outputs.hits:,} hits, "
+        line = (f"{stats.packets:,} packets, {stats.dropped:,} dropped by the kernel"
+                f"{_share(stats.dropped, stats.received + stats.dropped)}, "
+                f"{self.outputs.counts.alerts:,} hits, "
                 f"{stats.flows_active:,} open flows")
         if self.outputs.uplink:
             line += f", {self.outputs.uplink.spool.depth} batches spooled"
@@ -290,14 +289,13 @@ class Daemon:
             self.outputs.handle(self.workers[0].finish())
         stats = self.stats()
         self._close_workers()
-        dropped = sum(c.dropped for c in stats.capture.values())
         shares = ""
         if len(self.child_stats) > 1:
             each = ", ".join(f"{part.packets:,}" for part in self.child_stats.values())
             shares = f" (per worker: {each})"
         log.info("stopped after %.0f s: %s packets%s, %s dropped by the kernel, %s hits",
-                 time.monotonic() - started, f"{stats.packets:,}", shares, f"{dropped:,}",
-                 f"{self.outputs.hits:,}")
+                 time.monotonic() - started, f"{stats.packets:,}", shares,
+                 f"{stats.dropped:,}", f"{self.outputs.counts.alerts:,}")
         self.outputs.close(max(0.5, deadline - time.monotonic()))
 
     def _stop_children(self, deadline: float | None = None) -> None:

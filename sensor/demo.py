@@ -9,7 +9,6 @@ holds are printed.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
@@ -18,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sensor.collector.cli import add_units
 from sensor.collector.config import CollectorConfig
 from sensor.collector.embedded import EmbeddedCollector
 from sensor.collector.store import Store
@@ -40,11 +40,7 @@ def _register(store: Store, tmp: Path) -> tuple[str, Path, str]:
     now = time.time()
     unit = "Demo unit"
     if UNITS.exists():
-        with UNITS.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
-        for row in rows:
-            store.add_unit(row["unit"], row["group"], now=now)
-        unit = rows[0]["unit"]
+        unit = add_units(store, UNITS, now)[0][0]
     else:
         store.add_unit(unit, now=now)
     token_file = tmp / "sensor.token"

@@ -27,23 +27,20 @@ _USABLE_STATES = 0x02 | 0x04 | 0x08 | 0x10 | 0x80
 _NO_MAC = "00:00:00:00:00:00"
 
 
-def _wan_interfaces(ipr: IPRoute) -> set[int]:
-    return {route.get_attr("RTA_OIF") for route in ipr.get_routes(table=254)
-            if route["dst_len"] == 0 and route.get_attr("RTA_OIF") is not None}
-
-
 def auto_internal_networks() -> list[str]:
     networks = list(DEFAULT_INTERNAL_NETWORKS)
     with IPRoute() as ipr:
-        wan = _wan_interfaces(ipr)
+        routes = list(ipr.get_routes(table=254))
         loopback = {link["index"] for link in ipr.get_links() if link["flags"] & 0x8}
-        for route in ipr.get_routes(table=254):
-            dst, oif = route.get_attr("RTA_DST"), route.get_attr("RTA_OIF")
-            if dst is None or route["dst_len"] == 0 or oif in wan or oif in loopback:
-                continue
-            network = ipaddress.ip_network(f"{dst}/{route['dst_len']}", strict=False)
-            if not (network.is_link_local or network.is_multicast):
-                networks.append(str(network))
+    wan = {route.get_attr("RTA_OIF") for route in routes
+           if route["dst_len"] == 0 and route.get_attr("RTA_OIF") is not None}
+    for route in routes:
+        dst, oif = route.get_attr("RTA_DST"), route.get_attr("RTA_OIF")
+        if dst is None or route["dst_len"] == 0 or oif in wan or oif in loopback:
+            continue
+        network = ipaddress.ip_network(f"{dst}/{route['dst_len']}", strict=False)
+        if not (network.is_link_local or network.is_multicast):
+            networks.append(str(network))
     return list(dict.fromkeys(networks))
 
 

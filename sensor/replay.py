@@ -127,16 +127,10 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
 
 def _reload(reloader: RulesReloader, pipeline: Pipeline) -> None:
     """Swap in a reloaded blocklist between batches; say what happened on stderr."""
-    failures = reloader.status.failures
-    blocklist = reloader.poll()
-    if blocklist is not None:
-        pipeline.swap_blocklist(blocklist)
-        entries = sum(reloader.status.source_entries.values())
-        _error(f"rules reloaded ({entries:,} entries); "
-               f"in use from packet {pipeline.stats.packets + 1:,} on")
-    elif reloader.status.failures > failures:
-        _error(f"rules reload failed, keeping the previous blocklist: "
-               f"{reloader.status.last_error}")
+    reloader.apply(pipeline.swap_blocklist,
+                   lambda said: _error(f"{said}; in use from packet "
+                                       f"{pipeline.stats.packets + 1:,} on"),
+                   _error)
 
 
 def _open_eve(eve: str | None) -> BinaryIO | None:

@@ -40,6 +40,15 @@ class WorkerStats:
     rules_reloads: int = 0
     rules_failures: int = 0
 
+    @property
+    def dropped(self) -> int:
+        """Dropped by the kernel, all interfaces."""
+        return sum(c.dropped for c in self.capture.values())
+
+    @property
+    def received(self) -> int:
+        return sum(c.received for c in self.capture.values())
+
     def add(self, other: WorkerStats) -> None:
         """Sum of two workers' figures (capture statistics summed per interface)."""
         for name in ("packets", "bytes", "dns_requests", "dns_responses", "flows_active",
@@ -69,7 +78,7 @@ class CaptureWorker:
                     break
                 pipeline.feed_batch(*batch)
         pipeline.tick(time.time() - FLOW_CLOCK_SLACK)
-        self._reload()
+        self.reloader.apply(pipeline.swap_blocklist, log.info, log.error)
         return self._take()
 
     def finish(self) -> list[Event]:
@@ -91,17 +100,6 @@ class CaptureWorker:
         taken = events[:]
         events.clear()
         return taken
-
-    def _reload(self) -> None:
-        failures = self.reloader.status.failures
-        blocklist = self.reloader.poll()
-        if blocklist is not None:
-            self.pipeline.swap_blocklist(blocklist)
-            entries = sum(self.reloader.status.source_entries.values())
-            log.info("rules reloaded: %s entries", f"{entries:,}")
-        elif self.reloader.status.failures > failures:
-            log.error("rules reload failed, keeping the previous blocklist: %s",
-                      self.reloader.status.last_error)
 
     def stats(self) -> WorkerStats:
         p = self.pipeline

@@ -97,6 +97,19 @@ class RulesReloader:
         self._builder.start()
         return None
 
+    def apply(self, swap: Callable[[Blocklist], None], reloaded: Callable[[str], None],
+              failed: Callable[[str], None]) -> None:
+        """Poll, and hand a newly compiled blocklist to `swap`; tell `reloaded` or `failed`
+        what happened (the packet loop's own words go around them)."""
+        failures = self.status.failures
+        blocklist = self.poll()
+        if blocklist is not None:
+            swap(blocklist)
+            reloaded(f"rules reloaded ({sum(self.status.source_entries.values()):,} entries)")
+        elif self.status.failures > failures:
+            failed(f"rules reload failed, keeping the previous blocklist: "
+                   f"{self.status.last_error}")
+
     def wait(self) -> Blocklist | None:
         """Block until a build under way ends (tests, shutdown); then as `poll`."""
         if self._builder is not None:

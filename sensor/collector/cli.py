@@ -94,29 +94,44 @@ def tokens_command(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-def import_units(store: Store, path: Path) -> int:
+class UnitsFileError(ValueError):
+    pass
+
+
+def add_units(store: Store, path: Path, now: float) -> tuple[list[str], int, int]:
+    """Add or update the units of a directory file (TSV: group, unit[, code, parent]);
+    (units in file order, added, updated). A line without a unit name is reported
+    on stderr and skipped (listed as "")."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
     except OSError as err:
-        _error(f"cannot read {path}: {err.strerror}")
-        return 2
+        raise UnitsFileError(f"cannot read {path}: {err.strerror}") from err
     if not rows or not {"group", "unit"} <= set(rows[0]):
-        _error(f"{path}: expected a header line with the columns group and unit "
-               f"(optional: code, parent), tab-separated")
-        return 2
-    added = updated = bad = 0
-    now = time.time()
+        raise UnitsFileError(f"{path}: expected a header line with the columns group and unit "
+                             f"(optional: code, parent), tab-separated")
+    units: list[str] = []
+    added = updated = 0
     for line, row in enumerate(rows, start=2):
         unit, group = (row.get("unit") or "").strip(), (row.get("group") or "").strip()
+        units.append(unit)
         if not unit:
             _error(f"{path}:{line}: no unit name; skipped")
-            bad += 1
             continue
         new = store.add_unit(unit, group, (row.get("code") or "").strip() or None,
                              (row.get("parent") or "").strip() or None, now)
         added += new
         updated += not new
+    return units, added, updated
+
+
+def import_units(store: Store, path: Path) -> int:
+    try:
+        units, added, updated = add_units(store, path, time.time())
+    except UnitsFileError as err:
+        _error(str(err))
+        return 2
+    bad = units.count("")
     print(f"{path}: {added} units added, {updated} updated, {bad} lines skipped")
     return 1 if bad else 0
 

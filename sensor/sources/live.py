@@ -26,10 +26,10 @@ from typing import Protocol
 import pcapy
 
 from sensor.config import CaptureSettings
-from sensor.decode.link import LinkDecoder, link_decoder
+from sensor.decode.link import LinkDecoder
 from sensor.pipeline import FRAME_RECORD
 from sensor.sources.fanout import join_host_fanout
-from sensor.sources.pcapfile import Batch, CaptureError
+from sensor.sources.pcapfile import Batch, CaptureError, decoder_for
 
 READ_TIMEOUT_MS = 100
 Fanout = tuple[int, bytes]          # (group id, the host-keyed fanout program)
@@ -74,14 +74,10 @@ class LibpcapCapture:
             if fanout is not None:
                 join_host_fanout(handle.getfd(), *fanout)
             handle.setnonblock(1)
-        except (pcapy.PcapError, OSError) as err:
+            self.link = decoder_for(handle.datalink())
+        except (pcapy.PcapError, OSError, CaptureError) as err:
             handle.close()
             raise CaptureError(f"{interface}: {err}") from None
-        decoder = link_decoder(handle.datalink())
-        if decoder is None:
-            handle.close()
-            raise CaptureError(f"{interface}: unsupported link type {handle.datalink()}")
-        self.link = decoder
         self.fd = handle.getfd()
         self._handle = handle
 
@@ -118,7 +114,7 @@ class ScapyCapture:
             raise CaptureError(f"cannot capture on {interface}: {err}") from None
         self._socket.ins.setblocking(False)
         self.fd = self._socket.fileno()
-        self.link = link_decoder(1)     # scapy's AF_PACKET socket gives Ethernet frames
+        self.link = decoder_for(1)      # scapy's AF_PACKET socket gives Ethernet frames
         self._snaplen = settings.snaplen
         self._stats = CaptureStats()
 

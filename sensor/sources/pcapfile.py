@@ -37,6 +37,13 @@ class CaptureError(Exception):
     """A file that cannot be read as a capture; the message is one line."""
 
 
+def decoder_for(linktype: int) -> LinkDecoder:
+    decoder = link_decoder(linktype)
+    if decoder is None:
+        raise CaptureError(f"unsupported link type {linktype}")
+    return decoder
+
+
 _GUNZIP = ("import gzip, shutil, sys\n"
            "try:\n"
            "    shutil.copyfileobj(gzip.open(sys.argv[1]), sys.stdout.buffer, 1 << 20)\n"
@@ -56,7 +63,7 @@ class CaptureFile:
         handle = self._open()
         self.linktype = handle.datalink()
         self._close(handle)
-        self.link: LinkDecoder = self._decoder(self.linktype)
+        self.link: LinkDecoder = decoder_for(self.linktype)
 
     def _open(self) -> pcapy.Reader:
         try:
@@ -117,7 +124,7 @@ class CaptureFile:
         data, records, batch_type = bytearray(), bytearray(), -1
 
         def flush() -> Batch:
-            batch = (bytes(data), bytes(records), self._decoder(batch_type))
+            batch = (bytes(data), bytes(records), decoder_for(batch_type))
             data.clear()
             records.clear()
             return batch
@@ -143,12 +150,6 @@ class CaptureFile:
             self.warning = f"{err}; the packets before it were processed"
         if records:
             yield flush()
-
-    def _decoder(self, linktype: int) -> LinkDecoder:
-        decoder = link_decoder(linktype)
-        if decoder is None:
-            raise CaptureError(f"unsupported link type {linktype}")
-        return decoder
 
     def _passes(self, filters: dict[int, object], linktype: int, frame: bytes) -> bool:
         program = filters.get(linktype)
