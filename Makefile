@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_matcher.py
 	$(BIN)/python tests/bench/bench_collector.py
 	$(BIN)/python tests/bench/bench_live.py
+	$(BIN)/python tests/bench/bench_conntrack.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sensor tests pcaps

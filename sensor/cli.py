@@ -170,12 +170,17 @@ def _run(args: argparse.Namespace) -> int:
         config.interfaces = args.interface
     if args.eve:
         config.eve = Path(args.eve).resolve()
+    gateway = config.mode == "gateway"
     if args.workers is not None:
-        if args.workers < 1:
-            logging.error("--workers must be at least 1")
+        if args.workers < 1 or (gateway and args.workers != 1):
+            logging.error("--workers must be %s", "1 with mode: gateway" if gateway
+                          else "at least 1")
             return EXIT_BAD_CONFIG
         config.workers = args.workers
     if args.filter is not None:
+        if gateway:
+            logging.error("--filter cannot be used with mode: gateway (DNS only is captured)")
+            return EXIT_BAD_CONFIG
         config.filter = FILTERS.get(args.filter, args.filter)
     if args.user:
         config.user = args.user

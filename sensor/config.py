@@ -28,6 +28,9 @@ DEFAULT_USER = "madoc"
 _KEEP = ("udp or tcp port 53 or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 "
          "or (ip6[6] = 6 and ip6[53] & 7 != 0)")
 DEFAULT_FILTER = f"({_KEEP}) or (vlan and ({_KEEP}))"
+# Gateway mode: flows come from conntrack, packets only for the DNS messages.
+_DNS = "port 53 or port 5353"
+DNS_FILTER = f"({_DNS}) or (vlan and ({_DNS}))"
 FILTERS = {"default": DEFAULT_FILTER, "all": ""}
 MODES = ("capture", "gateway")
 BACKENDS = ("libpcap", "scapy")
@@ -45,6 +48,12 @@ class CaptureSettings:
     snaplen: int = 65535
     buffer_mib: int = 64                 # kernel ring per worker and interface
     batch_packets: int = 2048
+
+
+@dataclass
+class ConntrackSettings:
+    accounting: bool = True              # turn on nf_conntrack_acct / _timestamp at start
+    receive_buffer_mib: int = 8
 
 
 @dataclass
@@ -67,6 +76,7 @@ class SensorConfig:
     workers: int = field(default_factory=default_workers)
     internal_networks: list[str] | None = None    # None: automatic
     capture: CaptureSettings = field(default_factory=CaptureSettings)
+    conntrack: ConntrackSettings = field(default_factory=ConntrackSettings)
     flows: FlowTimeouts = field(default_factory=FlowTimeouts)
     user: str = DEFAULT_USER
     rules: list[Path] = field(default_factory=lambda: [DEFAULT_RULES])
@@ -93,13 +103,17 @@ def load_config(path: Path) -> SensorConfig:
         interfaces=sensor.get("interfaces", list, check=string_list),
         sensor_id=sensor.get("id", str, None),
         mode=sensor.choice("mode", MODES, "capture"),
-        filter=_filter(sensor),
-        workers=sensor.get("workers", int, default_workers(), positive),
         internal_networks=_networks(sensor),
         capture=_capture(sensor.section("capture")),
+        conntrack=_conntrack(sensor.section("conntrack")),
         flows=_flows(sensor.section("flows")),
         user=sensor.get("user", str, DEFAULT_USER),
         source=str(path))
+    if config.mode == "gateway":
+        _gateway(sensor, config)
+    else:
+        config.filter = _filter(sensor)
+        config.workers = sensor.get("workers", int, default_workers(), positive)
     sensor.finish()
     rules = top.get("rules", (str, list), str(DEFAULT_RULES))
     rules = rules if isinstance(rules, list) else [rules]
@@ -126,6 +140,27 @@ def load_config(path: Path) -> SensorConfig:
 def _filter(sensor: Section) -> str:
     value = sensor.get("filter", str, "default")
     return FILTERS.get(value, value)
+
+
+def _gateway(sensor: Section, config: SensorConfig) -> None:
+    """Gateway mode captures DNS only (flows come from conntrack): one worker, and the
+    filter is fixed, since wider capture would count each connection twice."""
+    if sensor.get("filter", str, "default") != "default":
+        raise sensor.error("filter", "cannot be set with mode: gateway (packets are "
+                                     "captured for DNS only; flows come from conntrack)")
+    config.filter = DNS_FILTER
+    config.workers = sensor.get("workers", int, 1,
+                                lambda v: None if v == 1 else "must be 1 with mode: gateway "
+                                "(one process reads conntrack and the DNS packets)")
+
+
+def _conntrack(section: Section) -> ConntrackSettings:
+    settings = ConntrackSettings(
+        accounting=section.get("accounting", bool, True),
+        receive_buffer_mib=section.get("receive_buffer_mib", int, 8,
+                                       lambda v: None if 1 <= v <= 1024 else "must be 1 … 1024"))
+    section.finish()
+    return settings
 
 
 def _networks(sensor: Section) -> list[str] | None:

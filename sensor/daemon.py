@@ -8,6 +8,10 @@ capture workers, each with its own share of the link through PACKET_FANOUT
 only then start threads (the uplink) — forking after threads start is unsafe.
 systemd is told READY once packets can flow.
 
+In gateway mode (the sensor runs on the office's router) flows come from the
+kernel's conntrack events instead of packets, and only DNS is captured; the
+daemon then keeps CAP_NET_ADMIN too, to read the conntrack table at stop.
+
 The daemon's loop merges what the workers produce (events over pipes, or
 directly from the in-process worker when `workers: 1`) into the outputs: the
 EVE log and the uplink, whose batches go through the on-disk spool. SIGHUP
@@ -36,10 +40,11 @@ from sensor.config import SensorConfig
 from sensor.detect import internal_networks
 from sensor.netinfo import NeighbourTable, auto_internal_networks
 from sensor.pipeline import Event, Pipeline
-from sensor.privileges import CAP_NET_RAW, PrivilegeError, drop_privileges
+from sensor.privileges import CAP_NET_ADMIN, CAP_NET_RAW, PrivilegeError, drop_privileges
 from sensor.sdnotify import Notifier
 from sensor.sinks.eve import EveWriter
 from sensor.sinks.summary import EventCounts
+from sensor.sources.conntrack import ConntrackSource, ConntrackUnavailable, enable_accounting
 from sensor.sources.fanout import host_fanout_program
 from sensor.sources.live import open_captures
 from sensor.sources.pcapfile import CaptureError
@@ -102,9 +107,6 @@ class Daemon:
 
     def start(self) -> None:
         config = self.config
-        if config.mode == "gateway":
-            raise StartError("mode: gateway (flows from conntrack) is not available yet; "
-                             "use mode: capture")
         try:
             blocklist, report, _ = load_cached(config.rules, DEFAULT_CACHE_DIR)
         except RulesError as err:
@@ -117,6 +119,7 @@ class Daemon:
         fanout = None
         if config.workers > 1:
             fanout = (os.getpid() & 0x7FFF, host_fanout_program(networks))
+        conntrack = self._open_conntrack() if config.mode == "gateway" else None
         try:
             for _ in range(config.workers):
                 captures = open_captures(config.interfaces, config.filter, config.capture,
@@ -124,14 +127,17 @@ class Daemon:
                 pipeline = Pipeline(blocklist, internal, config.flows)
                 reloader = RulesReloader(config.rules, config.rules_reload_seconds)
                 reloader.loaded(report)
-                self.workers.append(CaptureWorker(captures, pipeline, reloader))
+                self.workers.append(CaptureWorker(captures, pipeline, reloader, conntrack))
         except CaptureError as err:
+            if conntrack and not self.workers:
+                conntrack.close()
             self._close_workers()
             raise StartError(str(err)) from err
         eve = self._open_eve()
         self._prepare_state_dir()
+        keep = (CAP_NET_RAW, CAP_NET_ADMIN) if conntrack else (CAP_NET_RAW,)
         try:
-            log.info("%s", drop_privileges(config.user, (CAP_NET_RAW,)))
+            log.info("%s", drop_privileges(config.user, keep))
         except PrivilegeError as err:
             self._close_workers()
             raise StartError(str(err)) from err
@@ -154,6 +160,21 @@ class Daemon:
         log.info("capturing on %s with %d worker(s), filter %r, %s indicators",
                  ", ".join(config.interfaces), config.workers, config.filter or "(all)",
                  f"{entries:,}")
+
+    def _open_conntrack(self) -> ConntrackSource:
+        """Gateway mode: conntrack events for the flows (packets are captured for DNS)."""
+        if self.config.conntrack.accounting:
+            for setting in enable_accounting():
+                log.info("turned on %s (per-connection counts and times)", setting)
+        try:
+            source = ConntrackSource(self.config.conntrack.receive_buffer_mib)
+        except ConntrackUnavailable as err:
+            raise StartError(str(err)) from err
+        if not source.accounting:
+            log.warning("net.netfilter.nf_conntrack_acct is off: flows from conntrack have "
+                        "no packet or byte counts")
+        log.info("gateway mode: flows from conntrack events, DNS from capture")
+        return source
 
     def _open_eve(self) -> BinaryIO | None:
         if self.config.eve is None:
@@ -273,6 +294,10 @@ class Daemon:
                 f"{_share(stats.dropped, stats.received + stats.dropped)}, "
                 f"{self.outputs.counts.alerts:,} hits, "
                 f"{stats.flows_active:,} open flows")
+        if self.config.mode == "gateway":
+            line += f", {stats.conntrack_events:,} conntrack events"
+            if stats.conntrack_overruns:
+                line += f" ({stats.conntrack_overruns} receive-buffer overruns)"
         if self.outputs.uplink:
             line += f", {self.outputs.uplink.spool.depth} batches spooled"
         log.info("%s", line)

@@ -90,7 +90,8 @@ class FlowEnd(NamedTuple):
     bytes_toclient: int
     tcp_flags: int      # OR of the flags seen in both directions
     state: str          # new | established | closed
-    reason: str         # fin | rst | idle_timeout | active_timeout | table_full | end_of_input
+    reason: str         # fin | rst | idle_timeout | active_timeout | table_full | conntrack
+                        # (gateway mode: the kernel ended it) | end_of_input
     alerted: bool
     vlan: tuple[int, ...] = ()
 

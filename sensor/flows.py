@@ -114,12 +114,17 @@ class FlowTable:
             self.evictions += 1
         if proto == PROTO_TCP and tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK:
             src, sport, dst, dport = dst, dport, src, sport    # a SYN-ACK comes from the responder
-        flow = Flow(self._next_id, key, proto, src, sport, dst, dport, ts, vlan)
-        self._next_id += 1
+        flow = Flow(self.new_flow_id(), key, proto, src, sport, dst, dport, ts, vlan)
         self.flows_started += 1
         self.flows[key] = flow
         self._schedule(flow, ts + min(self._idle(proto), self.timeouts.active))
         return flow
+
+    def new_flow_id(self) -> int:
+        """The next flow id (also for flows made elsewhere, e.g. from conntrack)."""
+        flow_id = self._next_id
+        self._next_id += 1
+        return flow_id
 
     def _tcp_close(self, flow: Flow, tcp_flags: int, forward: bool) -> None:
         if tcp_flags & TCP_RST:

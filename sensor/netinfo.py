@@ -45,15 +45,23 @@ def auto_internal_networks() -> list[str]:
 
 
 class NeighbourTable:
-    """IP (packed bytes, as in events) → MAC text, from the kernel's neighbour table."""
+    """IP (packed bytes, as in events) → MAC text, from the kernel's neighbour table.
 
-    def __init__(self, refresh_seconds: float = 30.0) -> None:
+    Read every `refresh_seconds`, and sooner (at most every `miss_seconds`) when asked
+    for an address it lacks: a host that just appeared is usually in the kernel's
+    table by the time its first hit is sent."""
+
+    def __init__(self, refresh_seconds: float = 30.0, miss_seconds: float = 1.0) -> None:
         self.refresh_seconds = refresh_seconds
+        self.miss_seconds = miss_seconds
         self._macs: dict[bytes, str] = {}
         self._next = 0.0
+        self._read_at = 0.0
         self.refresh()
 
     def refresh(self) -> None:
+        self._read_at = time.monotonic()
+        self._next = self._read_at + self.refresh_seconds
         macs: dict[bytes, str] = {}
         try:
             with IPRoute() as ipr:
@@ -67,14 +75,17 @@ class NeighbourTable:
             log.warning("cannot read the neighbour table: %s; hosts are known by IP", err)
             return
         self._macs = macs
-        self._next = time.monotonic() + self.refresh_seconds
 
     def tick(self) -> None:
         if time.monotonic() >= self._next:
             self.refresh()
 
     def mac_of(self, addr: bytes) -> str | None:
-        return self._macs.get(addr)
+        mac = self._macs.get(addr)
+        if mac is None and time.monotonic() - self._read_at >= self.miss_seconds:
+            self.refresh()
+            mac = self._macs.get(addr)
+        return mac
 
     def __len__(self) -> int:
         return len(self._macs)

@@ -6,17 +6,21 @@ a capture source in bulk; `feed` wraps a single frame. Everything the batch
 produced is appended to `events` (DnsEvent, Hit, FlowEnd, in order) for the
 caller to drain. The per-packet path touches only link, IP and port bytes;
 DNS is parsed only for DNS ports, and detection runs once per new flow.
+In gateway mode `feed_conntrack` takes the kernel's connection events in
+place of the packets of non-DNS flows (see `conntrack.py`).
 """
 
 from __future__ import annotations
 
 import struct
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sensor.blocklist.matcher import Blocklist, PrefixSet
+from sensor.conntrack import ConntrackEvent, ConntrackFlows
 from sensor.decode.dns import decode_dns
-from sensor.decode.ip import NOT_MALFORMED, PROTO_TCP, decode_ip
+from sensor.decode.ip import NOT_MALFORMED, PROTO_TCP, PROTO_UDP, decode_ip
 from sensor.decode.link import LinkDecoder, ethernet
 from sensor.decode.tcpdns import TcpDnsStream
 from sensor.detect import Detector, internal_networks
@@ -40,6 +44,7 @@ class PipelineStats:
     bytes: int = 0
     dns_requests: int = 0
     dns_responses: int = 0
+    conntrack_events: int = 0
 
 
 class Pipeline:
@@ -49,6 +54,7 @@ class Pipeline:
         self.events: list[Event] = []
         self.flows = FlowTable(timeouts or FlowTimeouts(), ended=self.events)
         self.detector = Detector(blocklist or Blocklist.empty(), internal or internal_networks())
+        self.conntrack = ConntrackFlows(self.flows.new_flow_id)
         self.tally = HostTally()
         self.stats = PipelineStats()
         self.malformed: Counter[str] = Counter()    # reason → packets or messages
@@ -129,9 +135,35 @@ class Pipeline:
         if now >= self.flows.next_deadline:
             self.flows.expire(now)
 
-    def finish(self) -> None:
-        """End of input: end every flow still open."""
+    def feed_conntrack(self, ts: float, event: ConntrackEvent) -> None:
+        """A connection opened or destroyed in the kernel's table (gateway mode). DNS
+        connections are left to the captured packets, which carry the messages."""
+        ep = event.endpoints
+        if ep.proto not in (PROTO_TCP, PROTO_UDP) or ep.sport in DNS_PORTS or (
+                ep.dport in DNS_PORTS):
+            return
+        self.stats.conntrack_events += 1
+        if event.new:
+            self._conntrack_open(ts, event)
+            return
+        ended = self.conntrack.close(ts, event)
+        if ended is None:                  # opened before the sensor started
+            self._conntrack_open(ts, event)
+            ended = self.conntrack.close(ts, event)
+        self.events.append(ended)
+
+    def _conntrack_open(self, ts: float, event: ConntrackEvent) -> None:
+        flow = self.conntrack.open(ts, event)
+        hits = self.detector.flow_start(flow.first_ts, flow.flow_id, flow.endpoints, ())
+        if hits:
+            self._hits(flow, hits)
+
+    def finish(self, ts: float = 0.0,
+               conntrack_now: Mapping[int, ConntrackEvent] | None = None) -> None:
+        """End of input: end every flow still open (conntrack ones with the kernel's
+        current counts from `conntrack_now`, when given)."""
         self.flows.flush()
+        self.events.extend(self.conntrack.close_all(ts, conntrack_now or {}))
 
     def _count(self, reason: str) -> None:
         if reason in NOT_MALFORMED:

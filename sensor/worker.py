@@ -1,11 +1,12 @@
 """A capture worker: live captures → pipeline → events, one process's share of the link.
 
 `CaptureWorker.step` waits (select, GIL released) for frames, feeds every ready
-capture's batches to the pipeline, expires idle flows by the clock (a quiet link
-brings no packet to do it), swaps in reloaded rules between batches, and
-returns the events produced. With `workers: 1` the daemon calls it in its own
-loop; with more, each worker runs `worker_process` in a forked child that sends
-its events to the daemon through a pipe, and the daemon merges them.
+capture's batches (and, in gateway mode, the conntrack events) to the pipeline,
+expires idle flows by the clock (a quiet link brings no packet to do it), swaps
+in reloaded rules between batches, and returns the events produced. With
+`workers: 1` the daemon calls it in its own loop; with more, each worker runs
+`worker_process` in a forked child that sends its events to the daemon
+through a pipe, and the daemon merges them.
 """
 
 from __future__ import annotations
@@ -14,16 +15,22 @@ import logging
 import pickle
 import signal
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 from sensor.blocklist.reload import RulesReloader
+from sensor.conntrack import ConntrackEvent
 from sensor.pipeline import Event, Pipeline
+from sensor.sources.conntrack import ConntrackSource
 from sensor.sources.live import CaptureStats, LiveCapture, wait_readable
 
 log = logging.getLogger("madoc.sensor")
 MAX_BATCHES_PER_STEP = 64          # then look at the clock, reloads and signals again
+# Conntrack events are held this long before use: the DNS answer that led to a
+# connection may still sit in a ring block (handed over after READ_TIMEOUT_MS at the
+# latest) when the connection's NEW event arrives, and must be seen first.
+CONNTRACK_HOLD = 0.5
 FLOW_CLOCK_SLACK = 1.0             # expire by (now - slack): frames still in the ring are older
 STATS_PERIOD = 1.0
 
@@ -39,6 +46,8 @@ class WorkerStats:
     capture: dict[str, CaptureStats] = field(default_factory=dict)    # by interface
     rules_reloads: int = 0
     rules_failures: int = 0
+    conntrack_events: int = 0
+    conntrack_overruns: int = 0
 
     @property
     def dropped(self) -> int:
@@ -52,7 +61,8 @@ class WorkerStats:
     def add(self, other: WorkerStats) -> None:
         """Sum of two workers' figures (capture statistics summed per interface)."""
         for name in ("packets", "bytes", "dns_requests", "dns_responses", "flows_active",
-                     "rules_reloads", "rules_failures"):
+                     "rules_reloads", "rules_failures", "conntrack_events",
+                     "conntrack_overruns"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.malformed.update(other.malformed)
         for interface, theirs in other.capture.items():
@@ -64,19 +74,28 @@ class WorkerStats:
 
 class CaptureWorker:
     def __init__(self, captures: list[LiveCapture], pipeline: Pipeline,
-                 reloader: RulesReloader) -> None:
+                 reloader: RulesReloader, conntrack: ConntrackSource | None = None) -> None:
         self.captures = captures
         self.pipeline = pipeline
         self.reloader = reloader
+        self.conntrack = conntrack
+        self._held: deque[tuple[float, ConntrackEvent]] = deque()
+        self._sources: list[LiveCapture | ConntrackSource] = [
+            *captures, *([conntrack] if conntrack else [])]
 
     def step(self, timeout: float) -> list[Event]:
         pipeline = self.pipeline
-        for capture in wait_readable(self.captures, timeout):
+        for source in wait_readable(self._sources, timeout):
+            if source is self.conntrack:
+                self._read_conntrack()
+                continue
             for _ in range(MAX_BATCHES_PER_STEP):
-                batch = capture.read()
+                batch = source.read()
                 if batch is None:
                     break
                 pipeline.feed_batch(*batch)
+        if self._held:
+            self._feed_conntrack(time.time() - CONNTRACK_HOLD)
         pipeline.tick(time.time() - FLOW_CLOCK_SLACK)
         self.reloader.apply(pipeline.swap_blocklist, log.info, log.error)
         return self._take()
@@ -90,8 +109,23 @@ class CaptureWorker:
                 if batch is None:
                     break
                 self.pipeline.feed_batch(*batch)
-        self.pipeline.finish()
+        if self.conntrack:
+            self._read_conntrack()
+            self._feed_conntrack(float("inf"))
+            self.pipeline.finish(time.time(), self.conntrack.current())
+        else:
+            self.pipeline.finish()
         return self._take()
+
+    def _read_conntrack(self) -> None:
+        now = time.time()
+        self._held.extend((now, event) for event in self.conntrack.read())
+
+    def _feed_conntrack(self, until: float) -> None:
+        """Give the pipeline the held conntrack events received at or before `until`."""
+        held, feed = self._held, self.pipeline.feed_conntrack
+        while held and held[0][0] <= until:
+            feed(*held.popleft())
 
     def _take(self) -> list[Event]:
         events = self.pipeline.events
@@ -104,13 +138,16 @@ class CaptureWorker:
     def stats(self) -> WorkerStats:
         p = self.pipeline
         return WorkerStats(p.stats.packets, p.stats.bytes, p.stats.dns_requests,
-                           p.stats.dns_responses, len(p.flows.flows), Counter(p.malformed),
+                           p.stats.dns_responses,
+                           len(p.flows.flows) + len(p.conntrack.flows), Counter(p.malformed),
                            {c.interface: c.stats() for c in self.captures},
-                           self.reloader.status.reloads, self.reloader.status.failures)
+                           self.reloader.status.reloads, self.reloader.status.failures,
+                           p.stats.conntrack_events,
+                           self.conntrack.overruns if self.conntrack else 0)
 
     def close(self) -> None:
-        for capture in self.captures:
-            capture.close()
+        for source in self._sources:
+            source.close()
 
 
 def worker_process(worker: CaptureWorker, conn: Connection) -> None:

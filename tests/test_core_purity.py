@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import ROOT
 
-CORE = ["sensor/events.py", "sensor/decode", "sensor/flows.py", "sensor/blocklist/matcher.py",
-        "sensor/blocklist/formats", "sensor/detect.py", "sensor/tally.py", "sensor/pipeline.py",
-        "sensor/uplink/batch.py"]
+CORE = ["sensor/events.py", "sensor/decode", "sensor/flows.py", "sensor/conntrack.py",
+        "sensor/blocklist/matcher.py", "sensor/blocklist/formats", "sensor/detect.py",
+        "sensor/tally.py", "sensor/pipeline.py", "sensor/uplink/batch.py"]
 FORBIDDEN = {"socket", "asyncio", "aiohttp", "pyroute2", "prometheus_client", "yaml", "time",
              "pcapy", "subprocess", "os", "datetime"}
 

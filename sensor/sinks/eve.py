@@ -29,7 +29,7 @@ CATEGORY = "Malware Command and Control Activity Detected"
 # timeout there. madoc.end_reason keeps the precise reason.
 _EVE_FLOW_REASONS = {"fin": "timeout", "rst": "timeout", "idle_timeout": "timeout",
                      "active_timeout": "timeout", "table_full": "forced",
-                     "end_of_input": "shutdown"}
+                     "conntrack": "timeout", "end_of_input": "shutdown"}
 
 
 @lru_cache(maxsize=4096)

@@ -21,7 +21,7 @@ import select
 import struct
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import pcapy
 
@@ -52,6 +52,13 @@ class LiveCapture(Protocol):
     def read(self) -> Batch | None: ...
     def stats(self) -> CaptureStats: ...
     def close(self) -> None: ...
+
+
+class Readable(Protocol):
+    fd: int
+
+
+S = TypeVar("S", bound=Readable)
 
 
 class LibpcapCapture:
@@ -165,9 +172,10 @@ def open_captures(interfaces: list[str], bpf_filter: str, settings: CaptureSetti
     return opened
 
 
-def wait_readable(captures: list[LiveCapture], timeout: float) -> list[LiveCapture]:
-    """The captures with frames waiting, after at most `timeout` seconds."""
-    by_fd = {capture.fd: capture for capture in captures}
+def wait_readable(sources: list[S], timeout: float) -> list[S]:
+    """The sources (captures, the conntrack socket) with data waiting, after at most
+    `timeout` seconds."""
+    by_fd = {source.fd: source for source in sources}
     try:
         ready, _, _ = select.select(list(by_fd), [], [], timeout)
     except InterruptedError:

@@ -48,7 +48,7 @@ def one_run(directory: Path, wire: Wire, filter_name: str, workers: int, rate: i
         f"sensor:\n  id: bench\n  interfaces: [{wire.end_b}]\n  workers: {workers}\n"
         f"  user: root\n  filter: {filter_name}\n  capture: {{buffer_mib: 64}}\n"
         f"rules: {RULES}\nrules_reload_seconds: 3600\nstate_dir: {directory / 'state'}\n")
-    sensor = SensorProcess(wire, config)
+    sensor = SensorProcess(wire.b, config)
     sensor.wait_for("READY=1", timeout=120)
     sent = wire.replay(CAPTURE, pps=rate or None)
     time.sleep(2.0)

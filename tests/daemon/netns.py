@@ -4,7 +4,9 @@
 tcpreplay or scapy, inside namespace `a`) arrive at the other end, where the
 daemon captures (inside namespace `b`). IPv6 is off on both ends so the kernel's
 own router solicitations do not join the traffic; nothing leaves the namespaces.
-`SensorProcess` runs `madoc-sensor run` in namespace `b` and waits for systemd's
+`Office` is three: a host on the office LAN, the office's router (where a
+gateway-mode sensor runs, conntrack on) and "the Internet", all made up.
+`SensorProcess` runs `madoc-sensor run` in a namespace and waits for systemd's
 READY=1 on a notify socket of its own, as systemd would.
 """
 
@@ -34,11 +36,11 @@ def _run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, text=True)
 
 
-def require_netns() -> None:
+def require_netns(*tools: str) -> None:
     """Skip, saying why, where namespaces cannot be made (CI runs as root and has them)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to make network namespaces and veth pairs (CI runs as root)")
-    for tool in ("ip", "tcpreplay"):
+    for tool in ("ip", "tcpreplay", *tools):
         if subprocess.run(["which", tool], capture_output=True).returncode:
             pytest.skip(f"needs {tool}")
     probe = f"madoc-probe-{os.getpid()}"
@@ -87,27 +89,101 @@ class Wire:
         subprocess.run(["ip", "netns", "exec", self.a, sys.executable, "-c", program],
                        check=True, capture_output=True, text=True, cwd=ROOT)
 
-    @contextlib.contextmanager
-    def inside_b(self) -> Iterator[None]:
-        """Run this thread (and the processes it starts) in namespace b: the daemon's
-        loopback, where a collector can listen for it."""
-        libc = ctypes.CDLL(None, use_errno=True)
-        original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{self.b}", os.O_RDONLY)
-        try:
-            assert libc.setns(target, CLONE_NEWNET) == 0, os.strerror(ctypes.get_errno())
-            yield
-        finally:
-            libc.setns(original, CLONE_NEWNET)
-            os.close(original)
-            os.close(target)
+    def inside_b(self) -> contextlib.AbstractContextManager[None]:
+        return inside(self.b)
+
+
+@contextlib.contextmanager
+def inside(namespace: str) -> Iterator[None]:
+    """Run this thread (and the processes it starts) in `namespace`: e.g. the daemon's
+    loopback, where a collector can listen for it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
+    try:
+        assert libc.setns(target, CLONE_NEWNET) == 0, os.strerror(ctypes.get_errno())
+        yield
+    finally:
+        libc.setns(original, CLONE_NEWNET)
+        os.close(original)
+        os.close(target)
+
+
+# The router's firewall: one rule that needs connection tracking, as NAT or any stateful
+# rule does on a real gateway (the kernel tracks connections in a namespace only then).
+_FIREWALL = """table inet madoc_test {
+  chain forward_hook {
+    type filter hook forward priority 0;
+    ct state new counter
+  }
+}
+"""
+
+
+class Office:
+    """lan (a host, 10.9.1.2) ── gw (the router: LAN 10.9.1.1 on `gw-lan`, WAN
+    203.0.113.1 on `gw-wan`, forwarding, conntrack on) ── wan (servers at 203.0.113.9
+    and 203.0.113.77). Made for one test and removed after it."""
+
+    HOST, SERVER, OTHER_SERVER = "10.9.1.2", "203.0.113.9", "203.0.113.77"
+    LAN_INTERFACE = "gw-lan"
+
+    def __init__(self) -> None:
+        tag = f"{os.getpid() % 100000}-{next(_counter)}"
+        self.lan, self.gw, self.wan = (f"madoc-{part}-{tag}" for part in ("lan", "gw", "wan"))
+
+    def __enter__(self) -> Office:
+        require_netns("nft", "conntrack")
+        for ns in (self.lan, self.gw, self.wan):
+            _run("ip", "netns", "add", ns)
+            for setting in ("all", "default"):
+                _run("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+                     f"net.ipv6.conf.{setting}.disable_ipv6=1")
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+        _run("ip", "link", "add", "lan0", "netns", self.lan, "type", "veth", "peer", "name",
+             "gw-lan", "netns", self.gw)
+        _run("ip", "link", "add", "gw-wan", "netns", self.gw, "type", "veth", "peer", "name",
+             "wan0", "netns", self.wan)
+        for ns, link, address in ((self.lan, "lan0", "10.9.1.2/24"),
+                                  (self.gw, "gw-lan", "10.9.1.1/24"),
+                                  (self.gw, "gw-wan", "203.0.113.1/24"),
+                                  (self.wan, "wan0", "203.0.113.9/24"),
+                                  (self.wan, "wan0", "203.0.113.77/32")):
+            _run("ip", "-n", ns, "addr", "add", address, "dev", link)
+            _run("ip", "-n", ns, "link", "set", link, "up")
+        _run("ip", "-n", self.lan, "route", "add", "default", "via", "10.9.1.1")
+        _run("ip", "-n", self.wan, "route", "add", "10.9.1.0/24", "via", "203.0.113.1")
+        _run("ip", "netns", "exec", self.gw, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+        subprocess.run(["ip", "netns", "exec", self.gw, "nft", "-f", "-"], input=_FIREWALL,
+                       check=True, capture_output=True, text=True)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for ns in (self.lan, self.gw, self.wan):
+            subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
+
+    def start(self, namespace: str, program: str) -> subprocess.Popen:
+        """A Python program running in `namespace` (servers); the caller stops it."""
+        return subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-c",
+                                 program], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def run(self, namespace: str, program: str) -> str:
+        done = subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c",
+                               program], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def host_mac(self) -> str:
+        return subprocess.run(["ip", "netns", "exec", self.lan, "cat",
+                               "/sys/class/net/lan0/address"], check=True,
+                              capture_output=True, text=True).stdout.strip()
 
 
 class SensorProcess:
-    """`madoc-sensor run -c CONFIG` in namespace b of `wire`."""
+    """`madoc-sensor run -c CONFIG` in `namespace`."""
 
-    def __init__(self, wire: Wire, config: Path, *extra: str) -> None:
-        self.wire = wire
+    def __init__(self, namespace: str, config: Path, *extra: str) -> None:
         self.log = config.parent / f"sensor-{next(_counter)}.log"
         self.notify_path = config.parent / f"notify-{next(_counter)}.sock"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -118,7 +194,7 @@ class SensorProcess:
         env = dict(os.environ, NOTIFY_SOCKET=str(self.notify_path), PYTHONUNBUFFERED="1")
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                ["ip", "netns", "exec", wire.b, sys.executable, "-m", "sensor", "run",
+                ["ip", "netns", "exec", namespace, sys.executable, "-m", "sensor", "run",
                  "-c", str(config), *extra],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
 

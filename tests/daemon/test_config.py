@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sensor.config import DEFAULT_FILTER, load_config
+from sensor.config import DEFAULT_FILTER, DNS_FILTER, load_config
 from sensor.yamlconf import ConfigError
 from tests.conftest import ROOT
 
@@ -60,6 +60,12 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     (("metrics: {listen: 127.0.0.1:9570}", "metrics: [9570]"), "sensor.yaml:12: metrics: must "
                                                                 "be a mapping"),
     (("state_dir: /var/lib/madoc", "state_dir: [1, 2"), "sensor.yaml:12: not valid YAML"),
+    (("mode: capture\n  filter: default", "mode: gateway\n  filter: all"),
+     "sensor.yaml:5: sensor.filter: cannot be set with mode: gateway"),
+    (("mode: capture\n  filter: default\n  workers: 1", "mode: gateway\n  workers: 2"),
+     "sensor.yaml:5: sensor.workers: must be 1 with mode: gateway"),
+    (("  workers: 1\n", "  workers: 1\n  conntrack: {receive_buffer_mib: 0}\n"),
+     "sensor.yaml:7: sensor.conntrack.receive_buffer_mib: must be 1 … 1024, not 0"),
 ])
 def test_mistakes_name_file_line_and_key(tmp_path: Path, change: tuple[str, str],
                                          message: str) -> None:
@@ -68,6 +74,14 @@ def test_mistakes_name_file_line_and_key(tmp_path: Path, change: tuple[str, str]
         load_config(write(tmp_path, DOCUMENTED.replace(*change)))
     assert message in str(caught.value)
     assert str(tmp_path) in str(caught.value)
+
+
+def test_gateway_mode_captures_dns_only_with_one_worker(tmp_path: Path) -> None:
+    text = DOCUMENTED.replace("mode: capture\n  filter: default\n  workers: 1\n",
+                              "mode: gateway\n  conntrack: {accounting: false}\n")
+    config = load_config(write(tmp_path, text))
+    assert (config.mode, config.workers, config.conntrack.accounting) == ("gateway", 1, False)
+    assert config.filter == DNS_FILTER
 
 
 def test_run_refuses_a_bad_config_with_status_2(tmp_path: Path) -> None:

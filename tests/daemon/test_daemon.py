@@ -61,7 +61,7 @@ def replay_alerts(tmp: Path, captures: list[Path], rules: Path = RULES) -> list[
 
 
 def run_live(tmp: Path, wire: Wire, workers: int) -> tuple[list[str], str]:
-    sensor = SensorProcess(wire, write_config(tmp, wire, workers))
+    sensor = SensorProcess(wire.b, write_config(tmp, wire, workers))
     sensor.wait_for("READY=1")
     wire.replay(*CAPTURES)
     time.sleep(1.0)
@@ -91,7 +91,8 @@ def test_sighup_reload_picks_up_a_new_indicator(tmp_path: Path) -> None:
              "/UDP(sport=40000, dport=53)/DNS(id={id}, rd=1, qd=DNSQR(qname="
              "'fresh-bad.example')), iface=iface, verbose=False)")
     with Wire() as wire:
-        sensor = SensorProcess(wire, write_config(tmp_path, wire, rules=rules_dir / "rules.yaml"))
+        config = write_config(tmp_path, wire, rules=rules_dir / "rules.yaml")
+        sensor = SensorProcess(wire.b, config)
         sensor.wait_for("READY=1")
         wire.send_scapy(query.format(id=1))
         domains.write_text(domains.read_text() + "\nfresh-bad.example\n")
@@ -127,7 +128,7 @@ def test_sigterm_spools_every_event_and_the_next_start_delivers(tmp_path: Path) 
                   f"retry_max: 0.5, batch_seconds: 1}}\n")
         config = write_config(tmp_path, wire, collector=uplink)
         # The collector is down: everything goes to the spool, and stays there at SIGTERM.
-        sensor = SensorProcess(wire, config)
+        sensor = SensorProcess(wire.b, config)
         sensor.wait_for("READY=1")
         wire.replay(*CAPTURES)
         time.sleep(1.0)
@@ -139,7 +140,7 @@ def test_sigterm_spools_every_event_and_the_next_start_delivers(tmp_path: Path) 
         with wire.inside_b():
             collector.start()
             try:
-                sensor = SensorProcess(wire, config)
+                sensor = SensorProcess(wire.b, config)
                 sensor.wait_for("READY=1")
                 deadline = time.monotonic() + 30
                 while spooled(spool)[0] and time.monotonic() < deadline:
@@ -165,7 +166,7 @@ def test_started_as_root_it_keeps_only_cap_net_raw(tmp_path: Path) -> None:
         with Wire() as wire:
             config = write_config(home, wire, rules=home / "rules" / "rules.yaml",
                                   user="nobody")
-            sensor = SensorProcess(wire, config)
+            sensor = SensorProcess(wire.b, config)
             sensor.wait_for("READY=1")
             status = Path(f"/proc/{sensor.process.pid}/status").read_text()
             wire.replay(CAPTURES[0])
