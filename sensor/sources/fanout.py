@@ -176,13 +176,17 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+def attach_program(sock: socket.socket, level: int, option: int, program: bytes) -> None:
+    """setsockopt with a `struct sock_fprog` pointing at `program` (8-byte instructions)."""
+    code = ctypes.create_string_buffer(program, len(program))
+    sock.setsockopt(level, option, bytes(_SockFprog(len(program) // 8, ctypes.addressof(code))))
+
+
 def join_host_fanout(fd: int, group: int, program: bytes) -> None:
     """Join fanout `group` in CBPF mode and give the group its program."""
     sock = socket.socket(fileno=socket.dup(fd))
     try:
         sock.setsockopt(SOL_PACKET, PACKET_FANOUT, group | (PACKET_FANOUT_CBPF << 16))
-        code = ctypes.create_string_buffer(program, len(program))
-        fprog = _SockFprog(len(program) // 8, ctypes.addressof(code))
-        sock.setsockopt(SOL_PACKET, PACKET_FANOUT_DATA, bytes(fprog))
+        attach_program(sock, SOL_PACKET, PACKET_FANOUT_DATA, program)
     finally:
         sock.close()

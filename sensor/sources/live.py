@@ -10,6 +10,9 @@ replay. The handle is non-blocking: the caller waits on `fd` with select(), whic
 releases the GIL for the uplink thread. Several handles on one interface share
 the load through PACKET_FANOUT, keyed by internal host (see `fanout.py`).
 
+`RingCapture` (`ring.py`, `capture.backend: ring`) is our own TPACKET_V3 ring,
+measured against libpcap's and slower in Python (see the README).
+
 `ScapyCapture` is the fallback for kernels or platforms where libpcap cannot map
 a ring; it reads one frame per system call and is much slower. It is used only
 when configured (`capture.backend: scapy`).
@@ -153,7 +156,12 @@ class ScapyCapture:
         self._socket.close()
 
 
-BACKENDS = {"libpcap": LibpcapCapture, "scapy": ScapyCapture}
+def _backend(name: str) -> type:
+    if name == "ring":
+        from sensor.sources.ring import RingCapture  # imports this module
+
+        return RingCapture
+    return {"libpcap": LibpcapCapture, "scapy": ScapyCapture}[name]
 
 
 def open_captures(interfaces: list[str], bpf_filter: str, settings: CaptureSettings,
@@ -164,7 +172,7 @@ def open_captures(interfaces: list[str], bpf_filter: str, settings: CaptureSetti
     try:
         for interface in interfaces:
             group = None if fanout is None else (fanout[0] + len(opened), fanout[1])
-            opened.append(BACKENDS[settings.backend](interface, bpf_filter, settings, group))
+            opened.append(_backend(settings.backend)(interface, bpf_filter, settings, group))
     except CaptureError:
         for capture in opened:
             capture.close()

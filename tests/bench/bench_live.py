@@ -2,12 +2,14 @@
 """Live capture benchmark: the 1M-packet capture sent with tcpreplay into a veth pair
 between two network namespaces while `madoc-sensor run` captures on the other end.
 
-For each filter (default, all), worker count (1, 2) and rate (50k, 100k, 200k,
-400k pps and top speed) it reports what tcpreplay achieved, what the daemon
-processed, the kernel's drops (PACKET_STATISTICS) and the hits, beside the hits
-of an offline run of the same pipeline with the same filter. Needs root.
+For each capture backend (libpcap's ring, our own ring), filter (default, all),
+worker count (1, 2) and rate (50k, 100k, 200k, 400k pps and top speed) it
+reports what tcpreplay achieved, what the daemon processed, the kernel's drops
+(PACKET_STATISTICS) and the hits, beside the hits of an offline run of the same
+pipeline with the same filter. Needs root.
 
     sudo .venv/bin/python tests/bench/bench_live.py [--rates 50000,200000] [--workers 1]
+                                                    [--backends libpcap,ring]
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ def _number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def one_run(directory: Path, wire: Wire, filter_name: str, workers: int, rate: int
-            ) -> tuple[int, int, int, int]:
+def one_run(directory: Path, wire: Wire, backend: str, filter_name: str, workers: int,
+            rate: int) -> tuple[int, int, int, int]:
     """(pps achieved by tcpreplay, packets processed, kernel drops, hits)."""
     config = directory / "sensor.yaml"
     config.write_text(
         f"sensor:\n  id: bench\n  interfaces: [{wire.end_b}]\n  workers: {workers}\n"
-        f"  user: root\n  filter: {filter_name}\n  capture: {{buffer_mib: 64}}\n"
+        f"  user: root\n  filter: {filter_name}\n"
+        f"  capture: {{backend: {backend}, buffer_mib: 64}}\n"
         f"rules: {RULES}\nrules_reload_seconds: 3600\nstate_dir: {directory / 'state'}\n")
     sensor = SensorProcess(wire.b, config)
     sensor.wait_for("READY=1", timeout=120)
@@ -66,6 +69,7 @@ def main() -> int:
                         help="packets per second, comma-separated; 0 is top speed")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--filters", default="default,all")
+    parser.add_argument("--backends", default="libpcap,ring")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench_live: skipped: needs root (network namespaces, AF_PACKET); run it as "
@@ -74,18 +78,21 @@ def main() -> int:
     if not CAPTURE.exists() or not RULES.exists():
         subprocess.run([sys.executable, str(HERE / "make_bench_pcap.py")], check=True)
     print(f"# live capture into a veth pair: {machine()}")
-    print("| filter | workers | asked pps | sent pps | processed | kernel drops | hits "
-          "| offline hits |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| backend | filter | workers | asked pps | sent pps | processed | kernel drops "
+          "| hits | offline hits |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for filter_name in args.filters.split(","):
         offline = len(run_pipeline([CAPTURE], [RULES], FILTERS[filter_name] or None).hits)
-        for workers in map(int, args.workers.split(",")):
-            for rate in map(int, args.rates.split(",")):
-                with tempfile.TemporaryDirectory(prefix="madoc-bench-") as tmp, Wire() as wire:
-                    sent, packets, drops, hits = one_run(Path(tmp), wire, filter_name,
-                                                         workers, rate)
-                print(f"| {filter_name} | {workers} | {rate or 'top'} | {sent:,} | "
-                      f"{packets:,} | {drops:,} | {hits:,} | {offline:,} |", flush=True)
+        for backend in args.backends.split(","):
+            for workers in map(int, args.workers.split(",")):
+                for rate in map(int, args.rates.split(",")):
+                    with tempfile.TemporaryDirectory(prefix="madoc-bench-") as tmp, \
+                            Wire() as wire:
+                        sent, packets, drops, hits = one_run(Path(tmp), wire, backend,
+                                                             filter_name, workers, rate)
+                    print(f"| {backend} | {filter_name} | {workers} | {rate or 'top'} | "
+                          f"{sent:,} | {packets:,} | {drops:,} | {hits:,} | {offline:,} |",
+                          flush=True)
     return 0
 
 

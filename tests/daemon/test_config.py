@@ -64,6 +64,9 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
      "sensor.yaml:5: sensor.filter: cannot be set with mode: gateway"),
     (("mode: capture\n  filter: default\n  workers: 1", "mode: gateway\n  workers: 2"),
      "sensor.yaml:5: sensor.workers: must be 1 with mode: gateway"),
+    (("  workers: 1\n", "  workers: 1\n  capture: {backend: ring, ring: {block_kib: 1000}}\n"),
+     "sensor.yaml:7: sensor.capture.ring.block_kib: must be a power of two, 4 … 65536, "
+     "not 1000"),
     (("  workers: 1\n", "  workers: 1\n  conntrack: {receive_buffer_mib: 0}\n"),
      "sensor.yaml:7: sensor.conntrack.receive_buffer_mib: must be 1 … 1024, not 0"),
 ])

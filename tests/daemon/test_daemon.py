@@ -28,10 +28,12 @@ CAPTURES = [PCAPS / "office.pcap", PCAPS / "office-vlan.pcapng"]   # Ethernet: s
 
 
 def write_config(directory: Path, wire: Wire, workers: int = 1, rules: Path = RULES,
-                 collector: str = "", user: str = "root", sensor_id: str = "gw1") -> Path:
+                 collector: str = "", user: str = "root", sensor_id: str = "gw1",
+                 backend: str = "libpcap") -> Path:
     config = directory / "sensor.yaml"
     config.write_text(
         f"sensor:\n  id: {sensor_id}\n  interfaces: [{wire.end_b}]\n  workers: {workers}\n"
+        f"  capture: {{backend: {backend}}}\n"
         f"  user: {user}\n  internal_networks: [192.168.0.0/16, 10.0.0.0/8, fd00::/8]\n"
         f"rules: {rules}\nrules_reload_seconds: 3600\neve: {directory / 'eve.json'}\n"
         f"state_dir: {directory / 'state'}\n{collector}")
@@ -60,8 +62,8 @@ def replay_alerts(tmp: Path, captures: list[Path], rules: Path = RULES) -> list[
     return alerts(eve)
 
 
-def run_live(tmp: Path, wire: Wire, workers: int) -> tuple[list[str], str]:
-    sensor = SensorProcess(wire.b, write_config(tmp, wire, workers))
+def run_live(tmp: Path, wire: Wire, workers: int, backend: str) -> tuple[list[str], str]:
+    sensor = SensorProcess(wire.b, write_config(tmp, wire, workers, backend=backend))
     sensor.wait_for("READY=1")
     wire.replay(*CAPTURES)
     time.sleep(1.0)
@@ -70,12 +72,14 @@ def run_live(tmp: Path, wire: Wire, workers: int) -> tuple[list[str], str]:
     return alerts(tmp / "eve.json"), sensor.output
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_live_capture_gives_the_alerts_of_replay(tmp_path: Path, workers: int) -> None:
+@pytest.mark.parametrize(("workers", "backend"), [(1, "libpcap"), (2, "libpcap"),
+                                                   (1, "ring"), (2, "ring")])
+def test_live_capture_gives_the_alerts_of_replay(tmp_path: Path, workers: int,
+                                                 backend: str) -> None:
     expected = replay_alerts(tmp_path, CAPTURES)
     assert len(expected) == 20
     with Wire() as wire:
-        live, log = run_live(tmp_path, wire, workers)
+        live, log = run_live(tmp_path, wire, workers, backend)
     assert live == expected
     assert "0 dropped by the kernel" in log
     if workers == 2:        # both workers had a share of the link
