@@ -94,7 +94,9 @@ class SensorConfig:
     eve: Path | None = None
     collector: CollectorSettings | None = None
     state_dir: Path = DEFAULT_STATE_DIR
-    metrics_listen: str | None = "127.0.0.1:9570"
+    metrics_listen: str | None = "127.0.0.1:9570"    # None: no metrics endpoint
+    metrics_cert_file: Path | None = None
+    metrics_key_file: Path | None = None
     stop_timeout: float = 10.0
     source: str = "(defaults)"
 
@@ -140,11 +142,25 @@ def load_config(path: Path) -> SensorConfig:
         raise sensor.error("id", "is required when a collector is configured (the id the "
                                  "sensor was registered under: madoc-collector tokens add ID)")
     metrics = top.section("metrics")
-    config.metrics_listen = metrics.get("listen", str, "127.0.0.1:9570")
+    listen = metrics.get("listen", str, "127.0.0.1:9570", _listen)
+    config.metrics_listen = None if listen == "off" else listen
+    cert, key = metrics.get("cert_file", str, None), metrics.get("key_file", str, None)
+    if bool(cert) != bool(key):
+        raise metrics.error("cert_file" if cert is None else "key_file",
+                            "cert_file and key_file go together (HTTPS for /metrics)")
+    config.metrics_cert_file = _path(base, cert) if cert else None
+    config.metrics_key_file = _path(base, key) if key else None
     metrics.finish()
     config.stop_timeout = float(top.get("stop_timeout", (int, float), 10.0, positive))
     top.finish()
     return config
+
+
+def _listen(value: str) -> str | None:
+    host, _, port = value.rpartition(":")
+    if value == "off" or (host and port.isdigit() and 0 < int(port) < 65536):
+        return None
+    return "must be HOST:PORT (e.g. 127.0.0.1:9570) or off"
 
 
 def _filter(sensor: Section) -> str:

@@ -38,6 +38,7 @@ from sensor.blocklist.loader import DEFAULT_CACHE_DIR, RulesError
 from sensor.blocklist.reload import RulesReloader
 from sensor.config import SensorConfig
 from sensor.detect import internal_networks
+from sensor.metrics import MetricsError, SensorCollector, SensorSnapshot, serve
 from sensor.netinfo import NeighbourTable, auto_internal_networks
 from sensor.pipeline import Event, Pipeline
 from sensor.privileges import CAP_NET_ADMIN, CAP_NET_RAW, PrivilegeError, drop_privileges
@@ -56,6 +57,7 @@ log = logging.getLogger("madoc.sensor")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
 STEP_SECONDS = 0.2
 STATUS_PERIOD = 60.0
+METRICS_PERIOD = 1.0
 DRAIN_SHARE = 0.5        # of stop_timeout, for the uplink after the workers have stopped
 
 
@@ -102,6 +104,8 @@ class Daemon:
         self.child_stats: dict[Connection, WorkerStats] = {}
         self.neighbours: NeighbourTable | None = None
         self.outputs: Outputs | None = None
+        self.metrics: SensorCollector | None = None
+        self._next_snapshot = 0.0
 
     # -- start -----------------------------------------------------------------------
 
@@ -154,6 +158,18 @@ class Daemon:
             except UplinkError as err:
                 self._stop_children()
                 raise StartError(str(err)) from err
+        if config.metrics_listen:
+            self.metrics = SensorCollector()
+            self._snapshot()
+            try:
+                serve(config.metrics_listen, self.metrics,
+                      str(config.metrics_cert_file) if config.metrics_cert_file else None,
+                      str(config.metrics_key_file) if config.metrics_key_file else None)
+            except MetricsError as err:
+                self._stop_children()
+                raise StartError(str(err)) from err
+            log.info("metrics on %s://%s/metrics",
+                     "https" if config.metrics_cert_file else "http", config.metrics_listen)
         entries = sum(s.entries for s in report.sources)
         self.notifier.ready(f"capturing on {', '.join(config.interfaces)} with "
                             f"{config.workers} worker(s), {entries:,} indicators")
@@ -273,18 +289,30 @@ class Daemon:
         elif kind == "done":
             self.children.pop(conn).join()
 
+    def _snapshot(self) -> None:
+        self.metrics.snapshot = SensorSnapshot.take(
+            self.config.sensor_id or "", self.config.mode, self.worker_stats(),
+            self.outputs.counts, self.outputs.uplink)
+
     def _tick(self) -> None:
+        if self.metrics and time.monotonic() >= self._next_snapshot:
+            self._snapshot()
+            self._next_snapshot = time.monotonic() + METRICS_PERIOD
         self.outputs.tick(time.time())
         if self.neighbours:
             self.neighbours.tick()
         if not self.children or all(c.is_alive() for c in self.children.values()):
             self.notifier.watchdog()
 
+    def worker_stats(self) -> list[WorkerStats]:
+        """Each worker's latest figures (from its messages, or in-process)."""
+        if self.child_stats:
+            return list(self.child_stats.values())
+        return [w.stats() for w in self.workers]
+
     def stats(self) -> WorkerStats:
         total = WorkerStats()
-        parts = self.child_stats.values() if self.child_stats else [
-            w.stats() for w in self.workers]
-        for part in parts:
+        for part in self.worker_stats():
             total.add(part)
         return total
 

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 
 from sensor.blocklist.reload import RulesReloader
 from sensor.conntrack import ConntrackEvent
-from sensor.pipeline import Event, Pipeline
+from sensor.pipeline import FRAME_RECORD, Event, Pipeline
 from sensor.sources.conntrack import ConntrackSource
 from sensor.sources.live import CaptureStats, LiveCapture, wait_readable
 
@@ -48,6 +48,10 @@ class WorkerStats:
     rules_failures: int = 0
     conntrack_events: int = 0
     conntrack_overruns: int = 0
+    flow_evictions: int = 0
+    rules_last_success: float = 0.0     # wall clock; the oldest of the workers'
+    indicators: dict[str, int] = field(default_factory=dict)     # by source
+    lag: float = 0.0                    # seconds from the kernel's timestamp to processing
 
     @property
     def dropped(self) -> int:
@@ -62,8 +66,12 @@ class WorkerStats:
         """Sum of two workers' figures (capture statistics summed per interface)."""
         for name in ("packets", "bytes", "dns_requests", "dns_responses", "flows_active",
                      "rules_reloads", "rules_failures", "conntrack_events",
-                     "conntrack_overruns"):
+                     "conntrack_overruns", "flow_evictions"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rules_last_success = min(self.rules_last_success or other.rules_last_success,
+                                      other.rules_last_success)
+        self.indicators = self.indicators or dict(other.indicators)
+        self.lag = max(self.lag, other.lag)
         self.malformed.update(other.malformed)
         for interface, theirs in other.capture.items():
             mine = self.capture.setdefault(interface, CaptureStats())
@@ -80,6 +88,7 @@ class CaptureWorker:
         self.reloader = reloader
         self.conntrack = conntrack
         self._held: deque[tuple[float, ConntrackEvent]] = deque()
+        self.lag = 0.0          # of the last batch: its last frame's kernel time to now
         self._sources: list[LiveCapture | ConntrackSource] = [
             *captures, *([conntrack] if conntrack else [])]
 
@@ -94,6 +103,8 @@ class CaptureWorker:
                 if batch is None:
                     break
                 pipeline.feed_batch(*batch)
+                sec, usec = FRAME_RECORD.unpack_from(batch[1], len(batch[1]) - 16)[:2]
+                self.lag = time.time() - (sec + usec * 1e-6)
         if self._held:
             self._feed_conntrack(time.time() - CONNTRACK_HOLD)
         pipeline.tick(time.time() - FLOW_CLOCK_SLACK)
@@ -143,7 +154,9 @@ class CaptureWorker:
                            {c.interface: c.stats() for c in self.captures},
                            self.reloader.status.reloads, self.reloader.status.failures,
                            p.stats.conntrack_events,
-                           self.conntrack.overruns if self.conntrack else 0)
+                           self.conntrack.overruns if self.conntrack else 0,
+                           p.flows.evictions, self.reloader.status.last_success,
+                           self.reloader.status.source_entries, self.lag)
 
     def close(self) -> None:
         for source in self._sources:

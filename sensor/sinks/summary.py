@@ -6,23 +6,53 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TextIO
 
-from sensor.events import FlowEnd, Hit, addr_text
+from sensor.events import DnsEvent, FlowEnd, Hit, addr_text
 from sensor.pipeline import Event, Pipeline
+
+HOST_WINDOW = 3600.0     # seconds of event time for `hosts_hit`
 
 
 class EventCounts:
-    """Counts what leaves the pipeline, by kind (the pipeline counts what enters)."""
+    """Counts what leaves the pipeline, by kind (the pipeline counts what enters):
+    the summary's and the metrics' figures."""
 
     def __init__(self) -> None:
         self.alerts = 0
         self.flow_ends: Counter[str] = Counter()
+        self.hits: Counter[tuple[str, str, str]] = Counter()   # (list, kind, match point)
+        self.dns: Counter[tuple[bool, int]] = Counter()       # (is response, rcode)
+        self.last_hit: dict[bytes, float] = {}                # host → its last outbound hit
+        self.newest = 0.0                                     # event time of the newest hit
 
     def add(self, events: list[Event]) -> None:
+        dns = self.dns
         for event in events:
-            if event.__class__ is Hit:
-                self.alerts += 1
-            elif event.__class__ is FlowEnd:
+            kind = event.__class__
+            if kind is DnsEvent:
+                dns[event.message.is_response, event.message.rcode] += 1
+            elif kind is Hit:
+                self._hit(event)
+            elif kind is FlowEnd:
                 self.flow_ends[event.reason] += 1
+
+    def _hit(self, hit: Hit) -> None:
+        self.alerts += 1
+        for source in hit.indicator.sources:        # once for each list naming it
+            self.hits[source, hit.indicator.kind, hit.match] += 1
+        if hit.outbound:
+            self.last_hit.pop(hit.host, None)       # oldest first, for `hosts_hit`
+            self.last_hit[hit.host] = hit.ts
+            self.newest = max(self.newest, hit.ts)
+
+    def hosts_hit(self) -> int:
+        """Internal hosts with an outbound hit in the last HOST_WINDOW of event time."""
+        since, last = self.newest - HOST_WINDOW, self.last_hit
+        while last:
+            host = next(iter(last))
+            if last[host] >= since:
+                break
+            del last[host]
+        return len(last)
 
 
 def _when(ts: float) -> str:

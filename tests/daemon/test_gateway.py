@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.collector.harness import Collector
 from tests.daemon.netns import Office, SensorProcess, inside
+from tests.daemon.test_metrics import scrape
 
 SERVERS = """
 import socket, threading
@@ -119,7 +120,8 @@ def test_gateway_mode_flows_from_conntrack_and_macs_from_the_neighbour_table(
                                 "tcp", "--dport", "8080"], check=True, capture_output=True)
                 wait_until(lambda: any(f["dest_port"] == 8080 for f in records(eve, "flow")),
                            "the TCP flow's end", sensor)
-                time.sleep(1.5)            # one uplink batch period
+                time.sleep(2.5)            # an uplink batch period, a metrics snapshot
+                samples = scrape("http://127.0.0.1:9570/metrics")
                 assert sensor.stop() == 0, sensor.output
                 status, doc = collector.get("/api/v1/hosts", collector.admin_token)
         finally:
@@ -149,6 +151,12 @@ def test_gateway_mode_flows_from_conntrack_and_macs_from_the_neighbour_table(
     assert dns["madoc"]["end_reason"] != "conntrack"
     assert sum(f["dest_port"] == 53 for f in records(eve, "flow")) == 1
     assert all(f["src_ip"] != "127.0.0.1" for f in records(eve, "flow"))
+
+    # The metrics a province watches: the uplink delivered, conntrack used, no spool left.
+    assert samples["madoc_uplink_batches_total", (("result", "sent"),)] >= 1
+    assert samples["madoc_uplink_spool_batches", ()] == 0
+    assert samples["madoc_conntrack_events_total", ()] >= 3
+    assert samples["madoc_sensor_info", (("mode", "gateway"), ("sensor", "gw1"))] == 1
 
     assert status == 200, doc
     hosts = {h["ip"]: h for h in doc["hosts"]}

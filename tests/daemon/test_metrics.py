@@ -1,0 +1,83 @@
+"""The daemon's /metrics, scraped for real after the demo captures were sent through a veth
+pair, against what `madoc-sensor replay`'s pipeline counts in the same files."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from sensor.blocklist.loader import load_blocklist
+from sensor.config import DEFAULT_FILTER
+from tests.collector.harness import free_port
+from tests.conftest import RULES, run_pipeline
+from tests.daemon.netns import SensorProcess, Wire, inside
+from tests.daemon.test_daemon import CAPTURES, write_config
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """(sample name, sorted labels) → value."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        text = answer.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def by_label(samples: dict, name: str, label: str) -> dict[str, float]:
+    return {dict(labels)[label]: value for (sample, labels), value in samples.items()
+            if sample == name}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_metrics_after_the_demo_captures_match_the_replay(tmp_path: Path, workers: int) -> None:
+    expected = run_pipeline(CAPTURES, [RULES], bpf_filter=DEFAULT_FILTER)
+    with Wire() as wire:
+        port = free_port()
+        config = write_config(tmp_path, wire, workers)
+        config.write_text(config.read_text() + f"metrics: {{listen: '127.0.0.1:{port}'}}\n")
+        sensor = SensorProcess(wire.b, config)
+        sensor.wait_for("READY=1")
+        wire.replay(*CAPTURES)
+        time.sleep(2.5)         # the workers' figures reach the snapshot within 2 s
+        with inside(wire.b):
+            samples = scrape(f"http://127.0.0.1:{port}/metrics")
+        assert sensor.stop() == 0, sensor.output
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in sensor.output
+    pipeline = expected.pipeline
+
+    def one(name: str) -> float:
+        return samples[name, ()]
+
+    assert one("madoc_captured_packets_total") == pipeline.stats.packets
+    assert one("madoc_captured_bytes_total") == pipeline.stats.bytes
+    assert by_label(samples, "madoc_kernel_dropped_packets_total", "interface") == {
+        wire.end_b: 0}
+    assert by_label(samples, "madoc_malformed_packets_total", "reason") == dict(
+        pipeline.malformed)
+    dns = Counter()
+    for (name, labels), value in samples.items():
+        if name == "madoc_dns_messages_total":
+            dns[dict(labels)["type"]] += value
+    assert dns == {"request": pipeline.stats.dns_requests,
+                   "response": pipeline.stats.dns_responses}
+    assert one("madoc_alerts_total") == len(expected.hits) == 20
+    hits = Counter()
+    for hit in expected.hits:
+        for source in hit.indicator.sources:
+            hits[source, hit.indicator.kind, hit.match] += 1
+    assert {(dict(labels)["list"], dict(labels)["kind"], dict(labels)["match"]): value
+            for (name, labels), value in samples.items() if name == "madoc_hits_total"} == hits
+    assert one("madoc_hosts_hit") == len(pipeline.tally.hosts)
+    report = load_blocklist([RULES])[1]
+    assert by_label(samples, "madoc_indicators", "source") == {
+        s.source.name: s.entries for s in report.sources}
+    assert by_label(samples, "madoc_rules_reloads_total", "result") == {
+        "success": 0, "failure": 0}
+    assert time.time() - 120 < one("madoc_rules_last_success_timestamp_seconds") < time.time()
+    assert len(by_label(samples, "madoc_worker_lag_seconds", "worker")) == workers
+    assert samples["madoc_sensor_info", (("mode", "capture"), ("sensor", "gw1"))] == 1
