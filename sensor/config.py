@@ -142,8 +142,8 @@ def load_config(path: Path) -> SensorConfig:
         raise sensor.error("id", "is required when a collector is configured (the id the "
                                  "sensor was registered under: madoc-collector tokens add ID)")
     metrics = top.section("metrics")
-    listen = metrics.get("listen", str, "127.0.0.1:9570", _listen)
-    config.metrics_listen = None if listen == "off" else listen
+    listen = metrics.get("listen", (str, bool), "127.0.0.1:9570", _listen)
+    config.metrics_listen = None if listen in ("off", False) else listen    # YAML: off is False
     cert, key = metrics.get("cert_file", str, None), metrics.get("key_file", str, None)
     if bool(cert) != bool(key):
         raise metrics.error("cert_file" if cert is None else "key_file",
@@ -156,9 +156,11 @@ def load_config(path: Path) -> SensorConfig:
     return config
 
 
-def _listen(value: str) -> str | None:
-    host, _, port = value.rpartition(":")
-    if value == "off" or (host and port.isdigit() and 0 < int(port) < 65536):
+def _listen(value: str | bool) -> str | None:
+    if value is False or value == "off":
+        return None
+    host, _, port = str(value).rpartition(":")
+    if host and port.isdigit() and 0 < int(port) < 65536:
         return None
     return "must be HOST:PORT (e.g. 127.0.0.1:9570) or off"
 

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from sensor.collector.api_schema import Invalid, openapi, validate_batch
 from sensor.collector.config import CollectorConfig, ConfigError
+from sensor.collector.metrics import CollectorMetrics, metrics_app
 from sensor.collector.store import STATUSES, Host, Store
 
 log = logging.getLogger("madoc.collector")
@@ -33,6 +34,8 @@ OPEN_PATHS = {f"{API}/healthz", f"{API}/openapi.json"}   # load balancers and do
 STORE = web.AppKey("store", Store)
 CONFIG = web.AppKey("config", CollectorConfig)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+METRICS = web.AppKey("metrics", CollectorMetrics)
+METRICS_RUNNER = web.AppKey("metrics_runner", web.AppRunner)
 T = TypeVar("T")
 
 
@@ -130,6 +133,7 @@ def _host_id(request: web.Request) -> int:
 
 
 async def post_events(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     kind, name = request["identity"]
     if kind != "sensor":
         return _error(403, "only a sensor token may post events")
@@ -145,6 +149,7 @@ async def post_events(request: web.Request) -> web.Response:
     if doc["sensor"] != name:
         return _error(403, f"this token belongs to sensor {name!r}, not {doc['sensor']!r}")
     stored = await _db(request, request.app[STORE].ingest, doc, time.time())
+    request.app[METRICS].batch(stored, len(doc["alerts"]), time.perf_counter() - started)
     return _json({"stored": True, "duplicate": not stored, "sequence": doc["sequence"]})
 
 
@@ -223,8 +228,10 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 def build_app(config: CollectorConfig, store: Store) -> web.Application:
+    metrics = CollectorMetrics()
     app = web.Application(client_max_size=config.max_body_bytes,
-                          middlewares=[errors_as_json, bearer_auth])
+                          middlewares=[metrics.count_requests, errors_as_json, bearer_auth])
+    app[METRICS] = metrics
     app[CONFIG] = config
     app[STORE] = store
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4 if store.postgres else 1,
@@ -240,9 +247,29 @@ def build_app(config: CollectorConfig, store: Store) -> web.Application:
     app.router.add_get(f"{API}/openapi.json", get_openapi)
 
     async def shutdown(app: web.Application) -> None:
+        if METRICS_RUNNER in app:
+            await app[METRICS_RUNNER].cleanup()
         app[EXECUTOR].shutdown(wait=True)
+    if config.metrics_listen:
+        app.on_startup.append(_serve_metrics)
     app.on_cleanup.append(shutdown)
     return app
+
+
+async def _serve_metrics(app: web.Application) -> None:
+    """/metrics on its own address, in the API's event loop."""
+    store, executor = app[STORE], app[EXECUTOR]
+
+    async def figures() -> tuple[list, list]:
+        loop = asyncio.get_running_loop()
+        return (await loop.run_in_executor(executor, store.sensors),
+                await loop.run_in_executor(executor, store.hosts_by_status))
+
+    runner = web.AppRunner(metrics_app(app[METRICS], figures), access_log=None)
+    await runner.setup()
+    host, port = app[CONFIG].metrics_host_port
+    await web.TCPSite(runner, host, port).start()
+    app[METRICS_RUNNER] = runner
 
 
 def ensure_admin_token(store: Store, path: str) -> bool:
@@ -289,8 +316,10 @@ def run(config: CollectorConfig) -> int:
         log.warning("wrote a new admin token to %s", config.admin_token_file)
     store.close()   # the migrating thread's connection; request threads open their own
     scheme = "https" if context else "http"
-    log.warning("madoc-collector listening on %s://%s:%d (schema %d, %s)", scheme, host, port,
-                version, config.database.split("@")[-1])
+    log.warning("madoc-collector listening on %s://%s:%d (schema %d, %s)%s", scheme, host, port,
+                version, config.database.split("@")[-1],
+                f"; metrics on http://{config.metrics_listen}/metrics"
+                if config.metrics_listen else "")
     web.run_app(build_app(config, store), host=host, port=port, ssl_context=context,
                 print=None, access_log=None, handle_signals=True)
     return 0

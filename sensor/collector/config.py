@@ -15,7 +15,7 @@ from sensor.paths import state_directory
 DEFAULT_CONFIG = Path("/etc/madoc/collector.yaml")
 DEFAULT_MAX_BODY = 16 << 20
 KEYS = {"listen", "database", "tls", "admin_token_file", "quiet_period_days", "max_body_bytes",
-        "timezone", "insecure"}
+        "timezone", "insecure", "metrics"}
 
 
 class ConfigError(ValueError):
@@ -33,6 +33,7 @@ class CollectorConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY
     timezone: str = ""
     insecure: bool = False
+    metrics_listen: str | None = "127.0.0.1:9571"     # None: no /metrics
     source: str = "(defaults)"
 
     def __post_init__(self) -> None:
@@ -41,9 +42,16 @@ class CollectorConfig:
 
     @property
     def host_port(self) -> tuple[str, int]:
-        host, sep, port = self.listen.rpartition(":")
+        return self._host_port("listen", self.listen)
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int]:
+        return self._host_port("metrics.listen", self.metrics_listen or "127.0.0.1:9571")
+
+    def _host_port(self, key: str, listen: str) -> tuple[str, int]:
+        host, sep, port = listen.rpartition(":")
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"{self.source}: listen must be HOST:PORT, not {self.listen!r}")
+            raise ConfigError(f"{self.source}: {key} must be HOST:PORT, not {listen!r}")
         return host.strip("[]") or "0.0.0.0", int(port)
 
     @property
@@ -74,13 +82,19 @@ def load_config(path: Path | None) -> CollectorConfig:
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; "
                           f"known: {', '.join(sorted(KEYS))}")
+    metrics: Any = doc.pop("metrics", None) or {}
+    if not isinstance(metrics, dict) or set(metrics) - {"listen"}:
+        raise ConfigError(f"{path}: metrics is {{listen: HOST:PORT}} or {{listen: off}}")
     tls: Any = doc.pop("tls", None) or {}
     if not isinstance(tls, dict) or set(tls) - {"cert", "key"} or bool(tls) != (
             "cert" in tls and "key" in tls):
         raise ConfigError(f"{path}: tls needs both cert and key: {{cert: FILE, key: FILE}}")
     base = path.parent
+    listen = metrics.get("listen", "127.0.0.1:9571")
     config = CollectorConfig(**doc, tls_cert=_relative(base, tls.get("cert")),
-                             tls_key=_relative(base, tls.get("key")), source=str(path))
+                             tls_key=_relative(base, tls.get("key")),
+                             metrics_listen=None if listen in ("off", False) else str(listen),
+                             source=str(path))
     if config.admin_token_file:
         config.admin_token_file = _relative(base, config.admin_token_file)
     for name, kind in (("quiet_period_days", (int, float)), ("max_body_bytes", int),
@@ -88,6 +102,7 @@ def load_config(path: Path | None) -> CollectorConfig:
         if not isinstance(getattr(config, name), kind):
             raise ConfigError(f"{path}: {name} has the wrong type")
     config.host_port  # noqa: B018 - validates listen
+    config.metrics_host_port  # noqa: B018 - validates metrics.listen
     config.tz  # noqa: B018 - validates timezone
     return config
 

@@ -366,6 +366,12 @@ class Store:
         return [{"id": r[0], "unit": r[1], "created": r[2], "last_seen": r[3], "batches": r[4],
                  "alerts": r[5], "dropped_alerts": r[6]} for r in rows]
 
+    def hosts_by_status(self) -> list[tuple[str, str, int]]:
+        """(unit, status, hosts), counted in the database."""
+        return self._execute(
+            f"SELECT q.unit, q.status, COUNT(*) FROM ({_HOST_SQL} WHERE 1 = 1{_HOST_GROUP}) q "
+            "GROUP BY q.unit, q.status ORDER BY 1, 2", (self.quiet_seconds,)).fetchall()
+
     def sensor_unit(self, sensor_id: str) -> str | None:
         row = self._execute("SELECT unit FROM sensors WHERE id = ?", (sensor_id,)).fetchone()
         return row[0] if row else None

@@ -57,12 +57,14 @@ class Collector:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.port = free_port()
+        self.metrics_port = free_port()
         self.database = database or f"sqlite:///{directory / 'collector.db'}"
         self.config = directory / "collector.yaml"
         self.config.write_text(
             f"listen: 127.0.0.1:{self.port}\ndatabase: {self.database}\n"
             f"admin_token_file: {directory / 'admin.token'}\n"
-            f"max_body_bytes: {max_body_bytes}\ntimezone: Asia/Ho_Chi_Minh\n{extra}")
+            f"max_body_bytes: {max_body_bytes}\ntimezone: Asia/Ho_Chi_Minh\n"
+            f"metrics: {{listen: '127.0.0.1:{self.metrics_port}'}}\n{extra}")
         self.process: subprocess.Popen | None = None
         self.log = directory / "collector.log"
         self.scheme = "https" if "tls:" in extra else "http"
@@ -115,6 +117,11 @@ class Collector:
     def post(self, path: str, token: str | None, body: Any = None, **kwargs: Any
              ) -> tuple[int, Any]:
         return http("POST", self.url + path, token, body, **kwargs)
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=10) as answer:
+            return answer.read().decode()
 
     def hosts(self) -> dict[str, tuple[int, int, str]]:
         """ip → (hits, distinct indicators, status), as an admin reads them."""

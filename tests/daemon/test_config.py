@@ -79,6 +79,12 @@ def test_mistakes_name_file_line_and_key(tmp_path: Path, change: tuple[str, str]
     assert str(tmp_path) in str(caught.value)
 
 
+def test_metrics_off(tmp_path: Path) -> None:
+    text = DOCUMENTED.replace("metrics: {listen: 127.0.0.1:9570}", "metrics: {listen: off}")
+    assert load_config(write(tmp_path, text)).metrics_listen is None
+    assert load_config(write(tmp_path, DOCUMENTED)).metrics_listen == "127.0.0.1:9570"
+
+
 def test_gateway_mode_captures_dns_only_with_one_worker(tmp_path: Path) -> None:
     text = DOCUMENTED.replace("mode: capture\n  filter: default\n  workers: 1\n",
                               "mode: gateway\n  conntrack: {accounting: false}\n")
