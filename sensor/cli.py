@@ -88,8 +88,11 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
         "run", help="capture live on the gateway or a mirror port (the daemon)",
         description="Capture DNS and flows from network interfaces, match them against the "
                     "blocklists, write EVE JSON and send alerts and per-host counts to the "
-                    "collector. Starts as root, opens its sockets, then keeps only "
-                    "CAP_NET_RAW as the configured user. SIGHUP reloads the rules; "
+                    "collector (sensor.mode gateway: flows from the kernel's conntrack, "
+                    "DNS from capture). Starts as root, opens its sockets, then keeps only "
+                    "CAP_NET_RAW (and CAP_NET_ADMIN in gateway mode) as the configured "
+                    "user. Prometheus metrics on metrics.listen (default "
+                    "127.0.0.1:9570). SIGHUP reloads the rules; "
                     "SIGTERM/SIGINT stop cleanly. Exit status 2 when the configuration, "
                     "the rules or an interface cannot be used, 1 when a worker failed.")
     p.add_argument("-c", "--config", type=Path, default=Path("/etc/madoc/sensor.yaml"),
