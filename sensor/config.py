@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sensor.flows import FlowTimeouts
-from sensor.yamlconf import ConfigError, Section, load_mapping, positive, string_list
+from sensor.yamlconf import ConfigError, Section, host_port, load_mapping, positive, string_list
 
 DEFAULT_CONFIG = Path("/etc/madoc/sensor.yaml")
 DEFAULT_RULES = Path("/etc/madoc/rules.yaml")
 DEFAULT_STATE_DIR = Path("/var/lib/madoc")
 DEFAULT_USER = "madoc"
+DEFAULT_METRICS = "127.0.0.1:9570"
 
 # What the flow table and the matcher need, both ways: every UDP datagram (DNS and
 # UDP flows), TCP DNS, and the TCP segments that open or close a connection. libpcap
@@ -94,7 +95,7 @@ class SensorConfig:
     eve: Path | None = None
     collector: CollectorSettings | None = None
     state_dir: Path = DEFAULT_STATE_DIR
-    metrics_listen: str | None = "127.0.0.1:9570"    # None: no metrics endpoint
+    metrics_listen: str | None = DEFAULT_METRICS     # None: no metrics endpoint
     metrics_cert_file: Path | None = None
     metrics_key_file: Path | None = None
     stop_timeout: float = 10.0
@@ -142,7 +143,7 @@ def load_config(path: Path) -> SensorConfig:
         raise sensor.error("id", "is required when a collector is configured (the id the "
                                  "sensor was registered under: madoc-collector tokens add ID)")
     metrics = top.section("metrics")
-    listen = metrics.get("listen", (str, bool), "127.0.0.1:9570", _listen)
+    listen = metrics.get("listen", (str, bool), DEFAULT_METRICS, _listen)
     config.metrics_listen = None if listen in ("off", False) else listen    # YAML: off is False
     cert, key = metrics.get("cert_file", str, None), metrics.get("key_file", str, None)
     if bool(cert) != bool(key):
@@ -159,10 +160,10 @@ def load_config(path: Path) -> SensorConfig:
 def _listen(value: str | bool) -> str | None:
     if value is False or value == "off":
         return None
-    host, _, port = str(value).rpartition(":")
-    if host and port.isdigit() and 0 < int(port) < 65536:
+    address = host_port(str(value))
+    if address and address[0]:
         return None
-    return "must be HOST:PORT (e.g. 127.0.0.1:9570) or off"
+    return f"must be HOST:PORT (e.g. {DEFAULT_METRICS}) or off"
 
 
 def _filter(sensor: Section) -> str:

@@ -318,12 +318,12 @@ class Daemon:
 
     def _report_status(self) -> None:
         stats = self.stats()
-        line = (f"{stats.packets:,} packets, {stats.dropped:,} dropped by the kernel"
+        line = (f"{stats.pipeline.packets:,} packets, {stats.dropped:,} dropped by the kernel"
                 f"{_share(stats.dropped, stats.received + stats.dropped)}, "
                 f"{self.outputs.counts.alerts:,} hits, "
                 f"{stats.flows_active:,} open flows")
         if self.config.mode == "gateway":
-            line += f", {stats.conntrack_events:,} conntrack events"
+            line += f", {stats.pipeline.conntrack_events:,} conntrack events"
             if stats.conntrack_overruns:
                 line += f" ({stats.conntrack_overruns} receive-buffer overruns)"
         if self.outputs.uplink:
@@ -344,10 +344,10 @@ class Daemon:
         self._close_workers()
         shares = ""
         if len(self.child_stats) > 1:
-            each = ", ".join(f"{part.packets:,}" for part in self.child_stats.values())
+            each = ", ".join(f"{part.pipeline.packets:,}" for part in self.child_stats.values())
             shares = f" (per worker: {each})"
         log.info("stopped after %.0f s: %s packets%s, %s dropped by the kernel, %s hits",
-                 time.monotonic() - started, f"{stats.packets:,}", shares,
+                 time.monotonic() - started, f"{stats.pipeline.packets:,}", shares,
                  f"{stats.dropped:,}", f"{self.outputs.counts.alerts:,}")
         self.outputs.close(max(0.5, deadline - time.monotonic()))
 

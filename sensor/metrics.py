@@ -12,10 +12,9 @@ indicator, so `sum(madoc_hits_total)` can exceed the alerts when lists overlap.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client import start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,6 +24,7 @@ from sensor.decode.dns import rcode_name
 from sensor.sinks.summary import EventCounts
 from sensor.uplink.sender import UplinkStats
 from sensor.worker import WorkerStats
+from sensor.yamlconf import host_port
 
 
 class MetricsError(ValueError):
@@ -44,19 +44,15 @@ class SensorSnapshot:
     uplink: UplinkStats | None = None
     spool_batches: int = 0
     spool_bytes: int = 0
-    taken: float = 0.0
 
     @classmethod
     def take(cls, sensor_id: str, mode: str, workers: list[WorkerStats],
              counts: EventCounts, uplink: object | None) -> SensorSnapshot:
         """Copies, not references: the exporter thread reads this while the loop runs."""
         snapshot = cls(sensor_id, mode, list(workers), counts.alerts, Counter(counts.flow_ends),
-                       Counter(counts.hits), Counter(counts.dns), counts.hosts_hit(),
-                       taken=time.time())
+                       Counter(counts.hits), Counter(counts.dns), counts.hosts_hit())
         if uplink is not None:
-            stats = uplink.stats
-            snapshot.uplink = UplinkStats(stats.sent, stats.duplicates, stats.failures,
-                                          stats.rejected, "", stats.last_success)
+            snapshot.uplink = replace(uplink.stats)
             snapshot.spool_batches, snapshot.spool_bytes = uplink.spool.depth, uplink.spool.bytes
         return snapshot
 
@@ -77,10 +73,10 @@ class SensorCollector(Collector):
         info.add_metric([snap.sensor_id, snap.mode], 1)
         yield info
         yield CounterMetricFamily("madoc_captured_packets", "Packets captured and processed.",
-                                  value=total.packets)
+                                  value=total.pipeline.packets)
         yield CounterMetricFamily("madoc_captured_bytes",
                                   "Bytes of the packets captured (as captured, up to snaplen).",
-                                  value=total.bytes)
+                                  value=total.pipeline.bytes)
         yield _labelled(CounterMetricFamily, "madoc_kernel_dropped_packets",
                         "Packets the kernel dropped because the capture ring was full.",
                         ["interface"], {(name,): c.dropped for name, c in total.capture.items()})
@@ -110,13 +106,13 @@ class SensorCollector(Collector):
                                 "Internal hosts with an outbound hit in the last hour.",
                                 value=snap.hosts_hit)
         yield _labelled(GaugeMetricFamily, "madoc_indicators", "Indicators loaded, by source.",
-                        ["source"], {(name,): n for name, n in total.indicators.items()})
+                        ["source"], {(name,): n for name, n in total.rules.source_entries.items()})
         yield _labelled(CounterMetricFamily, "madoc_rules_reloads", "Rules reloads, by result.",
-                        ["result"], {("success",): total.rules_reloads,
-                                     ("failure",): total.rules_failures})
+                        ["result"], {("success",): total.rules.reloads,
+                                     ("failure",): total.rules.failures})
         yield GaugeMetricFamily("madoc_rules_last_success_timestamp_seconds",
                                 "When the rules were last loaded without error (Unix time).",
-                                value=total.rules_last_success)
+                                value=total.rules.last_success)
         lag = GaugeMetricFamily("madoc_worker_lag_seconds",
                                 "Kernel timestamp of the last frame processed, to the time it "
                                 "was processed.", labels=["worker"])
@@ -125,7 +121,7 @@ class SensorCollector(Collector):
         yield lag
         if snap.mode == "gateway":
             yield CounterMetricFamily("madoc_conntrack_events", "Conntrack events used.",
-                                      value=total.conntrack_events)
+                                      value=total.pipeline.conntrack_events)
             yield CounterMetricFamily("madoc_conntrack_overruns",
                                       "Times conntrack events were lost (receive buffer full).",
                                       value=total.conntrack_overruns)
@@ -156,18 +152,13 @@ def _labelled(kind: type, name: str, text: str, labels: list[str],
     return family
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise MetricsError(f"metrics.listen must be HOST:PORT (e.g. 127.0.0.1:9570), not "
-                           f"{listen!r}")
-    return host.strip("[]"), int(port)
-
-
 def serve(listen: str, collector: Collector, certfile: str | None = None,
           keyfile: str | None = None) -> None:
     """Serve /metrics from a thread of prometheus-client (HTTPS with a cert and key)."""
-    host, port = parse_listen(listen)
+    address = host_port(listen)
+    if not address or not address[0]:
+        raise MetricsError(f"metrics.listen must be HOST:PORT, not {listen!r}")
+    host, port = address
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     try:

@@ -16,12 +16,12 @@ import pickle
 import signal
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from multiprocessing.connection import Connection
 
-from sensor.blocklist.reload import RulesReloader
+from sensor.blocklist.reload import ReloadStatus, RulesReloader
 from sensor.conntrack import ConntrackEvent
-from sensor.pipeline import FRAME_RECORD, Event, Pipeline
+from sensor.pipeline import FRAME_RECORD, Event, Pipeline, PipelineStats
 from sensor.sources.conntrack import ConntrackSource
 from sensor.sources.live import CaptureStats, LiveCapture, wait_readable
 
@@ -37,20 +37,16 @@ STATS_PERIOD = 1.0
 
 @dataclass
 class WorkerStats:
-    packets: int = 0
-    bytes: int = 0
-    dns_requests: int = 0
-    dns_responses: int = 0
+    """One worker's figures, copied for the daemon: picklable, and safe to read while
+    the worker goes on."""
+
+    pipeline: PipelineStats = field(default_factory=PipelineStats)
+    rules: ReloadStatus = field(default_factory=ReloadStatus)
     flows_active: int = 0
+    flow_evictions: int = 0
     malformed: Counter[str] = field(default_factory=Counter)
     capture: dict[str, CaptureStats] = field(default_factory=dict)    # by interface
-    rules_reloads: int = 0
-    rules_failures: int = 0
-    conntrack_events: int = 0
     conntrack_overruns: int = 0
-    flow_evictions: int = 0
-    rules_last_success: float = 0.0     # wall clock; the oldest of the workers'
-    indicators: dict[str, int] = field(default_factory=dict)     # by source
     lag: float = 0.0                    # seconds from the kernel's timestamp to processing
 
     @property
@@ -63,21 +59,27 @@ class WorkerStats:
         return sum(c.received for c in self.capture.values())
 
     def add(self, other: WorkerStats) -> None:
-        """Sum of two workers' figures (capture statistics summed per interface)."""
-        for name in ("packets", "bytes", "dns_requests", "dns_responses", "flows_active",
-                     "rules_reloads", "rules_failures", "conntrack_events",
-                     "conntrack_overruns", "flow_evictions"):
+        """Sum of two workers' figures (capture statistics summed per interface; of the
+        rules, the oldest last success)."""
+        _add_fields(self.pipeline, other.pipeline)
+        for name in ("flows_active", "flow_evictions", "conntrack_overruns"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.rules_last_success = min(self.rules_last_success or other.rules_last_success,
-                                      other.rules_last_success)
-        self.indicators = self.indicators or dict(other.indicators)
+        mine, theirs = self.rules, other.rules
+        self.rules = ReloadStatus(
+            mine.reloads + theirs.reloads, mine.failures + theirs.failures,
+            min(mine.last_success or theirs.last_success, theirs.last_success),
+            mine.last_error or theirs.last_error,
+            mine.source_entries or dict(theirs.source_entries))
         self.lag = max(self.lag, other.lag)
         self.malformed.update(other.malformed)
-        for interface, theirs in other.capture.items():
-            mine = self.capture.setdefault(interface, CaptureStats())
-            mine.received += theirs.received
-            mine.dropped += theirs.dropped
-            mine.interface_dropped += theirs.interface_dropped
+        for interface, counts in other.capture.items():
+            _add_fields(self.capture.setdefault(interface, CaptureStats()), counts)
+
+
+def _add_fields(total: PipelineStats | CaptureStats, part: PipelineStats | CaptureStats) -> None:
+    """Add each (integer) field of `part` to `total`."""
+    for item in fields(part):
+        setattr(total, item.name, getattr(total, item.name) + getattr(part, item.name))
 
 
 class CaptureWorker:
@@ -148,15 +150,10 @@ class CaptureWorker:
 
     def stats(self) -> WorkerStats:
         p = self.pipeline
-        return WorkerStats(p.stats.packets, p.stats.bytes, p.stats.dns_requests,
-                           p.stats.dns_responses,
-                           len(p.flows.flows) + len(p.conntrack.flows), Counter(p.malformed),
-                           {c.interface: c.stats() for c in self.captures},
-                           self.reloader.status.reloads, self.reloader.status.failures,
-                           p.stats.conntrack_events,
-                           self.conntrack.overruns if self.conntrack else 0,
-                           p.flows.evictions, self.reloader.status.last_success,
-                           self.reloader.status.source_entries, self.lag)
+        return WorkerStats(replace(p.stats), replace(self.reloader.status),
+                           len(p.flows.flows) + len(p.conntrack.flows), p.flows.evictions,
+                           Counter(p.malformed), {c.interface: c.stats() for c in self.captures},
+                           self.conntrack.overruns if self.conntrack else 0, self.lag)
 
     def close(self) -> None:
         for source in self._sources:

@@ -146,3 +146,12 @@ def string_list(value: list) -> str | None:
     if not value:
         return "must not be empty"
     return None if all(isinstance(v, str) and v for v in value) else "must be a list of names"
+
+
+def host_port(text: str) -> tuple[str, int] | None:
+    """`HOST:PORT` (`[v6]:PORT` too) → (host, port); None when the port is not 1…65535.
+    The host may be empty; the caller decides what that means."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host.strip("[]"), int(port)

@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from sensor.paths import state_directory
+from sensor.yamlconf import host_port
 
 DEFAULT_CONFIG = Path("/etc/madoc/collector.yaml")
 DEFAULT_MAX_BODY = 16 << 20
+DEFAULT_METRICS = "127.0.0.1:9571"
 KEYS = {"listen", "database", "tls", "admin_token_file", "quiet_period_days", "max_body_bytes",
         "timezone", "insecure", "metrics"}
 
@@ -33,7 +35,7 @@ class CollectorConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY
     timezone: str = ""
     insecure: bool = False
-    metrics_listen: str | None = "127.0.0.1:9571"     # None: no /metrics
+    metrics_listen: str | None = DEFAULT_METRICS      # None: no /metrics
     source: str = "(defaults)"
 
     def __post_init__(self) -> None:
@@ -46,13 +48,14 @@ class CollectorConfig:
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:
-        return self._host_port("metrics.listen", self.metrics_listen or "127.0.0.1:9571")
+        """Only when metrics are on (`metrics_listen` set)."""
+        return self._host_port("metrics.listen", self.metrics_listen or "")
 
     def _host_port(self, key: str, listen: str) -> tuple[str, int]:
-        host, sep, port = listen.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        address = host_port(listen)
+        if address is None:
             raise ConfigError(f"{self.source}: {key} must be HOST:PORT, not {listen!r}")
-        return host.strip("[]") or "0.0.0.0", int(port)
+        return address[0] or "0.0.0.0", address[1]
 
     @property
     def tz(self) -> tzinfo:
@@ -90,7 +93,7 @@ def load_config(path: Path | None) -> CollectorConfig:
             "cert" in tls and "key" in tls):
         raise ConfigError(f"{path}: tls needs both cert and key: {{cert: FILE, key: FILE}}")
     base = path.parent
-    listen = metrics.get("listen", "127.0.0.1:9571")
+    listen = metrics.get("listen", DEFAULT_METRICS)
     config = CollectorConfig(**doc, tls_cert=_relative(base, tls.get("cert")),
                              tls_key=_relative(base, tls.get("key")),
                              metrics_listen=None if listen in ("off", False) else str(listen),
@@ -102,7 +105,8 @@ def load_config(path: Path | None) -> CollectorConfig:
         if not isinstance(getattr(config, name), kind):
             raise ConfigError(f"{path}: {name} has the wrong type")
     config.host_port  # noqa: B018 - validates listen
-    config.metrics_host_port  # noqa: B018 - validates metrics.listen
+    if config.metrics_listen:
+        config.metrics_host_port  # noqa: B018 - validates metrics.listen
     config.tz  # noqa: B018 - validates timezone
     return config
 

@@ -9,8 +9,8 @@ reported; connections whose NEW was lost are still ended (and checked) at
 their DESTROY.
 
 `current()` dumps the table through pyroute2 (needs CAP_NET_ADMIN, which the
-daemon keeps in this mode) so that flows still open when the sensor stops end with their
-real counts. `enable_accounting` turns on the per-connection counters and
+daemon keeps in this mode) so that flows still open when the sensor stops end
+with their real counts. `enable_accounting` turns on the per-connection counters and
 timestamps (`net.netfilter.nf_conntrack_acct`, `nf_conntrack_timestamp`).
 """
 
@@ -57,8 +57,6 @@ def enable_accounting() -> list[str]:
 
 
 class ConntrackSource:
-    interface = "conntrack"
-
     def __init__(self, receive_buffer_mib: int = 8) -> None:
         if not (SYSCTL / "nf_conntrack_acct").exists():
             raise ConntrackUnavailable(

@@ -126,7 +126,7 @@ class RingCapture:
         return (data + bytes(extra) if extra else data), bytes(records), self.link
 
     def stats(self) -> CaptureStats:
-        packets, drops, _ = _STATS.unpack(
+        _, drops, _ = _STATS.unpack(
             self._socket.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS.size))
         self._stats.dropped += drops          # the kernel resets its counters on each read
         return CaptureStats(self._stats.received, self._stats.dropped, 0)

@@ -7,16 +7,9 @@ import subprocess
 import urllib.error
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from tests.collector.harness import Collector
+from tests.collector.harness import Collector, parse_metrics
 from tests.conftest import RULES, demo_captures, run_pipeline
 from tests.uplink.test_uplink_e2e import UNIT, registered, sensor_command
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_collector_metrics_after_a_replay(tmp_path: Path) -> None:
@@ -28,7 +21,7 @@ def test_collector_metrics_after_a_replay(tmp_path: Path) -> None:
         subprocess.run(sensor_command(collector, token_file, tmp_path / "spool.db", captures),
                        check=True, capture_output=True)
         assert collector.get("/api/v1/hosts/1", "not-a-token")[0] == 401
-        found = samples(collector.metrics())
+        found = parse_metrics(collector.metrics())
     finally:
         collector.stop()
     stored = found["madoc_collector_batches_total", (("result", "stored"),)]

@@ -9,23 +9,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from sensor.blocklist.loader import load_blocklist
 from sensor.config import DEFAULT_FILTER
-from tests.collector.harness import free_port
+from tests.collector.harness import Samples, free_port, parse_metrics
 from tests.conftest import RULES, run_pipeline
 from tests.daemon.netns import SensorProcess, Wire, inside
 from tests.daemon.test_daemon import CAPTURES, write_config
 
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(url: str) -> Samples:
     """(sample name, sorted labels) → value."""
     with urllib.request.urlopen(url, timeout=10) as answer:
         assert answer.headers["Content-Type"].startswith("text/plain")
-        text = answer.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+        return parse_metrics(answer.read().decode())
 
 
 def by_label(samples: dict, name: str, label: str) -> dict[str, float]:
