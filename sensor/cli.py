@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from sensor import __version__
+from sensor.logs import FORMATS, setup_logging
 
 DESCRIPTION = """\
 madoc-sensor watches DNS and TCP/UDP flows, matches them against a campaign's
@@ -83,6 +84,15 @@ def _rules_parser(sub: argparse._SubParsersAction) -> None:
                        help="a rules.yaml or a list file (repeatable); default: rules/rules.yaml")
 
 
+def _config_arguments(p: argparse.ArgumentParser, interface_verb: str) -> None:
+    """The daemon's configuration file and interface override, shared by run and doctor."""
+    p.add_argument("-c", "--config", type=Path, default=Path("/etc/madoc/sensor.yaml"),
+                   metavar="FILE", help="configuration file (default /etc/madoc/sensor.yaml)")
+    p.add_argument("-i", "--interface", action="append", metavar="NAME",
+                   help=f"{interface_verb} this interface instead of sensor.interfaces "
+                        "(repeatable)")
+
+
 def _run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="capture live on the gateway or a mirror port (the daemon)",
@@ -95,10 +105,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
                     "127.0.0.1:9570). SIGHUP reloads the rules; "
                     "SIGTERM/SIGINT stop cleanly. Exit status 2 when the configuration, "
                     "the rules or an interface cannot be used, 1 when a worker failed.")
-    p.add_argument("-c", "--config", type=Path, default=Path("/etc/madoc/sensor.yaml"),
-                   metavar="FILE", help="configuration file (default /etc/madoc/sensor.yaml)")
-    p.add_argument("-i", "--interface", action="append", metavar="NAME",
-                   help="capture on this interface instead of sensor.interfaces (repeatable)")
+    _config_arguments(p, "capture on")
     p.add_argument("--eve", metavar="FILE", help="append EVE JSON lines to FILE")
     p.add_argument("--workers", type=int, metavar="N",
                    help="capture processes sharing the link (default: cores minus one)")
@@ -107,6 +114,22 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--user", help="user to run as after opening the sockets (default madoc)")
     p.add_argument("--state-dir", type=Path, metavar="DIR",
                    help="spool and caches (default /var/lib/madoc)")
+    p.add_argument("--log-format", choices=FORMATS, default="text",
+                   help="log lines as text (default; journald adds the time) or one JSON "
+                        "object per line (ts, program, level, logger, message)")
+
+
+def _doctor_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "doctor", help="check this host before running the daemon",
+        description="Check, with the daemon's configuration, what it needs: capabilities "
+                    "(CAP_NET_RAW, and CAP_NET_ADMIN in gateway mode) and the service user, "
+                    "AF_PACKET with TPACKET_V3 rings, conntrack (gateway mode), each "
+                    "interface present and up, the rules loading, the state directory "
+                    "writable, the collector reachable and knowing the token, the metrics "
+                    "address free. Nothing is changed. Run as root (or as the service). "
+                    "Exit status 1 when a check failed, 2 when the configuration is wrong.")
+    _config_arguments(p, "check")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _replay_parser(sub)
     _run_parser(sub)
     _rules_parser(sub)
+    _doctor_parser(sub)
     sub.add_parser("demo", help="replay the bundled captures and print alerts and hosts",
                    description="Replay the captures in pcaps/ against rules/rules.yaml and "
                                "print the alerts and the per-host table.")
@@ -150,6 +174,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.rules_command == "check":
             return check(args.rules)
         return lookup(args.rules, args.values)
+    if args.command == "doctor":
+        from sensor.config import ConfigError, load_config
+        from sensor.doctor import doctor
+
+        try:
+            config = load_config(args.config)
+        except ConfigError as err:
+            print(f"madoc-sensor: {err}", file=sys.stderr)
+            return 2
+        config.interfaces = args.interface or config.interfaces
+        return doctor(config)
     if args.command == "demo":
         from sensor.demo import demo
 
@@ -163,7 +198,7 @@ def _run(args: argparse.Namespace) -> int:
     from sensor.config import FILTERS, ConfigError, load_config
     from sensor.daemon import EXIT_BAD_CONFIG, run
 
-    logging.basicConfig(level=logging.INFO, format="madoc-sensor: %(levelname)s: %(message)s")
+    setup_logging("madoc-sensor", args.log_format)
     try:
         config = load_config(args.config)
     except ConfigError as err:

@@ -14,3 +14,11 @@ def state_directory() -> Path:
     if os.geteuid() == 0:
         return Path("/var/lib/madoc")
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "madoc"
+
+
+def cache_directory() -> Path:
+    """systemd's CacheDirectory when run as a service, else $XDG_CACHE_HOME/madoc
+    (~/.cache/madoc): compiled rules and the last good copy of remote lists."""
+    if "CACHE_DIRECTORY" in os.environ:
+        return Path(os.environ["CACHE_DIRECTORY"].split(":")[0])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "madoc"

@@ -15,6 +15,7 @@ from sensor.blocklist.matcher import Blocklist
 from sensor.blocklist.reload import RulesReloader
 from sensor.detect import DEFAULT_INTERNAL_NETWORKS, internal_networks
 from sensor.pipeline import Pipeline
+from sensor.progress import Progress
 from sensor.sinks.eve import EveWriter
 from sensor.sinks.summary import EventCounts, write_summary
 from sensor.sources.pcapfile import CaptureError, CaptureFile
@@ -95,6 +96,8 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             backfill.add(pipeline.events)
         pipeline.events.clear()
 
+    progress = Progress(sys.stderr, _total_size(options.captures)) if sys.stderr.isatty() else None
+    finished_bytes = 0
     previous_handler = signal.signal(signal.SIGHUP, lambda *_: reloader.request())
     try:
         for path in options.captures:
@@ -104,15 +107,23 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
                     _reload(reloader, pipeline)
                     pipeline.feed_batch(data, records, link)
                     drain()
+                    if progress:
+                        progress.update(finished_bytes + capture.position(),
+                                        pipeline.stats.packets, path.name)
             except CaptureError as err:
+                _clear(progress)
                 _error(f"{path}: {err}")
                 status = EXIT_BAD_INPUT
                 continue
+            finally:
+                finished_bytes += _size(path)
             if capture.warning:
+                _clear(progress)
                 _error(f"warning: {path}: {capture.warning}")
         pipeline.finish()
         drain()
     finally:
+        _clear(progress)
         signal.signal(signal.SIGHUP, previous_handler)
         if stream is not None and stream is not sys.stdout.buffer:
             stream.close()
@@ -123,6 +134,23 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     if backfill is not None and not backfill.finish():
         status = max(status, EXIT_UNDELIVERED)
     return status
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _total_size(paths: list[Path]) -> int:
+    return sum(map(_size, paths))
+
+
+def _clear(progress: Progress | None) -> None:
+    """Before a message or the summary: wipe the bar (it redraws at the next batch)."""
+    if progress:
+        progress.close()
 
 
 def _reload(reloader: RulesReloader, pipeline: Pipeline) -> None:

@@ -12,6 +12,7 @@ import pytest
 # Compiled-blocklist and remote-list caches go to a directory of this test run, never
 # to the user's own ~/.cache (set before sensor is imported; subprocesses inherit it).
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="madoc-test-cache-")
+os.environ.pop("CACHE_DIRECTORY", None)
 
 from sensor.blocklist.loader import load_blocklist
 from sensor.events import DnsEvent, FlowEnd, Hit

@@ -15,7 +15,6 @@ first so that the second guard can see them.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from ipaddress import ip_network
@@ -28,13 +27,14 @@ from sensor.blocklist.formats import FORMATS, BadLine, Entry, detect_format, par
 from sensor.blocklist.formats.suricata import DATASET_TYPES
 from sensor.blocklist.matcher import Blocklist, Provenance
 from sensor.blocklist.remote import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, FetchError, fetch
+from sensor.paths import cache_directory
 
 
 class RulesError(Exception):
     """A rules file that cannot be used at all (the message names file and key)."""
 
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "madoc"
+DEFAULT_CACHE_DIR = cache_directory()
 
 
 @dataclass(frozen=True)

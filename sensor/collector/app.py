@@ -9,8 +9,10 @@ included, is JSON.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +29,7 @@ from sensor.collector.api_schema import Invalid, openapi, validate_batch
 from sensor.collector.config import CollectorConfig, ConfigError
 from sensor.collector.metrics import CollectorMetrics, metrics_app
 from sensor.collector.store import STATUSES, Host, Store
+from sensor.sdnotify import Notifier
 
 log = logging.getLogger("madoc.collector")
 API = "/api/v1"
@@ -84,7 +87,7 @@ async def bearer_auth(request: web.Request,
 
 
 def _require_admin(request: web.Request) -> str:
-    kind, name = request["identity"]
+    kind, name, _unit = request["identity"]
     if kind != "admin":
         raise web.HTTPForbidden(reason="this endpoint needs an admin token")
     return name
@@ -134,7 +137,7 @@ def _host_id(request: web.Request) -> int:
 
 async def post_events(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    kind, name = request["identity"]
+    kind, name, unit = request["identity"]
     if kind != "sensor":
         return _error(403, "only a sensor token may post events")
     body = await request.read()
@@ -149,13 +152,13 @@ async def post_events(request: web.Request) -> web.Response:
     if doc["sensor"] != name:
         return _error(403, f"this token belongs to sensor {name!r}, not {doc['sensor']!r}")
     stored = await _db(request, request.app[STORE].ingest, doc, time.time())
-    request.app[METRICS].batch(stored, len(doc["alerts"]), time.perf_counter() - started)
+    request.app[METRICS].batch(unit, stored, len(doc["alerts"]),
+                               time.perf_counter() - started)
     return _json({"stored": True, "duplicate": not stored, "sequence": doc["sequence"]})
 
 
 async def get_identity(request: web.Request) -> web.Response:
-    kind, name = request["identity"]
-    unit = await _db(request, request.app[STORE].sensor_unit, name) if kind == "sensor" else None
+    kind, name, unit = request["identity"]
     return _json({"kind": kind, "name": name, "unit": unit})
 
 
@@ -320,6 +323,29 @@ def run(config: CollectorConfig) -> int:
                 version, config.database.split("@")[-1],
                 f"; metrics on http://{config.metrics_listen}/metrics"
                 if config.metrics_listen else "")
-    web.run_app(build_app(config, store), host=host, port=port, ssl_context=context,
-                print=None, access_log=None, handle_signals=True)
+    asyncio.run(_serve(build_app(config, store), host, port, context,
+                       f"serving on {scheme}://{host}:{port}"))
     return 0
+
+
+async def _serve(app: web.Application, host: str, port: int,
+                 context: ssl.SSLContext | None, status: str) -> None:
+    """Serve until SIGTERM/SIGINT; tell systemd once listening (Type=notify) and ping its
+    watchdog from the event loop, so a stuck loop gets the service restarted."""
+    notifier = Notifier()
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=context).start()
+        notifier.ready(status)
+        while not stop.is_set():
+            notifier.watchdog()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=notifier.watchdog_interval or None)
+    finally:
+        notifier.stopping()
+        await runner.cleanup()

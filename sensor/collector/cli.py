@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import logging
 import sys
 import time
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from pathlib import Path
 from sensor import __version__
 from sensor.collector.config import ConfigError, load_config
 from sensor.collector.store import Store, StoreError
+from sensor.logs import FORMATS, setup_logging
 
 DESCRIPTION = """\
 The madoc central collector: receives alerts and per-host hit counts from
@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--database", metavar="URL",
                         help="sqlite:///PATH or postgresql://… (overrides the config's)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="serve the API until SIGTERM",
-                   description="Apply database migrations, then serve /api/v1/.")
+    run = sub.add_parser("run", help="serve the API until SIGTERM",
+                         description="Apply database migrations, then serve /api/v1/.")
+    run.add_argument("--log-format", choices=FORMATS, default="text",
+                     help="log lines as text (default) or one JSON object per line")
     tokens = sub.add_parser("tokens", help="issue, revoke and list sensor and admin tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     add = tokens_sub.add_parser(
@@ -138,7 +140,8 @@ def import_units(store: Store, path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="madoc-collector: %(message)s")
+    setup_logging("madoc-collector", getattr(args, "log_format", "text"),
+                  "madoc-collector: %(message)s")
     try:
         config = load_config(args.config)
         if args.database:

@@ -39,8 +39,8 @@ class CollectorMetrics:
         self.batches = Counter("madoc_collector_batches", "Event batches received, by result "
                                "(duplicate: already stored, answered without storing again).",
                                ["result"], registry=self.registry)
-        self.alerts = Counter("madoc_collector_alerts_ingested", "Alerts stored.",
-                              registry=self.registry)
+        self.alerts = Counter("madoc_collector_alerts_ingested", "Alerts stored, by the "
+                              "sending sensor's unit.", ["unit"], registry=self.registry)
         self.silence = Gauge("madoc_collector_sensor_last_seen_seconds",
                              "Seconds since the sensor's last batch.", ["sensor", "unit"],
                              registry=self.registry)
@@ -55,11 +55,11 @@ class CollectorMetrics:
         self.requests.labels(endpoint, request.method, str(response.status)).inc()
         return response
 
-    def batch(self, stored: bool, alerts: int, seconds: float) -> None:
+    def batch(self, unit: str, stored: bool, alerts: int, seconds: float) -> None:
         self.ingest.observe(seconds)
         self.batches.labels("stored" if stored else "duplicate").inc()
         if stored:
-            self.alerts.inc(alerts)
+            self.alerts.labels(unit).inc(alerts)
 
     def refresh(self, sensors: list[dict[str, Any]], hosts: list[tuple[str, str, int]],
                 now: float) -> None:

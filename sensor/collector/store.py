@@ -282,11 +282,13 @@ class Store:
         return [{"id": r[0], "kind": r[1], "name": r[2], "unit": r[3], "created": r[4],
                  "revoked": r[5]} for r in rows]
 
-    def authenticate(self, token: str) -> tuple[str, str] | None:
-        """(kind, name) for a valid, unrevoked token; None otherwise."""
-        row = self._execute("SELECT kind, name FROM tokens WHERE hash = ? AND revoked IS NULL",
-                            (token_hash(token),)).fetchone()
-        return (row[0], row[1]) if row else None
+    def authenticate(self, token: str) -> tuple[str, str, str | None] | None:
+        """(kind, name, the sensor's unit) for a valid, unrevoked token; None otherwise."""
+        row = self._execute(
+            "SELECT t.kind, t.name, s.unit FROM tokens t LEFT JOIN sensors s "
+            "ON t.kind = 'sensor' AND s.id = t.name WHERE t.hash = ? AND t.revoked IS NULL",
+            (token_hash(token),)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
 
     # -- ingest ------------------------------------------------------------------------------
     def _day_uncached(self, epoch: int) -> str:
@@ -371,10 +373,6 @@ class Store:
         return self._execute(
             f"SELECT q.unit, q.status, COUNT(*) FROM ({_HOST_SQL} WHERE 1 = 1{_HOST_GROUP}) q "
             "GROUP BY q.unit, q.status ORDER BY 1, 2", (self.quiet_seconds,)).fetchall()
-
-    def sensor_unit(self, sensor_id: str) -> str | None:
-        row = self._execute("SELECT unit FROM sensors WHERE id = ?", (sensor_id,)).fetchone()
-        return row[0] if row else None
 
     def hosts(self, unit: str | None = None, since: float | None = None,
               status: str | None = None, limit: int = 1000) -> list[Host]:

@@ -14,10 +14,12 @@ A pcapng file mixing link types, which libpcap refuses, is read by
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pcapy
 
@@ -44,9 +46,10 @@ def decoder_for(linktype: int) -> LinkDecoder:
     return decoder
 
 
-_GUNZIP = ("import gzip, shutil, sys\n"
+_GUNZIP = ("import gzip, os, shutil, sys\n"
            "try:\n"
-           "    shutil.copyfileobj(gzip.open(sys.argv[1]), sys.stdout.buffer, 1 << 20)\n"
+           "    source = gzip.open(os.fdopen(int(sys.argv[1]), 'rb'))\n"
+           "    shutil.copyfileobj(source, sys.stdout.buffer, 1 << 20)\n"
            "except (OSError, EOFError):\n"
            "    pass  # reader gone, or a corrupt/cut gzip: libpcap sees the end of data\n")
 
@@ -59,6 +62,8 @@ class CaptureFile:
         self.bpf_filter = bpf_filter
         self.warning = ""
         self._gunzip: subprocess.Popen | None = None
+        self._source: BinaryIO | None = None       # the .gz file, shared with gunzip
+        self._position_fd: int | None = None       # whose offset is how far reading got
         self.size = path.stat().st_size if path.exists() else 0
         handle = self._open()
         self.linktype = handle.datalink()
@@ -73,12 +78,16 @@ class CaptureFile:
         try:
             if compressed:
                 self._stop_gunzip()
-                self._gunzip = subprocess.Popen([sys.executable, "-c", _GUNZIP, str(self.path)],
-                                                stdout=subprocess.PIPE)
+                self._source = open(self.path, "rb")   # noqa: SIM115 (closed in _stop_gunzip)
+                fd = self._source.fileno()
+                self._gunzip = subprocess.Popen([sys.executable, "-c", _GUNZIP, str(fd)],
+                                                stdout=subprocess.PIPE, pass_fds=(fd,))
                 handle = pcapy.open_offline(f"/dev/fd/{self._gunzip.stdout.fileno()}")
                 self._gunzip.stdout.close()    # libpcap holds its own descriptor now
+                self._position_fd = fd         # one file description: gunzip's offset
             else:
                 handle = pcapy.open_offline(str(self.path))
+                self._position_fd = handle.getfd()
         except pcapy.PcapError as err:
             raise CaptureError(f"not a capture file ({err})") from None
         if self.bpf_filter:
@@ -93,10 +102,24 @@ class CaptureFile:
             self._gunzip.kill()
             self._gunzip.wait()
             self._gunzip = None
+        if self._source is not None:
+            self._source.close()
+            self._source = None
 
     def _close(self, handle: pcapy.Reader) -> None:
+        self._position_fd = None
         handle.close()
         self._stop_gunzip()
+
+    def position(self) -> int:
+        """Bytes of the file read so far (of `size`; compressed bytes for .gz), for a
+        progress bar; read-ahead makes it run a buffer ahead of the packets."""
+        if self._position_fd is None:
+            return 0
+        try:
+            return os.lseek(self._position_fd, 0, os.SEEK_CUR)
+        except OSError:
+            return 0
 
     def batches(self, batch_packets: int = BATCH_PACKETS) -> Iterator[Batch]:
         handle = self._open()
@@ -129,9 +152,10 @@ class CaptureFile:
             records.clear()
             return batch
 
-        opener = gzip.open if self._compressed() else open
+        compressed = self._compressed()
         try:
-            with opener(self.path, "rb") as stream:
+            with open(self.path, "rb") as raw, (gzip.open(raw) if compressed else raw) as stream:
+                self._position_fd = raw.fileno()
                 for linktype, ts, frame in pcapng_frames(stream):
                     if self.bpf_filter and not self._passes(filters, linktype, frame):
                         continue
@@ -148,6 +172,7 @@ class CaptureFile:
                     data += frame
         except (PcapngError, EOFError, OSError) as err:
             self.warning = f"{err}; the packets before it were processed"
+        self._position_fd = None
         if records:
             yield flush()
 

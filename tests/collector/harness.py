@@ -88,11 +88,13 @@ class Collector:
         return subprocess.run([sys.executable, "-m", "sensor.collector", "-c", str(self.config),
                                *args], capture_output=True, text=True, check=check, cwd=ROOT)
 
-    def start(self, context: Any = None) -> Collector:
+    def start(self, context: Any = None, env: dict[str, str] | None = None,
+              run_args: tuple[str, ...] = ()) -> Collector:
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "sensor.collector", "-c", str(self.config), "run"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                [sys.executable, "-m", "sensor.collector", "-c", str(self.config), "run",
+                 *run_args],
+                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

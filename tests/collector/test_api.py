@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.collector.harness import Collector, http, post_gzip
+from tests.notify import NotifySocket
 
 UNIT = "Sở Tài chính"
 ENDPOINTS = [("POST", "/api/v1/events", "sensor"), ("GET", "/api/v1/identity", "any"),
@@ -236,3 +239,33 @@ def test_plain_http_off_loopback_is_refused_at_start(tmp_path: Path) -> None:
 def test_json_errors_for_unknown_paths(collector: Collector) -> None:
     status, doc = collector.get("/api/v1/nothing", collector.admin_token)
     assert status == 404 and json.dumps(doc)
+
+
+def test_systemd_is_told_when_the_collector_is_ready_alive_and_stopping(tmp_path: Path) -> None:
+    """Type=notify and WatchdogSec in madoc-collector.service: READY=1 only once the API
+    answers, WATCHDOG=1 from the event loop, STOPPING=1 at SIGTERM, exit status 0."""
+    collector = Collector(tmp_path / "c")
+    notify = NotifySocket(tmp_path / "notify.sock")
+    collector.start(env=dict(os.environ, NOTIFY_SOCKET=str(notify.path),
+                             WATCHDOG_USEC="400000"))
+    try:
+        notify.wait_for("READY=1", 10, lambda: False, collector.log.read_text)
+        assert collector.get("/api/v1/healthz")[0] == 200
+        time.sleep(0.5)
+        notify.wait_for("WATCHDOG=1", 5, lambda: False, collector.log.read_text)
+        collector.stop()
+        assert collector.process.returncode == 0
+        notify.wait_for("STOPPING=1", 5, lambda: False, collector.log.read_text)
+    finally:
+        collector.stop()
+        notify.close()
+    assert sum(m == "WATCHDOG=1" for m in notify.messages) >= 2
+
+
+def test_json_log_lines_for_a_log_shipper(tmp_path: Path) -> None:
+    collector = Collector(tmp_path / "c").start(run_args=("--log-format", "json"))
+    collector.stop()
+    entries = [json.loads(line) for line in collector.log.read_text().splitlines()]
+    assert entries and {e["program"] for e in entries} == {"madoc-collector"}
+    assert any("listening on http://127.0.0.1:" in e["message"] for e in entries)
+    assert all(e["ts"].endswith("+00:00") and e["level"] for e in entries)

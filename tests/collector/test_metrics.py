@@ -28,7 +28,7 @@ def test_collector_metrics_after_a_replay(tmp_path: Path) -> None:
     assert stored >= 1
     assert found.get(("madoc_collector_batches_total", (("result", "duplicate"),)), 0) == 0
     assert found["madoc_collector_ingest_seconds_count", ()] == stored
-    assert found["madoc_collector_alerts_ingested_total", ()] == len(expected.hits)
+    assert found["madoc_collector_alerts_ingested_total", (("unit", UNIT),)] == len(expected.hits)
     assert found["madoc_collector_hosts", (("status", "infected"), ("unit", UNIT))] == len(
         expected.pipeline.tally.hosts)
     assert 0 <= found["madoc_collector_sensor_last_seen_seconds",

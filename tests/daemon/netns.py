@@ -17,7 +17,6 @@ import ctypes
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.notify import NotifySocket
 
 CLONE_NEWNET = 0x40000000
 _counter = itertools.count()
@@ -185,13 +185,9 @@ class SensorProcess:
 
     def __init__(self, namespace: str, config: Path, *extra: str) -> None:
         self.log = config.parent / f"sensor-{next(_counter)}.log"
-        self.notify_path = config.parent / f"notify-{next(_counter)}.sock"
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(str(self.notify_path))
-        self.notify_path.chmod(0o666)       # as systemd's: the service user writes to it
-        self.notify.settimeout(0.2)
-        self.messages: list[str] = []
-        env = dict(os.environ, NOTIFY_SOCKET=str(self.notify_path), PYTHONUNBUFFERED="1")
+        self.notify = NotifySocket(config.parent / f"notify-{next(_counter)}.sock")
+        self.messages = self.notify.messages
+        env = dict(os.environ, NOTIFY_SOCKET=str(self.notify.path), PYTHONUNBUFFERED="1")
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 ["ip", "netns", "exec", namespace, sys.executable, "-m", "sensor", "run",
@@ -200,16 +196,8 @@ class SensorProcess:
 
     def wait_for(self, message: str, timeout: float = 30.0) -> None:
         """Wait for a notify message starting with `message` (READY=1, STOPPING=1…)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(m.startswith(message) or f"\n{message}" in m for m in self.messages):
-                return
-            if self.process.poll() is not None and message == "READY=1":
-                raise AssertionError(f"sensor exited: {self.log.read_text()[-3000:]}")
-            with contextlib.suppress(TimeoutError):
-                self.messages.append(self.notify.recv(4096).decode())
-        raise AssertionError(f"no {message} from the sensor in {timeout} s: "
-                             f"{self.log.read_text()[-3000:]}")
+        self.notify.wait_for(message, timeout, lambda: self.process.poll() is not None,
+                             self.log.read_text)
 
     def wait_log(self, text: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -230,12 +218,7 @@ class SensorProcess:
         try:
             return self.process.wait(timeout)
         finally:
-            self.notify.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                while True:
-                    self.messages.append(self.notify.recv(4096).decode())
             self.notify.close()
-            self.notify_path.unlink(missing_ok=True)
 
     @property
     def output(self) -> str:
