@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/run_bench.py
 	$(BIN)/python tests/bench/bench_matcher.py
 	$(BIN)/python tests/bench/bench_collector.py
+	$(BIN)/python tests/bench/bench_report.py
 	$(BIN)/python tests/bench/bench_live.py
 	$(BIN)/python tests/bench/bench_conntrack.py
 

@@ -69,6 +69,33 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
                          "(default 60; waits double from 0.5 s, with jitter)")
     up.add_argument("--resend", action="store_true",
                     help="send captures that were already sent once (counts them again)")
+    local = p.add_argument_group("local summary (a unit without a collector)")
+    local.add_argument("--summary-db", type=Path, metavar="FILE",
+                       help="also keep per-host daily counts in this SQLite file, which "
+                            "`madoc-sensor summary --db FILE` reports on")
+    local.add_argument("--unit", default="local", help="the unit named in that summary")
+
+
+def _summary_parser(sub: argparse._SubParsersAction) -> None:
+    from sensor.collector.report import add_period_arguments
+
+    p = sub.add_parser(
+        "summary", help="form 2 numbers from this sensor's own store (no collector needed)",
+        description="The campaign report's form 2 for this sensor's unit, from the local "
+                    "store of per-host daily counts the daemon keeps (STATE_DIR/summary.db; "
+                    "replay writes one with --summary-db): computers covered, found with "
+                    "hits and handled now, the top indicators and the hosts still infected, "
+                    "counted as the collector counts them. Exit status 2 when the store "
+                    "or the period cannot be used.")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("-c", "--config", type=Path, metavar="FILE",
+                       help="take the store from this configuration's state_dir")
+    where.add_argument("--db", type=Path, metavar="FILE",
+                       help="the store itself (default /var/lib/madoc/summary.db)")
+    add_period_arguments(p, "this machine's time zone")
+    p.add_argument("-f", "--format", choices=("md", "csv", "json"), default="md",
+                   help="Markdown (default), CSV or JSON (the collector report's contract)")
+    p.add_argument("--lang", choices=("vi", "en"), default="vi")
 
 
 def _rules_parser(sub: argparse._SubParsersAction) -> None:
@@ -140,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub)
     _rules_parser(sub)
     _doctor_parser(sub)
+    _summary_parser(sub)
     sub.add_parser("demo", help="replay the bundled captures and print alerts and hosts",
                    description="Replay the captures in pcaps/ against rules/rules.yaml and "
                                "print the alerts and the per-host table.")
@@ -165,9 +193,14 @@ def main(argv: list[str] | None = None) -> int:
             captures=args.captures, rules=args.rules, eve=args.eve, dns=not args.no_dns,
             flows=not args.no_flows, bpf_filter=args.bpf_filter,
             internal=args.internal or list(DEFAULT_INTERNAL_NETWORKS),
-            reload_period=args.reload_period, uplink=uplink))
+            reload_period=args.reload_period, uplink=uplink, summary=args.summary_db,
+            unit=args.unit))
     if args.command == "run":
         return _run(args)
+    if args.command == "summary":
+        from sensor.localsummary import summary_command
+
+        return summary_command(args)
     if args.command == "rules":
         from sensor.rulescmd import check, lookup
 

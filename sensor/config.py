@@ -82,6 +82,7 @@ class CollectorSettings:
 class SensorConfig:
     interfaces: list[str]
     sensor_id: str | None = None
+    unit: str = "local"             # the unit named in the local summary (no collector)
     mode: str = "capture"
     filter: str = DEFAULT_FILTER
     workers: int = field(default_factory=default_workers)
@@ -105,6 +106,10 @@ class SensorConfig:
     def spool_path(self) -> Path:
         return self.state_dir / f"spool-{self.sensor_id or 'sensor'}.db"
 
+    @property
+    def summary_path(self) -> Path:
+        return self.state_dir / "summary.db"
+
 
 def load_config(path: Path) -> SensorConfig:
     top = load_mapping(path)
@@ -115,6 +120,7 @@ def load_config(path: Path) -> SensorConfig:
     config = SensorConfig(
         interfaces=sensor.get("interfaces", list, check=string_list),
         sensor_id=sensor.get("id", str, None),
+        unit=sensor.get("unit", str, "local"),
         mode=sensor.choice("mode", MODES, "capture"),
         internal_networks=_networks(sensor),
         capture=_capture(sensor.section("capture")),

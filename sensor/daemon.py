@@ -36,8 +36,10 @@ from typing import BinaryIO
 from sensor.blocklist.cache import load_cached
 from sensor.blocklist.loader import DEFAULT_CACHE_DIR, RulesError
 from sensor.blocklist.reload import RulesReloader
+from sensor.collector.store import StoreError
 from sensor.config import SensorConfig
 from sensor.detect import internal_networks
+from sensor.localsummary import LocalSummary, local_timezone
 from sensor.metrics import MetricsError, SensorCollector, SensorSnapshot, serve
 from sensor.netinfo import NeighbourTable, auto_internal_networks
 from sensor.pipeline import Event, Pipeline
@@ -66,12 +68,14 @@ class StartError(RuntimeError):
 
 
 class Outputs:
-    """Where merged events go: the EVE log and the uplink."""
+    """Where merged events go: the EVE log, the uplink and the local summary store."""
 
-    def __init__(self, eve: BinaryIO | None, uplink: LiveUplink | None) -> None:
+    def __init__(self, eve: BinaryIO | None, uplink: LiveUplink | None,
+                 local: LocalSummary | None = None) -> None:
         self.eve_stream = eve
         self.eve = EveWriter(eve) if eve else None
         self.uplink = uplink
+        self.local = local
         self.counts = EventCounts()
 
     def handle(self, events: list[Event]) -> None:
@@ -80,16 +84,22 @@ class Outputs:
             self.eve.write(events)
         if self.uplink:
             self.uplink.add(events)
+        if self.local:
+            self.local.add(events)
 
     def tick(self, now: float) -> None:
         if self.eve_stream:
             self.eve_stream.flush()
         if self.uplink:
             self.uplink.tick(now)
+        if self.local:
+            self.local.tick(now)
 
     def close(self, drain_timeout: float) -> None:
         if self.eve_stream:
             self.eve_stream.close()
+        if self.local:
+            self.local.close()
         if self.uplink:
             self.uplink.close(drain_timeout)
 
@@ -158,6 +168,13 @@ class Daemon:
             except UplinkError as err:
                 self._stop_children()
                 raise StartError(str(err)) from err
+        try:
+            self.outputs.local = LocalSummary(
+                config.summary_path, config.unit, local_timezone(), is_internal,
+                self.neighbours.mac_of if self.neighbours else lambda addr: None)
+        except StoreError as err:
+            self._stop_children()
+            raise StartError(str(err)) from err
         if config.metrics_listen:
             self.metrics = SensorCollector()
             self._snapshot()

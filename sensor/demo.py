@@ -3,8 +3,8 @@
 An embedded collector is started on loopback with a temporary SQLite file; a demo
 sensor is registered (in a unit of the real directory `../shared/units-haiphong.tsv`
 when it is there); the captures are replayed through the same uplink the daemon
-uses; then the alerts, the sensor's per-host table and the hosts the collector
-holds are printed.
+uses; then the alerts, the sensor's per-host table, the hosts the collector
+holds and the unit's campaign report for the days the captures cover are printed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pathlib import Path
 from sensor.collector.cli import add_units
 from sensor.collector.config import CollectorConfig
 from sensor.collector.embedded import EmbeddedCollector
+from sensor.collector.forms import render
+from sensor.collector.report import Period, campaign_report
 from sensor.collector.store import Store
 from sensor.replay import DEFAULT_RULES, ReplayOptions, replay
 from sensor.uplink.backfill import BackfillOptions
@@ -55,6 +57,15 @@ def _collector_hosts(url: str, admin: str) -> list[dict]:
         return json.loads(answer.read())["hosts"]
 
 
+def _report(store: Store, hosts: list[dict], unit: str) -> str:
+    """The unit's campaign report (Markdown) for the days the captures cover."""
+    days = sorted(h[key][:10] for h in hosts for key in ("first_seen", "last_seen"))
+    if not days:
+        return "(no hosts: nothing to report)\n"
+    period = Period.between(days[0], days[-1])
+    return render(campaign_report(store, period, unit=unit), "md").decode()
+
+
 def demo() -> int:
     captures = demo_captures()
     if not captures:
@@ -76,6 +87,7 @@ def demo() -> int:
             status = replay(ReplayOptions(captures=captures, rules=[DEFAULT_RULES],
                                           eve=str(eve), uplink=uplink), summary_out=summary)
             hosts = _collector_hosts(collector.url, admin)
+            report = _report(store, hosts, unit)
         finally:
             collector.stop()
         alerts = sorted((json.loads(line) for line in eve.read_text().splitlines()
@@ -97,4 +109,6 @@ def demo() -> int:
     for host in sorted(infected, key=lambda h: -h["hits"]):
         print(f"{host['ip']:<16} {host['status']:<9} {host['hits']:>5} {host['indicators']:>10}"
               f"  {host['first_seen']} → {host['last_seen']}")
+    print(f"\n== campaign report for {unit!r} (madoc-collector report --unit … --from … --to …)")
+    print(report)
     return status

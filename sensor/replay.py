@@ -13,7 +13,9 @@ from sensor.blocklist.cache import load_cached
 from sensor.blocklist.loader import DEFAULT_CACHE_DIR, LoadReport, RulesError
 from sensor.blocklist.matcher import Blocklist
 from sensor.blocklist.reload import RulesReloader
+from sensor.collector.store import StoreError
 from sensor.detect import DEFAULT_INTERNAL_NETWORKS, internal_networks
+from sensor.localsummary import LocalSummary, local_timezone
 from sensor.pipeline import Pipeline
 from sensor.progress import Progress
 from sensor.sinks.eve import EveWriter
@@ -37,6 +39,8 @@ class ReplayOptions:
     internal: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS))
     reload_period: float = 5.0           # seconds between checks of the rules' files
     uplink: BackfillOptions | None = None  # send hits and host counts to a collector
+    summary: Path | None = None          # keep per-host daily counts in this SQLite file
+    unit: str = "local"                  # the unit the summary store names
 
 
 def _error(message: str) -> None:
@@ -78,6 +82,14 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
         except UplinkError as err:
             _error(str(err))
             return EXIT_BAD_INPUT
+    local = None
+    if options.summary is not None:
+        try:
+            local = LocalSummary(options.summary, options.unit, local_timezone(),
+                                 pipeline.detector.is_internal)
+        except StoreError as err:
+            _error(str(err))
+            return EXIT_BAD_INPUT
     counts = EventCounts()
     status = EXIT_OK
     started = time.perf_counter()
@@ -94,6 +106,8 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             writer.write(pipeline.events)
         if backfill:
             backfill.add(pipeline.events)
+        if local:
+            local.add(pipeline.events)
         pipeline.events.clear()
 
     progress = Progress(sys.stderr, _total_size(options.captures)) if sys.stderr.isatty() else None
@@ -129,6 +143,8 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             stream.close()
         elif stream is not None:
             stream.flush()
+    if local is not None:
+        local.close()
     write_summary(summary_out, pipeline, counts, len(options.captures),
                   time.perf_counter() - started)
     if backfill is not None and not backfill.finish():

@@ -173,6 +173,29 @@ HOST_DETAIL = {"allOf": [{"$ref": "#/components/schemas/Host"}, _obj(
                                                   ts=_TIME, sensor=_STR, indicator=_STR,
                                                   match=_STR)})]}
 ERROR = _obj(["error"], error=_STR)
+_DAY = {"type": "string", "format": "date"}
+_BOOL = {"type": "boolean"}
+_COUNTS = _obj(["informed", "deployed"], informed=_INT, deployed=_INT)
+_FORM2_NUMBERS = ("computers_covered", "computers_found", "computers_handled")
+REPORT = _obj(
+    ["period", "scope", "form1", "form2", "totals", "silent_sensors", "assessment"],
+    period=_obj(["from", "to", "week"], **{"from": _DAY, "to": _DAY, "week": _NULLABLE_STR}),
+    scope=_obj(["unit", "group"], unit=_NULLABLE_STR, group=_NULLABLE_STR),
+    form1=_obj(["informed", "deployed", "by_group"], informed=_INT, deployed=_INT,
+               by_group={"type": "object", "additionalProperties": _COUNTS}),
+    form2={"type": "array", "items": _obj(
+        ["unit", "group", "informed", "deployed", "sensors", "sensors_reporting",
+         *_FORM2_NUMBERS, "top_indicators", "hosts_still_infected"],
+        unit=_STR, group=_STR, informed=_BOOL, deployed=_BOOL, sensors=_INT,
+        sensors_reporting=_INT, **dict.fromkeys(_FORM2_NUMBERS, _INT),
+        top_indicators={"type": "array", "items": INDICATOR},
+        hosts_still_infected={"type": "array", "items": _obj(
+            ["id", "ip", "mac", "sensor", "last_hit", "hits"], id=_INT, ip=_STR,
+            mac=_NULLABLE_STR, sensor=_STR, last_hit=_TIME_OR_NULL, hits=_INT)})},
+    totals=_obj(list(_FORM2_NUMBERS), **dict.fromkeys(_FORM2_NUMBERS, _INT)),
+    silent_sensors={"type": "array", "items": _obj(["id", "unit", "last_seen"], id=_STR,
+                                                   unit=_STR, last_seen=_TIME_OR_NULL)},
+    assessment=_STR)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -207,7 +230,7 @@ def openapi() -> dict[str, Any]:
     schemas = {name: _schema(fields, names) for fields, name in
                ((ENVELOPE, "Batch"), (ALERT, "Alert"), (COUNT, "HostCount"), (SEEN, "HostSeen"))}
     schemas |= {"Host": HOST, "HostDetail": HOST_DETAIL, "Sensor": SENSOR,
-                "Indicator": INDICATOR, "Error": ERROR}
+                "Indicator": INDICATOR, "Report": REPORT, "Error": ERROR}
     host_id = {"name": "id", "in": "path", "required": True, "schema": _INT}
     stored = _obj(["stored", "duplicate", "sequence"], stored={"type": "boolean"},
                   duplicate={"type": "boolean"}, sequence=_INT)
@@ -254,6 +277,21 @@ def openapi() -> dict[str, Any]:
                 parameters=[_query("unit", "only this unit"),
                             _query("since", "hits on or after this day (ISO 8601)", _TIME),
                             _query("limit", "at most this many (default 20)", _INT)])},
+            "/api/v1/report": {"get": _op(
+                "The campaign report (forms 1 and 2) for a period, counted in the database",
+                _answer(_ref("Report"), "the JSON report, or with format=md|csv|docx|xlsx "
+                                        "that file as a download"),
+                parameters=[_query("week", "an ISO week, e.g. 2022-W38"),
+                            _query("from", "first day (with to)", _DAY),
+                            _query("to", "last day, included", _DAY),
+                            _query("unit", "only this unit"),
+                            _query("group", "only the units of this block"),
+                            _query("format", "json (default), md, csv, docx or xlsx",
+                                   {"type": "string",
+                                    "enum": ["json", "md", "csv", "docx", "xlsx"]}),
+                            _query("lang", "vi (default) or en",
+                                   {"type": "string", "enum": ["vi", "en"]}),
+                            _query("organisation", "the reporting body's name")])},
             "/api/v1/healthz": {"get": {"summary": "Liveness and database check, no token",
                                         "responses": {"200": _answer(_obj(["status"],
                                                                           status=_STR)),

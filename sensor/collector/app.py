@@ -21,19 +21,24 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
 
 from sensor.collector.api_schema import Invalid, openapi, validate_batch
 from sensor.collector.config import CollectorConfig, ConfigError
+from sensor.collector.forms import FORMATS as REPORT_FORMATS
+from sensor.collector.forms import LANGS, MEDIA_TYPES, render, report_file_name
 from sensor.collector.metrics import CollectorMetrics, metrics_app
+from sensor.collector.report import Period, ReportError, campaign_report, period_from
 from sensor.collector.store import STATUSES, Host, Store
 from sensor.sdnotify import Notifier
 
 log = logging.getLogger("madoc.collector")
 API = "/api/v1"
 OPEN_PATHS = {f"{API}/healthz", f"{API}/openapi.json"}   # load balancers and doc readers
+UI = "/ui"      # the web page (sensor/collector/web.py), logged in by cookie
 STORE = web.AppKey("store", Store)
 CONFIG = web.AppKey("config", CollectorConfig)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
@@ -70,12 +75,17 @@ async def errors_as_json(request: web.Request,
         return _error(err.status, err.reason)
 
 
+def is_page(path: str) -> bool:
+    """Paths the web page serves (cookie login) rather than the API (bearer tokens)."""
+    return path == "/" or path == UI or path.startswith(f"{UI}/")
+
+
 @web.middleware
 async def bearer_auth(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                       ) -> web.StreamResponse:
-    if request.path in OPEN_PATHS:
-        return await handler(request)
+    if request.path in OPEN_PATHS or is_page(request.path):
+        return await handler(request)       # the web page checks its login cookie itself
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _error(401, "missing Authorization: Bearer TOKEN")
@@ -218,6 +228,45 @@ async def get_top_indicators(request: web.Request) -> web.Response:
     return _json({"indicators": rows})
 
 
+def report_query(request: web.Request) -> tuple[Period, str | None, str | None]:
+    """The period and scope a report request names (as the command line's options)."""
+    query = request.query
+    try:
+        period = period_from(query.get("week") or None, query.get("from") or None,
+                             query.get("to") or None,
+                             datetime.now(request.app[CONFIG].tz).date())
+    except ReportError as err:
+        raise web.HTTPBadRequest(reason=str(err)) from None
+    return period, query.get("unit") or None, query.get("group") or None
+
+
+async def report_response(request: web.Request, fmt: str, lang: str) -> web.Response:
+    """A rendered report; a download (Content-Disposition) unless JSON."""
+    if fmt not in REPORT_FORMATS:
+        raise web.HTTPBadRequest(reason=f"format: one of {', '.join(REPORT_FORMATS)}")
+    if lang not in LANGS:
+        raise web.HTTPBadRequest(reason=f"lang: one of {', '.join(LANGS)}")
+    period, unit, group = report_query(request)
+    try:
+        report = await _db(request, campaign_report, request.app[STORE], period, unit, group)
+    except ReportError as err:
+        raise web.HTTPBadRequest(reason=str(err)) from None
+    body = render(report, fmt, lang, request.query.get("organisation", ""))
+    headers = {}
+    if fmt != "json":
+        name = quote(report_file_name(report, fmt))
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+    response = web.Response(body=body, headers=headers)
+    response.headers["Content-Type"] = MEDIA_TYPES[fmt]
+    return response
+
+
+async def get_report(request: web.Request) -> web.Response:
+    _require_admin(request)
+    return await report_response(request, request.query.get("format", "json"),
+                                 request.query.get("lang", "vi"))
+
+
 async def get_healthz(request: web.Request) -> web.Response:
     try:
         await _db(request, request.app[STORE].ping)
@@ -246,8 +295,11 @@ def build_app(config: CollectorConfig, store: Store) -> web.Application:
     app.router.add_get(f"{API}/hosts/{{id}}", get_host)
     app.router.add_post(f"{API}/hosts/{{id}}/handled", post_handled)
     app.router.add_get(f"{API}/indicators/top", get_top_indicators)
+    app.router.add_get(f"{API}/report", get_report)
     app.router.add_get(f"{API}/healthz", get_healthz)
     app.router.add_get(f"{API}/openapi.json", get_openapi)
+    from sensor.collector.web import add_routes  # the page builds on this module
+    add_routes(app)
 
     async def shutdown(app: web.Application) -> None:
         if METRICS_RUNNER in app:

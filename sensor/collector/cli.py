@@ -1,4 +1,4 @@
-"""`madoc-collector` command line: run, tokens, units."""
+"""`madoc-collector` command line: run, tokens, units, report."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sensor import __version__
-from sensor.collector.config import ConfigError, load_config
+from sensor.collector.config import CollectorConfig, ConfigError, load_config
+from sensor.collector.forms import FORMATS as REPORT_FORMATS
+from sensor.collector.forms import LANGS, render, report_file_name
+from sensor.collector.report import (
+    ReportError,
+    add_period_arguments,
+    campaign_report,
+    period_from,
+)
 from sensor.collector.store import Store, StoreError
 from sensor.logs import FORMATS, setup_logging
 
@@ -54,10 +62,45 @@ def build_parser() -> argparse.ArgumentParser:
     units = sub.add_parser("units", help="the unit directory")
     units_sub = units.add_subparsers(dest="units_command", required=True, metavar="ACTION")
     load = units_sub.add_parser("import", help="add or update units from a TSV file with "
-                                               "columns group, unit[, code, parent]")
+                                               "columns group, unit[, code, parent, informed]")
     load.add_argument("file", type=Path, metavar="FILE.tsv")
     units_sub.add_parser("list", help="units by group, with their sensor counts")
+    _report_parser(sub)
     return parser
+
+
+def _report_parser(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser(
+        "report", help="the campaign report (Phụ lục forms 1 and 2) for a period",
+        description="Count, in the database, the numbers of the campaign's forms for a period\n"
+                    "(default: the last full ISO week): units informed and deployed (form 1,\n"
+                    "by block), and per unit the computers covered, found with hits and\n"
+                    "handled now (form 2), with the top indicators, the hosts still infected\n"
+                    "and a drafted assessment. Markdown goes to stdout unless -o or --out-dir\n"
+                    "is given; --out-dir writes one file per format, named by the period\n"
+                    "(what the weekly madoc-report.timer runs).",
+        epilog="examples:  madoc-collector report --week 2022-W38 --format docx -o w38.docx\n"
+               "           madoc-collector report --from 2022-08-26 --to 2022-09-28 "
+               "--group 'Tổ chức chính trị, xã hội'\n"
+               "           madoc-collector report --format all --out-dir /srv/reports",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_period_arguments(report, "the collector's time zone")
+    scope = report.add_mutually_exclusive_group()
+    scope.add_argument("--unit", help="only this unit (form 2 for it, form 1 counts it)")
+    scope.add_argument("--group", help="only the units of this block")
+    report.add_argument("-f", "--format", default="md", metavar="FMT",
+                        help=f"{', '.join(REPORT_FORMATS)}, several separated by commas, or all "
+                             f"(default md)")
+    report.add_argument("--lang", choices=LANGS, default="vi",
+                        help="labels in Vietnamese as in the forms (default) or English")
+    report.add_argument("--organisation", default="", metavar="NAME",
+                        help="the reporting body's name for \"Tên đơn vị\" (default: left "
+                             "for staff to fill)")
+    out = report.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", type=Path, metavar="FILE",
+                     help="write the (single) format to FILE")
+    out.add_argument("--out-dir", type=Path, metavar="DIR",
+                     help="write each format to DIR/madoc-report-PERIOD[-SCOPE].EXT")
 
 
 def _when(epoch: float | None) -> str:
@@ -96,12 +139,16 @@ def tokens_command(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+_YES, _NO = frozenset({"1", "yes", "true", "có", "x"}), frozenset({"0", "no", "false", "không"})
+
+
 class UnitsFileError(ValueError):
     pass
 
 
 def add_units(store: Store, path: Path, now: float) -> tuple[list[str], int, int]:
-    """Add or update the units of a directory file (TSV: group, unit[, code, parent]);
+    """Add or update the units of a directory file (TSV: group, unit[, code, parent,
+    informed]; informed 0/no/không marks a unit that did not get the campaign letter);
     (units in file order, added, updated). A line without a unit name is reported
     on stderr and skipped (listed as "")."""
     try:
@@ -120,8 +167,13 @@ def add_units(store: Store, path: Path, now: float) -> tuple[list[str], int, int
         if not unit:
             _error(f"{path}:{line}: no unit name; skipped")
             continue
+        mark = (row.get("informed") or "").strip().lower()
+        if mark and mark not in _YES | _NO:
+            _error(f"{path}:{line}: informed {mark!r}: expected 1/0, yes/no or có/không; "
+                   f"left as it was")
         new = store.add_unit(unit, group, (row.get("code") or "").strip() or None,
-                             (row.get("parent") or "").strip() or None, now)
+                             (row.get("parent") or "").strip() or None, now,
+                             True if mark in _YES else False if mark in _NO else None)
         added += new
         updated += not new
     return units, added, updated
@@ -136,6 +188,44 @@ def import_units(store: Store, path: Path) -> int:
     bad = units.count("")
     print(f"{path}: {added} units added, {updated} updated, {bad} lines skipped")
     return 1 if bad else 0
+
+
+def _formats(text: str) -> list[str]:
+    names = (list(REPORT_FORMATS) if text == "all"
+             else [f.strip() for f in text.split(",") if f.strip()])
+    if not names or any(name not in REPORT_FORMATS for name in names):
+        raise ReportError(f"format {text!r}: choose from {', '.join(REPORT_FORMATS)} or all")
+    return names
+
+
+def report_command(store: Store, config: CollectorConfig, args: argparse.Namespace) -> int:
+    try:
+        formats = _formats(args.format)
+        if len(formats) > 1 and not args.out_dir:
+            raise ReportError("several formats need --out-dir")
+        period = period_from(args.week, args.first, args.last, datetime.now(config.tz).date())
+        report = campaign_report(store, period, args.unit, args.group)
+    except ReportError as err:
+        _error(f"report: {err}")
+        return 2
+    for fmt in formats:
+        data = render(report, fmt, args.lang, args.organisation)
+        if args.out_dir:
+            args.out_dir.mkdir(parents=True, exist_ok=True)
+            path = args.out_dir / report_file_name(report, fmt)
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_bytes(data)
+            temporary.replace(path)         # a reader never sees half a report
+            print(path)
+        elif args.output:
+            args.output.write_bytes(data)
+        elif fmt in ("docx", "xlsx") and sys.stdout.isatty():
+            _error(f"report: {fmt} is binary; give -o FILE or --out-dir DIR")
+            return 2
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         store.migrate()
         if args.command == "tokens":
             return tokens_command(store, args)
+        if args.command == "report":
+            return report_command(store, config, args)
         if args.units_command == "import":
             return import_units(store, args.file)
         for row in store.units():

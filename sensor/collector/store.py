@@ -22,7 +22,7 @@ import hashlib
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import lru_cache
@@ -69,6 +69,17 @@ MIGRATIONS: list[list[str]] = [
                src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dest_ip TEXT NOT NULL,
                dest_port INTEGER NOT NULL, resolved_from TEXT)""",
         "CREATE INDEX alerts_host ON alerts (unit, host_identity, ts)",
+    ],
+    [   # 2: what the campaign report reads by day: the days each sensor reported (and
+        # for which unit); hosts active and hit by day
+        """CREATE TABLE sensor_days (sensor TEXT NOT NULL, day TEXT NOT NULL,
+               unit TEXT NOT NULL, PRIMARY KEY (sensor, day))""",
+        "CREATE INDEX sensor_days_day ON sensor_days (day, unit)",
+        "CREATE INDEX host_days_day ON host_days (day, host_id)",
+        "DROP INDEX host_hits_day",
+        "CREATE INDEX host_hits_day ON host_hits (day, host_id, indicator, kind, hits)",
+        """INSERT INTO sensor_days SELECT DISTINCT h.sensor, d.day, h.unit FROM host_days d
+               JOIN hosts h ON h.id = d.host_id WHERE true ON CONFLICT DO NOTHING""",
     ],
 ]
 
@@ -228,15 +239,19 @@ class Store:
 
     # -- units -------------------------------------------------------------------------------
     def add_unit(self, name: str, group: str = "", code: str | None = None,
-                 parent: str | None = None, now: float = 0.0) -> bool:
-        """Add a unit, or update its group/code/parent; True when it was new."""
+                 parent: str | None = None, now: float = 0.0,
+                 informed: bool | None = None) -> bool:
+        """Add a unit, or update its group/code/parent/informed mark (what is given);
+        True when it was new. A new unit is informed unless told otherwise."""
         new = not self.has_unit(name)
         self._execute(
-            "INSERT INTO units (name, grp, code, parent, added) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO units (name, grp, code, parent, informed, added) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET grp = CASE WHEN excluded.grp = '' THEN units.grp "
             "ELSE excluded.grp END, code = COALESCE(excluded.code, units.code), "
-            "parent = COALESCE(excluded.parent, units.parent)",
-            (name, group, code, parent, now))
+            "parent = COALESCE(excluded.parent, units.parent), "
+            "informed = CASE WHEN ? THEN excluded.informed ELSE units.informed END",
+            (name, group, code, parent, int(informed is not False), now, informed is not None))
         return new
 
     def units(self) -> list[dict[str, Any]]:
@@ -254,12 +269,21 @@ class Store:
         """Register (or move) a sensor and issue it a new token; returns the token."""
         token = "madoc_" + secrets.token_urlsafe(32)
         with self._transaction():
-            self._execute("INSERT INTO sensors (id, unit, created) VALUES (?, ?, ?) "
-                          "ON CONFLICT (id) DO UPDATE SET unit = excluded.unit",
-                          (sensor_id, unit, now))
+            self.add_sensor(sensor_id, unit, now)
             self._execute("INSERT INTO tokens VALUES (?, 'sensor', ?, ?, NULL)",
                           (token_hash(token), sensor_id, now))
         return token
+
+    def add_sensor(self, sensor_id: str, unit: str, now: float) -> None:
+        """Register a sensor in a unit (or move it there)."""
+        self._execute("INSERT INTO sensors (id, unit, created) VALUES (?, ?, ?) "
+                      "ON CONFLICT (id) DO UPDATE SET unit = excluded.unit",
+                      (sensor_id, unit, now))
+
+    def last_sequence(self, sensor_id: str, stream: str) -> int:
+        row = self._execute("SELECT MAX(sequence) FROM batches WHERE sensor = ? AND stream = ?",
+                            (sensor_id, stream)).fetchone()
+        return row[0] or 0
 
     def add_admin_token(self, name: str, now: float, token: str | None = None) -> str:
         token = token or "madoc_" + secrets.token_urlsafe(32)
@@ -317,6 +341,12 @@ class Store:
                 "INSERT INTO host_days VALUES (?, ?) ON CONFLICT DO NOTHING",
                 sorted({(host_ids[_identity(s)], day(s["hour"])) for s in envelope["hosts_seen"]}))
             alerts = envelope["alerts"]
+            self._executemany(
+                "INSERT INTO sensor_days VALUES (?, ?, ?) ON CONFLICT (sensor, day) "
+                "DO UPDATE SET unit = excluded.unit",
+                sorted({(sensor, day(int(epoch)), unit) for epoch in
+                        [now] + [a["ts"] for a in alerts]
+                        + [r["hour"] for r in envelope["hosts_seen"] + envelope["counts"]]}))
             self._executemany(
                 "INSERT INTO alerts (sensor, unit, host_identity, ts, indicator, kind, match, "
                 "seen, outbound, sources, campaign, severity, proto, src_ip, src_port, dest_ip, "
@@ -415,8 +445,9 @@ class Store:
         return cursor.rowcount == 1
 
     def top_indicators(self, unit: str | None = None, since_day: str | None = None,
-                       limit: int = 20) -> list[dict[str, Any]]:
-        where, params = _where(("h.unit = ?", unit), ("x.day >= ?", since_day))
+                       limit: int = 20, until_day: str | None = None) -> list[dict[str, Any]]:
+        where, params = _where(("h.unit = ?", unit), ("x.day >= ?", since_day),
+                               ("x.day <= ?", until_day))
         rows = self._execute(
             "SELECT x.indicator, x.kind, CAST(SUM(x.hits) AS BIGINT), "
             "COUNT(DISTINCT x.host_id) FROM host_hits x "
@@ -425,6 +456,82 @@ class Store:
             (*params, limit)).fetchall()
         return [{"indicator": r[0], "indicator_type": r[1], "hits": r[2], "hosts": r[3]}
                 for r in rows]
+
+    # -- the campaign report ---------------------------------------------------------------
+    def report_rows(self, first_day: str, last_day: str, unit: str | None = None,
+                    group: str | None = None, top: int = 10,
+                    infected_limit: int = 1000) -> ReportRows:
+        """Everything the report forms need for the days first_day..last_day (ISO dates,
+        inclusive), counted in the database. The scope is one unit, one group, or all."""
+        scope, scope_params = _report_scope(unit, group)
+        # host_days and host_hits rows of the scope's hosts only, chosen before grouping
+        hosts = (f" AND host_id IN (SELECT id FROM hosts WHERE {scope('unit')})"
+                 if scope_params else "")
+        days = (first_day, last_day)
+        units = self._execute(
+            f"SELECT u.name, u.grp, u.informed, EXISTS (SELECT 1 FROM sensor_days d WHERE "
+            f"d.unit = u.name AND d.day BETWEEN ? AND ?) FROM units u WHERE {scope('u.name')} "
+            f"ORDER BY u.grp, u.name", (*days, *scope_params)).fetchall()
+        sensors = self._execute(
+            f"SELECT s.id, s.unit, s.last_seen, EXISTS (SELECT 1 FROM sensor_days d WHERE "
+            f"d.sensor = s.id AND d.day BETWEEN ? AND ?) FROM sensors s "
+            f"WHERE {scope('s.unit')} ORDER BY s.unit, s.id", (*days, *scope_params)).fetchall()
+        covered = self._execute(
+            f"SELECT h.unit, COUNT(*) FROM (SELECT DISTINCT host_id FROM host_days WHERE day "
+            f"BETWEEN ? AND ?{hosts}) d JOIN hosts h ON h.id = d.host_id GROUP BY h.unit",
+            (*days, *scope_params)).fetchall()
+        found = self._execute(
+            f"SELECT q.unit, COUNT(*), SUM(CASE WHEN q.status = 'handled' THEN 1 ELSE 0 END) "
+            f"FROM ({_FOUND_SQL.format(hosts=hosts)}) q GROUP BY q.unit",
+            (self.quiet_seconds, *days, *scope_params)).fetchall()
+        infected = self._execute(
+            f"SELECT q.unit, q.id, q.ip, q.mac, q.sensor, q.last_hit, q.hits FROM "
+            f"({_FOUND_SQL.format(hosts=hosts)}) q WHERE q.status = 'infected' "
+            f"ORDER BY q.unit, q.hits DESC, q.id LIMIT ?",
+            (self.quiet_seconds, *days, *scope_params, infected_limit)).fetchall()
+        indicators = self._execute(
+            f"""SELECT r.unit, r.indicator, r.kind, r.hits, r.hosts FROM (
+                SELECT h.unit, q.indicator, q.kind, CAST(SUM(q.hits) AS BIGINT) AS hits,
+                    COUNT(*) AS hosts, ROW_NUMBER() OVER (PARTITION BY h.unit
+                    ORDER BY COUNT(*) DESC, SUM(q.hits) DESC, q.indicator) AS rank
+                FROM (SELECT host_id, indicator, kind, SUM(hits) AS hits FROM host_hits
+                      WHERE day BETWEEN ? AND ?{hosts} GROUP BY host_id, indicator, kind) q
+                JOIN hosts h ON h.id = q.host_id
+                GROUP BY h.unit, q.indicator, q.kind) r
+            WHERE r.rank <= ? ORDER BY r.unit, r.rank""",
+            (*days, *scope_params, top)).fetchall()
+        return ReportRows(units, sensors, covered, found, infected, indicators)
+
+
+# Hosts with at least one hit in the period: their status now and their hits in the
+# period. Parameters: quiet seconds, first day, last day, then the scope's (`hosts`).
+# The hits are summed per host before the join, which then joins one row a host, not
+# one a hit row.
+_FOUND_SQL = f"""SELECT h.id, h.unit, h.ip, h.mac, h.sensor, h.last_hit, f.hits,
+    {_STATUS_SQL} AS status
+    FROM (SELECT host_id, CAST(SUM(hits) AS BIGINT) AS hits FROM host_hits
+          WHERE day BETWEEN ? AND ?{{hosts}} GROUP BY host_id) f
+    JOIN hosts h ON h.id = f.host_id JOIN sensors s ON s.id = h.sensor"""
+
+
+@dataclass
+class ReportRows:
+    """The report's raw rows, as the database counted them (see sensor.collector.report)."""
+    units: list[tuple]          # (unit, group, informed, deployed)
+    sensors: list[tuple]        # (id, unit, last_seen, reported in the period)
+    covered: list[tuple]        # (unit, distinct hosts active)
+    found: list[tuple]          # (unit, distinct hosts hit, of which handled now)
+    infected: list[tuple]       # (unit, host id, ip, mac, sensor, last hit, hits in period)
+    indicators: list[tuple]     # (unit, indicator, kind, hits, hosts), top N per unit
+
+
+def _report_scope(unit: str | None, group: str | None) -> tuple[Callable[[str], str], list]:
+    """A WHERE condition on a unit-name column for the report's scope, and its parameters."""
+    if unit is not None:
+        return (lambda column: f"{column} = ?"), [unit]
+    if group is not None:
+        return (lambda column: f"{column} IN (SELECT name FROM units WHERE grp = ?)"), [group]
+    return (lambda column: "1 = 1"), []
 
 
 def _identity(row: dict[str, Any]) -> str:

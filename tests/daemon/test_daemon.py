@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,20 @@ def replay_alerts(tmp: Path, captures: list[Path], rules: Path = RULES) -> list[
     subprocess.run([sys.executable, "-m", "sensor", "replay", "--rules", str(rules),
                     "--filter", DEFAULT_FILTER, "--internal", "192.168.0.0/16",
                     "--internal", "10.0.0.0/8", "--internal", "fd00::/8", "--eve", str(eve),
+                    "--summary-db", str(tmp / "replay-summary.db"),
                     *map(str, captures)], check=True, capture_output=True, cwd=ROOT)
     return alerts(eve)
+
+
+def summary_numbers(*where: str) -> tuple:
+    """Form 2 of `madoc-sensor summary` over every day up to today (a live capture's
+    packets are dated now, a replay's when they were captured)."""
+    done = subprocess.run([sys.executable, "-m", "sensor", "summary", *where, "--from",
+                           "2000-01-01", "--to", date.today().isoformat(), "-f", "json"],
+                          check=True, capture_output=True, cwd=ROOT)
+    [unit] = json.loads(done.stdout)["form2"]
+    return (unit["computers_covered"], unit["computers_found"], unit["computers_handled"],
+            [(i["indicator"], i["hits"], i["hosts"]) for i in unit["top_indicators"]])
 
 
 def run_live(tmp: Path, wire: Wire, workers: int, backend: str) -> tuple[list[str], str]:
@@ -82,6 +95,11 @@ def test_live_capture_gives_the_alerts_of_replay(tmp_path: Path, workers: int,
         live, log = run_live(tmp_path, wire, workers, backend)
     assert live == expected
     assert "0 dropped by the kernel" in log
+    # The daemon kept per-host daily counts in its state directory; its summary counts
+    # what replay's counts, host for host.
+    live_summary = summary_numbers("-c", str(tmp_path / "sensor.yaml"))
+    assert live_summary == summary_numbers("--db", str(tmp_path / "replay-summary.db"))
+    assert live_summary[1] > 0
     if workers == 2:        # both workers had a share of the link
         shares = log.split("per worker: ")[1].split(")")[0].split(", ")
         assert len(shares) == 2 and all(int(s.replace(",", "")) > 0 for s in shares), log

@@ -6,18 +6,23 @@ figures are in deploy/README.md)."""
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from sensor.collector.config import CollectorConfig
+from sensor.collector.report import Period
 from tests.conftest import ROOT
 
 UNITS = ROOT / "deploy" / "systemd"
 INSTALLED_BIN = "/opt/madoc/bin/"       # where deploy/README.md installs the programs
-TARGETS = {"madoc-collector.service": 2.5, "madoc-sensor.service": 4.0}
+TARGETS = {"madoc-collector.service": 2.5, "madoc-sensor.service": 4.0,
+           "madoc-report.service": 2.5}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,7 +49,8 @@ def test_every_unit_verifies_cleanly(tmp_path: Path) -> None:
     checkout's programs instead of /opt/madoc/bin, nothing else is changed."""
     assert {p.name for p in unit_files()} >= {
         "madoc-sensor.service", "madoc-collector.service",
-        "madoc-rules-update.service", "madoc-rules-update.timer"}
+        "madoc-rules-update.service", "madoc-rules-update.timer",
+        "madoc-report.service", "madoc-report.timer"}
     bin_dir = Path(sys.executable).parent
     for unit in unit_files():
         text = unit.read_text()
@@ -76,6 +82,28 @@ def test_the_sensor_keeps_only_the_capture_capabilities_and_a_sandbox() -> None:
     assert collector["CapabilityBoundingSet"] == [""]
     users = (UNITS / "madoc.sysusers.conf").read_text().split()
     assert "madoc" in users and "madoc-collector" in users
+
+
+def test_the_weekly_report_unit_writes_last_weeks_report(tmp_path: Path) -> None:
+    """The report service's own command line, with this test's config and folder in place
+    of /etc/madoc and /var/lib, writes every format of the last full week."""
+    timer = directives(UNITS / "madoc-report.timer")
+    assert timer["OnCalendar"] == ["Mon *-*-* 06:00"] and timer["Persistent"] == ["true"]
+    service = directives(UNITS / "madoc-report.service")
+    assert service["User"] == ["madoc-collector"] and service["Type"] == ["oneshot"]
+    assert service["CapabilityBoundingSet"] == [""]
+    [command] = service["ExecStart"]
+    config = tmp_path / "collector.yaml"
+    config.write_text(f"database: sqlite:///{tmp_path / 'collector.db'}\n")
+    out = tmp_path / "reports"
+    argv = shlex.split(command.replace(INSTALLED_BIN, f"{Path(sys.executable).parent}/")
+                       .replace("/etc/madoc/collector.yaml", str(config))
+                       .replace("/var/lib/madoc-collector/reports", str(out)))
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    week = Period.last_full_week(datetime.now(CollectorConfig().tz).date()).iso_week
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"madoc-report-{week}.{ext}" for ext in ("csv", "docx", "json", "md", "xlsx")]
 
 
 def exposure(unit: str) -> float:

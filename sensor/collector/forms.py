@@ -1,0 +1,311 @@
+"""The report laid out as the campaign's forms: Markdown, CSV, JSON, DOCX, XLSX.
+
+Every format is drawn from the same tables (`FormTables`), so the figures cannot
+differ between a download and what the page shows. Labels are the forms' own
+Vietnamese words (CONTEXT.md), or English with `lang="en"`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sensor.collector.report import Report, assessment
+
+FORMATS = ("md", "csv", "json", "docx", "xlsx")
+LANGS = ("vi", "en")
+MEDIA_TYPES = {
+    "md": "text/markdown; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+LABELS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Mẫu thống kê, báo cáo kết quả triển khai",
+        "period": "Kỳ báo cáo: từ ngày {first} đến ngày {last}",
+        "general": "1. Thông tin chung",
+        "unit_name": "Tên đơn vị",
+        "assessment": "Đánh giá kết quả thực hiện chiến dịch trong phạm vi triển khai",
+        "proposals": "Đề xuất, kiến nghị (nếu có)",
+        "figures": "2. Thông tin số liệu",
+        "no": "STT", "content": "Nội dung", "quantity": "Số lượng", "note": "Ghi chú",
+        "informed": "Tổng số cơ quan, tổ chức, doanh nghiệp nhận được thông tin về chiến dịch",
+        "deployed": "Tổng số cơ quan, tổ chức triển khai chiến dịch",
+        "by_group": "Theo khối",
+        "group": "Khối", "unit": "Đơn vị",
+        "informed_short": "Nhận được thông tin", "deployed_short": "Triển khai",
+        "sensors": "Thiết bị giám sát (gửi dữ liệu/tổng số)",
+        "form2_title": "Báo cáo kết quả triển khai làm sạch mã độc",
+        "covered": "Số lượng máy tính đã thực hiện",
+        "found": "Kết quả đã phát hiện mã độc",
+        "handled": "Kết quả đã xử lý mã độc (nếu có)",
+        "total": "Tổng cộng",
+        "annex": "Phụ lục",
+        "top_indicators": "Địa chỉ độc hại được kết nối nhiều nhất",
+        "indicator": "Địa chỉ độc hại", "kind": "Loại", "hits": "Số lượt", "hosts": "Số máy",
+        "still_infected": "Máy tính chưa xử lý",
+        "ip": "Địa chỉ IP", "mac": "Địa chỉ MAC", "sensor": "Thiết bị giám sát",
+        "last_hit": "Lần kết nối cuối",
+        "silent": "Thiết bị giám sát không gửi dữ liệu trong kỳ",
+        "last_seen": "Lần gửi cuối",
+        "summary_sheet": "Tổng hợp",
+        "yes": "có", "no_": "không",
+    },
+    "en": {
+        "title": "Campaign deployment statistics and results report",
+        "period": "Period: from {first} to {last}",
+        "general": "1. General information",
+        "unit_name": "Unit name",
+        "assessment": "Assessment of the campaign's results within the unit's scope",
+        "proposals": "Proposals (if any)",
+        "figures": "2. Figures",
+        "no": "No.", "content": "Item", "quantity": "Quantity", "note": "Note",
+        "informed": "Units that received the campaign information",
+        "deployed": "Units that deployed the campaign",
+        "by_group": "By block",
+        "group": "Block", "unit": "Unit",
+        "informed_short": "Informed", "deployed_short": "Deployed",
+        "sensors": "Sensors (reporting/total)",
+        "form2_title": "Malware clean-up results",
+        "covered": "Computers covered",
+        "found": "Computers found infected",
+        "handled": "Computers handled",
+        "total": "Total",
+        "annex": "Annex",
+        "top_indicators": "Most contacted malicious addresses",
+        "indicator": "Indicator", "kind": "Type", "hits": "Hits", "hosts": "Hosts",
+        "still_infected": "Computers still infected",
+        "ip": "IP address", "mac": "MAC address", "sensor": "Sensor",
+        "last_hit": "Last hit",
+        "silent": "Sensors that sent nothing in the period",
+        "last_seen": "Last report",
+        "summary_sheet": "Summary",
+        "yes": "yes", "no_": "no",
+    },
+}
+
+
+@dataclass
+class Table:
+    title: str
+    header: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class FormTables:
+    """The report as titled tables, in the order the forms print them."""
+    labels: dict[str, str]
+    period: str
+    organisation: str
+    assessment: str
+    form1: Table
+    by_group: Table
+    form2: Table
+    annex: list[Table]      # per unit: top indicators, hosts still infected; silent sensors
+
+    def unit_rows_by_group(self) -> dict[str, list[list[Any]]]:
+        groups: dict[str, list[list[Any]]] = {}
+        for row in self.form2.rows[:-1]:        # the last row is the total
+            groups.setdefault(row[1], []).append(row)
+        return groups
+
+
+def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> FormTables:
+    text = LABELS[lang]
+    period = text["period"].format(first=report.period.first.strftime("%d/%m/%Y"),
+                                   last=report.period.last.strftime("%d/%m/%Y"))
+    if report.period.iso_week:
+        period += f" ({report.period.iso_week})"
+    form1 = Table(text["figures"], [text["no"], text["content"], text["quantity"], text["note"]],
+                  [[1, text["informed"], report.informed, ""],
+                   [2, text["deployed"], report.deployed, ""]])
+    by_group = Table(text["by_group"], [text["group"], text["informed_short"],
+                                        text["deployed_short"]],
+                     [[group or "-", counts["informed"], counts["deployed"]]
+                      for group, counts in report.by_group().items()])
+    form2 = Table(text["form2_title"],
+                  [text["no"], text["group"], text["unit"], text["deployed_short"],
+                   text["sensors"], text["covered"], text["found"], text["handled"]],
+                  [[number, unit.group or "-", unit.unit,
+                    text["yes"] if unit.deployed else text["no_"],
+                    f"{unit.sensors_reporting}/{unit.sensors}", unit.computers_covered,
+                    unit.computers_found, unit.computers_handled]
+                   for number, unit in enumerate(report.units, start=1)])
+    form2.rows.append(["", "", text["total"], f"{report.deployed}/{report.informed}",
+                       f"{sum(u.sensors_reporting for u in report.units)}/"
+                       f"{sum(u.sensors for u in report.units)}",
+                       report.total("computers_covered"), report.total("computers_found"),
+                       report.total("computers_handled")])
+    annex = []
+    for unit in report.units:
+        if unit.top_indicators:
+            annex.append(Table(f"{unit.unit}: {text['top_indicators']}",
+                               [text["indicator"], text["kind"], text["hits"], text["hosts"]],
+                               [[i.indicator, i.indicator_type, i.hits, i.hosts]
+                                for i in unit.top_indicators]))
+        if unit.hosts_still_infected:
+            annex.append(Table(f"{unit.unit}: {text['still_infected']}",
+                               [text["ip"], text["mac"], text["sensor"], text["last_hit"],
+                                text["hits"]],
+                               [[h.ip, h.mac or "", h.sensor, h.last_hit or "", h.hits]
+                                for h in unit.hosts_still_infected]))
+    if report.silent_sensors:
+        annex.append(Table(text["silent"], [text["sensor"], text["unit"], text["last_seen"]],
+                           [[s.id, s.unit, s.last_seen or "-"] for s in report.silent_sensors]))
+    return FormTables(text, period, organisation, assessment(report, lang), form1, by_group,
+                      form2, annex)
+
+
+def report_file_name(report: Report, fmt: str) -> str:
+    scope = report.unit or report.group
+    suffix = "-" + re.sub(r"[^\w.-]+", "_", scope).strip("_") if scope else ""
+    return f"madoc-report-{report.period.name}{suffix}.{fmt}"
+
+
+def render(report: Report, fmt: str, lang: str = "vi", organisation: str = "") -> bytes:
+    if fmt == "json":
+        return orjson.dumps(report.to_json(lang), option=orjson.OPT_INDENT_2)
+    tables = form_tables(report, lang, organisation)
+    return {"md": _markdown, "csv": _csv, "docx": _docx, "xlsx": _xlsx}[fmt](tables)
+
+
+# -- Markdown ------------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\|*_`<>\[\]#])")
+
+
+def _md_cell(value: Any) -> str:
+    """Names come from directories and blocklists: escape what Markdown would act on."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def _md_table(table: Table, level: str = "###") -> list[str]:
+    lines = [f"{level} {_md_cell(table.title)}", "",
+             "| " + " | ".join(_md_cell(h) for h in table.header) + " |",
+             "|" + "---|" * len(table.header)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
+    return lines + [""]
+
+
+def _markdown(t: FormTables) -> bytes:
+    text = t.labels
+    lines = [f"# {text['title']}", "", t.period, "", f"## {text['general']}", "",
+             f"- **{text['unit_name']}:** {_md_cell(t.organisation) or '…'}",
+             f"- **{text['assessment']}:** {t.assessment}",
+             f"- **{text['proposals']}:** …", ""]
+    lines += _md_table(t.form1, "##") + _md_table(t.by_group) + _md_table(t.form2, "##")
+    if t.annex:
+        lines += [f"## {text['annex']}", ""]
+        for table in t.annex:
+            lines += _md_table(table)
+    return "\n".join(lines).encode()
+
+
+# -- CSV -------------------------------------------------------------------------------------
+def _cell(value: Any) -> Any:
+    """A spreadsheet must not run a unit name (or anything else) as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv(t: FormTables) -> bytes:
+    """One row per unit and a total row: the form 2 table, for a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(t.form2.header)
+    writer.writerows([_cell(c) for c in row] for row in t.form2.rows)
+    return out.getvalue().encode("utf-8-sig")      # the BOM makes Excel read UTF-8
+
+
+# -- DOCX ------------------------------------------------------------------------------------
+def _docx(t: FormTables) -> bytes:
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    text = t.labels
+    document = Document()
+    title = document.add_heading(text["title"], level=1)
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    document.add_paragraph(t.period).alignment = WD_ALIGN_PARAGRAPH.CENTER
+    document.add_heading(text["general"], level=2)
+    for label, value in ((text["unit_name"], t.organisation or "…"),
+                         (text["assessment"], t.assessment),
+                         (text["proposals"], "…")):
+        paragraph = document.add_paragraph(style="List Bullet")
+        paragraph.add_run(f"{label}: ").bold = True
+        paragraph.add_run(value)
+    for table, heading in ((t.form1, 2), (t.by_group, 3), (t.form2, 2)):
+        _docx_table(document, table, heading)
+    if t.annex:
+        document.add_heading(text["annex"], level=2)
+        for table in t.annex:
+            _docx_table(document, table, 3)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def _docx_table(document: Any, table: Table, heading: int) -> None:
+    document.add_heading(table.title, level=heading)
+    grid = document.add_table(rows=1, cols=len(table.header), style="Table Grid")
+    for cell, label in zip(grid.rows[0].cells, table.header, strict=True):
+        cell.text = ""
+        cell.paragraphs[0].add_run(str(label)).bold = True
+    for row in table.rows:
+        for cell, value in zip(grid.add_row().cells, row, strict=True):
+            cell.text = str(value)
+
+
+# -- XLSX ------------------------------------------------------------------------------------
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+
+def _sheet_title(name: str, taken: set[str]) -> str:
+    """Excel's limits: 31 characters, none of []:*?/\\, unique ignoring case."""
+    base = _SHEET_FORBIDDEN.sub(" ", name).strip()[:31] or "-"
+    title, number = base, 2
+    while title.lower() in taken:
+        suffix = f" ({number})"
+        title, number = base[:31 - len(suffix)] + suffix, number + 1
+    taken.add(title.lower())
+    return title
+
+
+def _sheet_rows(sheet: Any, rows: list[list[Any]]) -> None:
+    for row in rows:
+        sheet.append([_cell(value) for value in row])
+
+
+def _xlsx(t: FormTables) -> bytes:
+    """A summary sheet (form 1, by block, the form 2 totals, the annex), then one sheet
+    per block with its units' rows; each sheet names its block in full in A1."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    taken: set[str] = set()
+    summary = book.active
+    summary.title = _sheet_title(t.labels["summary_sheet"], taken)
+    rows: list[list[Any]] = [[t.labels["title"]], [t.period],
+                             [t.labels["assessment"], t.assessment]]
+    for table in (t.form1, t.by_group, Table(t.form2.title, t.form2.header, t.form2.rows[-1:]),
+                  *t.annex):
+        rows += [[], [table.title], table.header, *table.rows]
+    _sheet_rows(summary, rows)
+    summary["A1"].font = Font(bold=True, size=14)
+    for group, units in t.unit_rows_by_group().items():
+        sheet = book.create_sheet(_sheet_title(group, taken))
+        _sheet_rows(sheet, [[group], t.form2.header, *units])
+        sheet["A1"].font = Font(bold=True)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,264 @@
+"""The campaign report (Phụ lục): the numbers of Form 1 and Form 2 for a period.
+
+The database counts (`Store.report_rows`); this module only shapes the rows into
+the report, its JSON contract and the drafted assessment. No clock inside: the
+caller says which day is "today" for the default period.
+
+Definitions (CONTEXT.md): a unit *received the information* when it is in the
+directory and marked informed (the default); it *deployed* when one of its
+sensors reported during the period (a batch received, or events dated, on a day
+of the period); a unit's computers *covered* are the distinct hosts its sensors
+saw active in the period, *found* those with at least one hit in the period,
+*handled* those of the found whose status is handled now (an admin's mark after
+the last hit, or the quiet period passed without one).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sensor.collector.store import ReportRows, Store
+
+_WEEK = re.compile(r"(\d{4})-?W(\d{2})")
+
+
+class ReportError(ValueError):
+    """A period that cannot be read, or a unit or group the directory lacks."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days, both ends included, in the collector's time zone."""
+    first: date
+    last: date
+
+    @classmethod
+    def week(cls, text: str) -> Period:
+        """An ISO week, `2022-W38` (Monday to Sunday)."""
+        match = _WEEK.fullmatch(text.strip())
+        if not match:
+            raise ReportError(f"week {text!r}: expected YYYY-Www, e.g. 2022-W38")
+        try:
+            monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        except ValueError as err:
+            raise ReportError(f"week {text!r}: {err}") from err
+        return cls(monday, monday + timedelta(days=6))
+
+    @classmethod
+    def between(cls, first: str, last: str) -> Period:
+        try:
+            period = cls(date.fromisoformat(first), date.fromisoformat(last))
+        except ValueError as err:
+            raise ReportError(f"dates must be YYYY-MM-DD: {err}") from err
+        if period.last < period.first:
+            raise ReportError(f"--to {last} is before --from {first}")
+        return period
+
+    @classmethod
+    def last_full_week(cls, today: date) -> Period:
+        """The last Monday-to-Sunday week that has ended before today."""
+        monday = today - timedelta(days=today.weekday() + 7)
+        return cls(monday, monday + timedelta(days=6))
+
+    @property
+    def iso_week(self) -> str | None:
+        """`2022-W38` when the period is exactly one ISO week."""
+        year, week, weekday = self.first.isocalendar()
+        if weekday == 1 and self.last == self.first + timedelta(days=6):
+            return f"{year}-W{week:02d}"
+        return None
+
+    @property
+    def name(self) -> str:
+        return self.iso_week or f"{self.first.isoformat()}_{self.last.isoformat()}"
+
+
+def add_period_arguments(parser: Any, zone: str) -> None:
+    """--week, --from and --to, read by `period_from` (command lines of both programs)."""
+    when = parser.add_argument_group(f"period (days in {zone}; default: the last full "
+                                     f"ISO week)")
+    when.add_argument("--week", metavar="YYYY-Www", help="an ISO week, e.g. 2022-W38")
+    when.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="first day")
+    when.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="last day (included)")
+
+
+def period_from(week: str | None, first: str | None, last: str | None, today: date) -> Period:
+    """The period a command line or a query names: a week, a range, or by default the
+    last full ISO week before today."""
+    if week and (first or last):
+        raise ReportError("give either a week or --from/--to, not both")
+    if week:
+        return Period.week(week)
+    if first or last:
+        if not (first and last):
+            raise ReportError("--from and --to go together")
+        return Period.between(first, last)
+    return Period.last_full_week(today)
+
+
+@dataclass
+class IndicatorFigure:
+    indicator: str
+    indicator_type: str
+    hits: int
+    hosts: int
+
+
+@dataclass
+class InfectedHost:
+    id: int
+    ip: str
+    mac: str | None
+    sensor: str
+    last_hit: str | None
+    hits: int
+
+
+@dataclass
+class UnitFigures:
+    """Form 2 for one unit, with what the annex lists."""
+    unit: str
+    group: str
+    informed: bool
+    deployed: bool
+    sensors: int = 0
+    sensors_reporting: int = 0
+    computers_covered: int = 0
+    computers_found: int = 0
+    computers_handled: int = 0
+    top_indicators: list[IndicatorFigure] = field(default_factory=list)
+    hosts_still_infected: list[InfectedHost] = field(default_factory=list)
+
+
+@dataclass
+class SilentSensor:
+    id: str
+    unit: str
+    last_seen: str | None
+
+
+@dataclass
+class Report:
+    period: Period
+    unit: str | None
+    group: str | None
+    units: list[UnitFigures]
+    silent_sensors: list[SilentSensor]
+
+    # -- Form 1 --------------------------------------------------------------------------
+    def by_group(self) -> dict[str, dict[str, int]]:
+        groups: dict[str, dict[str, int]] = {}
+        for unit in self.units:
+            counts = groups.setdefault(unit.group, {"informed": 0, "deployed": 0})
+            counts["informed"] += unit.informed
+            counts["deployed"] += unit.deployed
+        return groups
+
+    @property
+    def informed(self) -> int:
+        return sum(unit.informed for unit in self.units)
+
+    @property
+    def deployed(self) -> int:
+        return sum(unit.deployed for unit in self.units)
+
+    # -- Form 2 summed over the scope ------------------------------------------------------
+    def total(self, name: str) -> int:
+        return sum(getattr(unit, name) for unit in self.units)
+
+    def to_json(self, lang: str = "vi") -> dict[str, Any]:
+        """The contract other tools read (see README, "Campaign report")."""
+        return {
+            "period": {"from": self.period.first.isoformat(),
+                       "to": self.period.last.isoformat(), "week": self.period.iso_week},
+            "scope": {"unit": self.unit, "group": self.group},
+            "form1": {"informed": self.informed, "deployed": self.deployed,
+                      "by_group": self.by_group()},
+            "form2": [asdict(unit) for unit in self.units],
+            "totals": {name: self.total(name) for name in
+                       ("computers_covered", "computers_found", "computers_handled")},
+            "silent_sensors": [asdict(sensor) for sensor in self.silent_sensors],
+            "assessment": assessment(self, lang),
+        }
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(
+        timespec="seconds").replace("+00:00", "Z")
+
+
+def campaign_report(store: Store, period: Period, unit: str | None = None,
+                    group: str | None = None) -> Report:
+    """The report for a period and scope, counted by the store's database."""
+    if unit is not None and group is not None:
+        raise ReportError("give either a unit or a group, not both")
+    rows = store.report_rows(period.first.isoformat(), period.last.isoformat(), unit, group)
+    if not rows.units and (unit is not None or group is not None):
+        what = f"unit {unit!r}" if unit is not None else f"group {group!r}"
+        raise ReportError(f"{what} is not in the unit directory (see `units list`)")
+    return build_report(rows, period, unit, group)
+
+
+def build_report(rows: ReportRows, period: Period, unit: str | None = None,
+                 group: str | None = None) -> Report:
+    units = {name: UnitFigures(name, grp, bool(informed), bool(deployed))
+             for name, grp, informed, deployed in rows.units}
+    silent = []
+    for sensor_id, unit_name, last_seen, reported in rows.sensors:
+        figures = units[unit_name]
+        figures.sensors += 1
+        figures.sensors_reporting += bool(reported)
+        if not reported:
+            silent.append(SilentSensor(sensor_id, unit_name, _iso(last_seen)))
+    for unit_name, hosts in rows.covered:
+        units[unit_name].computers_covered = hosts
+    for unit_name, hosts, handled in rows.found:
+        units[unit_name].computers_found = hosts
+        units[unit_name].computers_handled = handled
+    for unit_name, host_id, ip, mac, sensor, last_hit, hits in rows.infected:
+        units[unit_name].hosts_still_infected.append(
+            InfectedHost(host_id, ip, mac, sensor, _iso(last_hit), hits))
+    for unit_name, indicator, kind, hits, hosts in rows.indicators:
+        units[unit_name].top_indicators.append(IndicatorFigure(indicator, kind, hits, hosts))
+    return Report(period, unit, group, list(units.values()), silent)
+
+
+def _day(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "0%"
+
+
+def assessment(report: Report, lang: str = "vi") -> str:
+    """A draft of "Đánh giá kết quả thực hiện chiến dịch" from the numbers, for staff
+    to edit: deployment, coverage, found, handled, still infected, silent sensors."""
+    covered, found = report.total("computers_covered"), report.total("computers_found")
+    handled = report.total("computers_handled")
+    pending = found - handled
+    first, last = _day(report.period.first), _day(report.period.last)
+    silent = len(report.silent_sensors)
+    if lang == "en":
+        text = (f"From {first} to {last}, {report.deployed} of {report.informed} units that "
+                f"received the campaign information ({_percent(report.deployed, report.informed)})"
+                f" had a sensor reporting. The sensors monitored {covered} computers and found "
+                f"{found} connecting to the campaign's malicious addresses; {handled} of them "
+                f"have been handled")
+        text += f", {pending} are still being handled." if pending else "."
+        if silent:
+            text += f" {silent} sensor(s) sent nothing in the period and should be checked."
+        return text
+    text = (f"Từ ngày {first} đến ngày {last}, {report.deployed}/{report.informed} cơ quan, tổ "
+            f"chức nhận được thông tin về chiến dịch đã triển khai giám sát "
+            f"({_percent(report.deployed, report.informed)}). Hệ thống giám sát {covered} máy "
+            f"tính, phát hiện {found} máy tính có kết nối đến địa chỉ độc hại của chiến dịch; "
+            f"đã xử lý {handled} máy tính")
+    text += f", còn {pending} máy tính đang được xử lý." if pending else "."
+    if silent:
+        text += (f" Có {silent} thiết bị giám sát không gửi dữ liệu trong kỳ, cần kiểm tra "
+                 f"lại.")
+    return text

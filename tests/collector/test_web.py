@@ -1,0 +1,143 @@
+"""The collector's web page in a real browser: Debian's headless Chromium, driven by
+Selenium through chromedriver, against a real collector on loopback holding the
+seeded database (tests/collector/seed.py). Staff log in with the admin token, open
+the report for a week, mark a host handled and see the week's numbers change. A
+screenshot of the page is kept in build/test-artifacts/."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from sensor.collector.forms import LABELS
+from sensor.collector.store import Store
+from tests.collector.harness import ROOT, Collector
+from tests.collector.seed import FINANCE, seed
+
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+HANDLED_COLUMN = 7      # STT, Khối, Đơn vị, Triển khai, Thiết bị, covered, found, handled
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
+    collector = Collector(tmp_path_factory.mktemp("web") / "collector")
+    seed(Store(collector.database, UTC), mark_handled=False)
+    yield collector.start()
+    collector.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    for program in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        if not Path(program).exists():
+            pytest.fail(f"needs {program} (Debian's chromium and chromium-driver; "
+                        f".ci/run installs them)")
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                 "--window-size=1400,1800", "--lang=vi"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def click_and_wait(browser: webdriver.Chrome, element: WebElement) -> None:
+    """Click what loads a new page, and wait until the old one is gone."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+
+
+def finance_row(browser: webdriver.Chrome) -> list[str]:
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-key="{FINANCE}"]')
+    return [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+
+
+def test_staff_log_in_open_a_week_mark_a_host_and_see_the_numbers_change(
+        site: Collector, browser: webdriver.Chrome) -> None:
+    browser.get(site.url + "/")
+    assert browser.current_url.endswith("/ui/login")
+    browser.find_element(By.ID, "token").send_keys("madoc_wrong")
+    click_and_wait(browser, browser.find_element(By.ID, "login"))
+    assert "Mã truy cập không đúng" in browser.page_source
+    browser.find_element(By.ID, "token").send_keys(site.admin_token)
+    click_and_wait(browser, browser.find_element(By.ID, "login"))
+    assert browser.current_url.endswith("/ui/")
+
+    browser.find_element(By.ID, "week").send_keys("2022-W37")
+    click_and_wait(browser, browser.find_element(By.ID, "show"))
+    assert "12/09/2022" in browser.find_element(By.ID, "period").text
+    assert browser.find_element(By.TAG_NAME, "h1").text == LABELS["vi"]["title"]
+    before = finance_row(browser)
+    assert before[5:8] == ["4", "3", "1"]        # covered, found, handled (A4: quiet period)
+    assert "còn 3 máy tính đang được xử lý" in browser.find_element(By.ID, "assessment").text
+    downloads = browser.find_elements(By.CSS_SELECTOR, ".downloads a")
+    assert [a.text for a in downloads] == ["MD", "CSV", "JSON", "DOCX", "XLSX"]
+
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Máy tính"))
+    row = browser.find_element(By.CSS_SELECTOR, 'tr[data-ip="10.0.0.13"]')
+    click_and_wait(browser, row.find_element(By.TAG_NAME, "button"))
+    assert not browser.find_elements(By.CSS_SELECTOR, 'tr[data-ip="10.0.0.13"]')
+
+    browser.get(site.url + "/ui/?week=2022-W37")
+    after = finance_row(browser)
+    assert after[5:8] == ["4", "3", "2"]
+    assert after[HANDLED_COLUMN] == "2"
+    assert "còn 2 máy tính đang được xử lý" in browser.find_element(By.ID, "assessment").text
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "report-2022-W37.png"))
+
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Thiết bị giám sát"))
+    assert browser.find_element(By.CSS_SELECTOR, 'tr[data-key="dl-gw1"]').text.count(
+        "chưa bao giờ") == 1
+
+
+def test_downloads_come_from_the_page(site: Collector, browser: webdriver.Chrome,
+                                      tmp_path: Path) -> None:
+    browser.get(site.url + "/ui/?week=2022-W37")
+    link = browser.find_element(By.LINK_TEXT, "CSV").get_attribute("href")
+    cookie = browser.get_cookie("madoc_token")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
+    request = urllib.request.Request(link, headers={
+        "Cookie": f"madoc_token={cookie['value']}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert "madoc-report-2022-W37.csv" in answer.headers["Content-Disposition"]
+        assert FINANCE in answer.read().decode("utf-8-sig")
+
+
+def test_the_page_needs_a_login_and_refuses_cross_site_forms(site: Collector) -> None:
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return None
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as found:
+        opener.open(site.url + "/ui/hosts", timeout=10)
+    assert found.value.code == 302 and found.value.headers["Location"] == "/ui/login"
+    sensor = site.sensor_token("web-probe")
+    for token in (sensor, "madoc_nothing"):
+        request = urllib.request.Request(site.url + "/ui/sensors",
+                                         headers={"Cookie": f"madoc_token={token}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open(request, timeout=10)
+        assert refused.value.code == 302
+    forged = urllib.request.Request(
+        site.url + "/ui/hosts/1/handled", data=b"", method="POST",
+        headers={"Cookie": f"madoc_token={site.admin_token}",
+                 "Origin": "http://evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(forged, timeout=10)
+    assert refused.value.code == 403
