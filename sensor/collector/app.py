@@ -145,6 +145,63 @@ def _host_id(request: web.Request) -> int:
     return int(text)
 
 
+class GroupCommit:
+    """Batches that arrive while the database is busy are stored together, in one
+    transaction, when it is free: on SQLite each commit is an fsync, and one fsync
+    for several batches is what lets a single writer keep up with many sensors.
+    Each request still gets its own answer (stored or duplicate). If a group
+    fails, its batches are stored one by one, so one bad batch fails alone.
+    PostgreSQL commits in parallel threads instead (`parallel`): a transaction over
+    several batches would take row locks in an order another collector might cross.
+    """
+
+    def __init__(self, store: Store, executor: ThreadPoolExecutor, parallel: bool) -> None:
+        self.store, self.executor, self.parallel = store, executor, parallel
+        self.pending: list[tuple[dict, asyncio.Future]] = []
+        self.flushing = False
+
+    async def submit(self, doc: dict) -> bool:
+        loop = asyncio.get_running_loop()
+        if self.parallel:
+            return await loop.run_in_executor(self.executor, self.store.ingest, doc,
+                                              time.time())
+        answer = loop.create_future()
+        self.pending.append((doc, answer))
+        if not self.flushing:
+            self.flushing = True
+            loop.create_task(self._flush())
+        return await answer
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.pending:
+                group, self.pending = self.pending, []
+                try:
+                    results = await loop.run_in_executor(
+                        self.executor, self.store.ingest_many, [doc for doc, _ in group],
+                        time.time())
+                except Exception:       # noqa: BLE001 - retried one by one below
+                    await self._one_by_one(group)
+                    continue
+                for (_, answer), stored in zip(group, results, strict=True):
+                    answer.set_result(stored)
+        finally:
+            self.flushing = False
+
+    async def _one_by_one(self, group: list[tuple[dict, asyncio.Future]]) -> None:
+        loop = asyncio.get_running_loop()
+        for doc, answer in group:
+            try:
+                answer.set_result(await loop.run_in_executor(
+                    self.executor, self.store.ingest, doc, time.time()))
+            except Exception as err:    # noqa: BLE001 - the request answers 500
+                answer.set_exception(err)
+
+
+INGEST = web.AppKey("ingest", GroupCommit)
+
+
 async def post_events(request: web.Request) -> web.Response:
     started = time.perf_counter()
     kind, name, unit = request["identity"]
@@ -161,7 +218,7 @@ async def post_events(request: web.Request) -> web.Response:
         return _error(400, str(err))
     if doc["sensor"] != name:
         return _error(403, f"this token belongs to sensor {name!r}, not {doc['sensor']!r}")
-    stored = await _db(request, request.app[STORE].ingest, doc, time.time())
+    stored = await request.app[INGEST].submit(doc)
     request.app[METRICS].batch(unit, stored, len(doc["alerts"]),
                                time.perf_counter() - started)
     return _json({"stored": True, "duplicate": not stored, "sequence": doc["sequence"]})
@@ -288,6 +345,7 @@ def build_app(config: CollectorConfig, store: Store) -> web.Application:
     app[STORE] = store
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4 if store.postgres else 1,
                                        thread_name_prefix="madoc-db")
+    app[INGEST] = GroupCommit(store, app[EXECUTOR], parallel=store.postgres)
     app.router.add_post(f"{API}/events", post_events)
     app.router.add_get(f"{API}/identity", get_identity)
     app.router.add_get(f"{API}/sensors", get_sensors)

@@ -321,48 +321,57 @@ class Store:
     def ingest(self, envelope: dict[str, Any], now: float) -> bool:
         """Store one validated batch; False when this (sensor, stream, sequence) was
         stored before (the batch is then ignored: exactly once)."""
-        sensor = envelope["sensor"]
+        return self.ingest_many([envelope], now)[0]
+
+    def ingest_many(self, envelopes: list[dict[str, Any]], now: float) -> list[bool]:
+        """Store several validated batches in one transaction (one commit, one fsync:
+        the collector's group commit on SQLite); for each, whether it was new. A
+        batch that appears twice is stored once."""
         with self._transaction():
-            fresh = self._execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING "
-                "RETURNING sequence",
-                (sensor, envelope["stream"], envelope["sequence"], now)).fetchone()
-            if fresh is None:
-                return False
-            unit = self._execute("SELECT unit FROM sensors WHERE id = ?", (sensor,)).fetchone()[0]
-            host_ids = self._upsert_hosts(unit, sensor, envelope)
-            day = self._day
-            self._executemany(
-                "INSERT INTO host_hits VALUES (?, ?, ?, ?, ?) ON CONFLICT (host_id, day, "
-                "indicator) DO UPDATE SET hits = host_hits.hits + excluded.hits",
-                sorted((host_ids[_identity(c)], day(c["hour"]), c["indicator"],
-                        c["indicator_type"], c["hits"]) for c in envelope["counts"]))
-            self._executemany(
-                "INSERT INTO host_days VALUES (?, ?) ON CONFLICT DO NOTHING",
-                sorted({(host_ids[_identity(s)], day(s["hour"])) for s in envelope["hosts_seen"]}))
-            alerts = envelope["alerts"]
-            self._executemany(
-                "INSERT INTO sensor_days VALUES (?, ?, ?) ON CONFLICT (sensor, day) "
-                "DO UPDATE SET unit = excluded.unit",
-                sorted({(sensor, day(int(epoch)), unit) for epoch in
-                        [now] + [a["ts"] for a in alerts]
-                        + [r["hour"] for r in envelope["hosts_seen"] + envelope["counts"]]}))
-            self._executemany(
-                "INSERT INTO alerts (sensor, unit, host_identity, ts, indicator, kind, match, "
-                "seen, outbound, sources, campaign, severity, proto, src_ip, src_port, dest_ip, "
-                "dest_port, resolved_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?)",
-                [(sensor, unit, _identity(a), a["ts"], a["indicator"], a["indicator_type"],
-                  a["match"], a["seen"], int(a["outbound"]), orjson.dumps(a["sources"]).decode(),
-                  a["campaign"], a["severity"], a["proto"], a["src_ip"], a["src_port"],
-                  a["dest_ip"], a["dest_port"], a.get("resolved_from")) for a in alerts])
-            until = max([a["ts"] for a in alerts] + [r["last"] for r in envelope["counts"]]
-                        + [r["last"] for r in envelope["hosts_seen"]], default=None)
-            self._execute("UPDATE sensors SET last_seen = ?, batches = batches + 1, "
-                          "alerts = alerts + ?, dropped_alerts = dropped_alerts + ?, "
-                          "data_until = CASE WHEN data_until IS NULL OR ? > data_until THEN ? "
-                          "ELSE data_until END WHERE id = ?",
-                          (now, len(alerts), envelope["dropped_alerts"], until, until, sensor))
+            return [self._ingest(envelope, now) for envelope in envelopes]
+
+    def _ingest(self, envelope: dict[str, Any], now: float) -> bool:
+        sensor = envelope["sensor"]
+        fresh = self._execute(
+            "INSERT INTO batches VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING "
+            "RETURNING sequence",
+            (sensor, envelope["stream"], envelope["sequence"], now)).fetchone()
+        if fresh is None:
+            return False
+        unit = self._execute("SELECT unit FROM sensors WHERE id = ?", (sensor,)).fetchone()[0]
+        host_ids = self._upsert_hosts(unit, sensor, envelope)
+        day = self._day
+        self._executemany(
+            "INSERT INTO host_hits VALUES (?, ?, ?, ?, ?) ON CONFLICT (host_id, day, "
+            "indicator) DO UPDATE SET hits = host_hits.hits + excluded.hits",
+            sorted((host_ids[_identity(c)], day(c["hour"]), c["indicator"],
+                    c["indicator_type"], c["hits"]) for c in envelope["counts"]))
+        self._executemany(
+            "INSERT INTO host_days VALUES (?, ?) ON CONFLICT DO NOTHING",
+            sorted({(host_ids[_identity(s)], day(s["hour"])) for s in envelope["hosts_seen"]}))
+        alerts = envelope["alerts"]
+        self._executemany(
+            "INSERT INTO sensor_days VALUES (?, ?, ?) ON CONFLICT (sensor, day) "
+            "DO UPDATE SET unit = excluded.unit",
+            sorted({(sensor, day(int(epoch)), unit) for epoch in
+                    [now] + [a["ts"] for a in alerts]
+                    + [r["hour"] for r in envelope["hosts_seen"] + envelope["counts"]]}))
+        self._executemany(
+            "INSERT INTO alerts (sensor, unit, host_identity, ts, indicator, kind, match, "
+            "seen, outbound, sources, campaign, severity, proto, src_ip, src_port, dest_ip, "
+            "dest_port, resolved_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?)",
+            [(sensor, unit, _identity(a), a["ts"], a["indicator"], a["indicator_type"],
+              a["match"], a["seen"], int(a["outbound"]), orjson.dumps(a["sources"]).decode(),
+              a["campaign"], a["severity"], a["proto"], a["src_ip"], a["src_port"],
+              a["dest_ip"], a["dest_port"], a.get("resolved_from")) for a in alerts])
+        until = max([a["ts"] for a in alerts] + [r["last"] for r in envelope["counts"]]
+                    + [r["last"] for r in envelope["hosts_seen"]], default=None)
+        self._execute("UPDATE sensors SET last_seen = ?, batches = batches + 1, "
+                      "alerts = alerts + ?, dropped_alerts = dropped_alerts + ?, "
+                      "data_until = CASE WHEN data_until IS NULL OR ? > data_until THEN ? "
+                      "ELSE data_until END WHERE id = ?",
+                      (now, len(alerts), envelope["dropped_alerts"], until, until, sensor))
         return True
 
     def _upsert_hosts(self, unit: str, sensor: str, envelope: dict[str, Any]) -> dict[str, int]:

@@ -178,7 +178,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def _period_form(request: web.Request, report: Report) -> str:
+def _period_form(request: web.Request) -> str:
     text, query = TEXT[_lang(request)], request.query
     fields = "".join(
         f'<label>{text[name]} <input type="text" name="{name}" id="{name}" '
@@ -231,7 +231,7 @@ async def report_page(request: web.Request) -> web.Response:
                                     labels["hosts"]],
                       [[t["indicator"], t["indicator_type"], t["hits"], t["hosts"]]
                        for t in top])
-    body = (f"{_period_form(request, report)}<p id='period'>{escape(tables.period)}</p>"
+    body = (f"{_period_form(request)}<p id='period'>{escape(tables.period)}</p>"
             f"{_downloads(request, report)}"
             f"<h2>{labels['general']}</h2><p><b>{labels['assessment']}</b> "
             f"<small>({text['assessment_hint']})</small></p>"

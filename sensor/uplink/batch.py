@@ -62,13 +62,17 @@ class BatchBuilder:
         self._started: float | None = None
         self._alerts: list[dict[str, Any]] = []
         self._counts: dict[tuple[bytes, int, str, str], list[float]] = {}
-        self._seen: dict[tuple[bytes, int], list[float]] = {}
+        self._seen: dict[tuple[bytes, float], list[float]] = {}     # (host, hour index)
 
     def add(self, events: Iterable) -> None:
+        # The uplink's share of the packet path (every DNS query and ended flow): the
+        # common case, an internal host seen again within the hour, is one dict lookup
+        # keyed by the hour's index (ts // HOUR, a float: no int() call) and a compare.
+        is_internal, seen, max_age = self.is_internal, self._seen, self.max_age
         for event in events:
             cls = event.__class__
             if cls is DnsEvent:
-                if event.message.is_response or event.mdns:
+                if event.message.flags & 0x8000 or event.mdns:    # responses, mDNS
                     continue
                 ts, host = event.ts, event.endpoints.src
             elif cls is FlowEnd:
@@ -77,17 +81,26 @@ class BatchBuilder:
                 ts, host = event.ts, event.host
             else:
                 continue
-            if self._started is None:
+            started = self._started
+            if started is None:
                 self._started = ts
-            elif ts - self._started >= self.max_age:
+            elif ts - started >= max_age:
                 self.cut()
                 self._started = ts
+                seen = self._seen
             if cls is Hit:
                 self._hit(event)
-            elif self.is_internal(host):
-                self._saw(host, ts)
-            if len(self._alerts) >= self.max_alerts or len(self._counts) >= self.max_counts:
-                self.cut()
+                if len(self._alerts) >= self.max_alerts or len(self._counts) >= self.max_counts:
+                    self.cut()
+                    seen = self._seen
+            elif is_internal(host):
+                span = seen.get((host, ts // HOUR))
+                if span is None:
+                    seen[(host, ts // HOUR)] = [ts, ts]
+                elif ts > span[1]:
+                    span[1] = ts
+                elif ts < span[0]:
+                    span[0] = ts
 
     def _hit(self, hit: Hit) -> None:
         self._alerts.append(alert_record(hit, self.mac_of(hit.host)))
@@ -103,15 +116,15 @@ class BatchBuilder:
             count[2] = hit.ts
 
     def _saw(self, host: bytes, ts: float) -> int:
-        hour = int(ts // HOUR) * HOUR
-        span = self._seen.get((host, hour))
+        """Note `host` active at `ts`; returns the hour (epoch seconds of its start)."""
+        span = self._seen.get((host, ts // HOUR))
         if span is None:
-            self._seen[(host, hour)] = [ts, ts]
+            self._seen[(host, ts // HOUR)] = [ts, ts]
         elif ts < span[0]:
             span[0] = ts
         elif ts > span[1]:
             span[1] = ts
-        return hour
+        return int(ts // HOUR) * HOUR
 
     def due(self, now: float) -> bool:
         """Whether the batch being filled is `max_age` old at `now` (live capture:
@@ -130,9 +143,9 @@ class BatchBuilder:
                    "indicator": value, "indicator_type": kind, "hits": int(c[0]),
                    "first": c[1], "last": c[2]}
                   for (host, hour, value, kind), c in self._counts.items()]
-        seen = [{"host_ip": addr_text(host), "host_mac": mac_of(host), "hour": hour,
-                 "first": span[0], "last": span[1]}
-                for (host, hour), span in self._seen.items()]
+        seen = [{"host_ip": addr_text(host), "host_mac": mac_of(host),
+                 "hour": int(index) * HOUR, "first": span[0], "last": span[1]}
+                for (host, index), span in self._seen.items()]
         return {"alerts": self._alerts, "counts": counts, "hosts_seen": seen,
                 "dropped_alerts": 0}
 
