@@ -15,10 +15,11 @@ first so that the second guard can see them.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
-from ipaddress import ip_network
 from pathlib import Path
+from typing import Any
 
 import yaml
 from publicsuffixlist import PublicSuffixList
@@ -190,14 +191,16 @@ def refusal(source: Source, entry: Entry, blocklist: Blocklist) -> str:
         if public_suffixes().is_public(entry.value):
             return f"{entry.value!r} is a public suffix: it would match every name under it " \
                    "(force: true to load it anyway)"
-        allowed = blocklist.allow_domains.match(entry.value)
+        allowed = blocklist.allow_domains.match(entry.value) if blocklist.allow_domains \
+            else None
         if allowed is not None:
             return f"{entry.value!r} is allowlisted by {allowed} (force: true to load it anyway)"
         return ""
-    network = entry.network or ip_network(entry.value)
-    if network.prefixlen < (8 if network.version == 4 else 32):
-        return f"{entry.value} is wider than /{8 if network.version == 4 else 32} " \
-               "(force: true to load it anyway)"
+    assert entry.key is not None, "address entries carry their parsed key"
+    packed, prefixlen = entry.key
+    widest = 8 if len(packed) == 4 else 32
+    if prefixlen < widest:
+        return f"{entry.value} is wider than /{widest} (force: true to load it anyway)"
     return ""
 
 
@@ -230,18 +233,24 @@ def _load_source(source: Source, blocklist: Blocklist, cache_dir: Path,
     report.detected_format = format_name
     parser = parser_for(format_name)
     assert parser is not None
+    plain = Provenance((source.name,), source.campaign, source.severity, "", "")
+    plain = shared.setdefault(plain, plain)     # what most entries of a feed carry
+    by_kind: Counter[str] = Counter()           # a million lines: counted in locals
+    duplicates = 0
     for item in parser(text, source.options):
-        if isinstance(item, BadLine):
+        if item.__class__ is BadLine:
             report.rejected.append(f"{source.path}:{item.line}: {item.reason}")
             continue
         refused = refusal(source, item, blocklist)
         if refused:
             report.rejected.append(f"{source.path}:{item.line}: {refused}")
-        elif _add(blocklist, source, item, shared):
-            report.entries += 1
-            report.by_kind[item.kind] = report.by_kind.get(item.kind, 0) + 1
+        elif _add(blocklist, source, item, shared, plain):
+            by_kind[item.kind] += 1
         else:
-            report.duplicates += 1
+            duplicates += 1
+    report.by_kind.update(by_kind)
+    report.entries += by_kind.total()
+    report.duplicates += duplicates
     if report.entries == 0 and not source.allow_empty:
         report.error = f"no usable entries in {format_name} format " \
                        "(set allow_empty: true if an empty list is expected)"
@@ -249,32 +258,44 @@ def _load_source(source: Source, blocklist: Blocklist, cache_dir: Path,
 
 
 def _add(blocklist: Blocklist, source: Source, entry: Entry,
-         shared: dict[Provenance, Provenance]) -> bool:
-    """Add one entry; False when this source already listed it."""
+         shared: dict[Provenance, Provenance], plain: Provenance) -> bool:
+    """Add one entry; False when this source already listed it. (Called once a line
+    of every list: no closures or objects made here that the common case, a new
+    entry, does not need.)"""
     if entry.kind == "domain":
         domains = blocklist.allow_domains if source.allow else blocklist.domains
         existing = domains.get(entry.value, entry.exact)
-
-        def store(value: object) -> None:
+        value = _listing(source, entry, existing, shared, plain)
+        if value is not None:
             domains.add(entry.value, value, entry.exact)
     else:
-        network = entry.network or ip_network(entry.value)
+        assert entry.key is not None, "address entries carry their parsed key"
+        packed, prefixlen = entry.key
         addresses = blocklist.allow_addresses if source.allow else blocklist.addresses
-        existing = addresses.get(network)
+        existing = addresses.get_key(packed, prefixlen)
+        value = _listing(source, entry, existing, shared, plain)
+        if value is not None:
+            addresses.add_key(packed, prefixlen, value)
+    return value is not None
 
-        def store(value: object) -> None:
-            addresses.add(network, value)
+
+def _listing(source: Source, entry: Entry, existing: Any,
+             shared: dict[Provenance, Provenance], plain: Provenance) -> Any:
+    """What to store for an entry already stored as `existing` (None: new), or None
+    when this source listed it before: the allowlist's source name, or the merged
+    provenance, one shared object per distinct story (`plain`: the source's own, for
+    an entry that says nothing more about itself)."""
     if source.allow:
-        if existing is not None:
-            return False
-        store(source.name)
-        return True
+        return source.name if existing is None else None
+    if existing is None and not (entry.campaign or entry.severity or entry.comment
+                                 or entry.first_listed):
+        return plain
     if existing is None:
         provenance = Provenance((source.name,), entry.campaign or source.campaign,
                                 entry.severity or source.severity, entry.comment,
                                 entry.first_listed)
     elif source.name in existing.sources:
-        return False
+        return None
     else:
         provenance = Provenance(
             existing.sources + (source.name,),
@@ -282,5 +303,4 @@ def _add(blocklist: Blocklist, source: Source, entry: Entry,
             min(existing.severity, entry.severity or source.severity),
             existing.comment or entry.comment,
             min(filter(None, (existing.first_listed, entry.first_listed)), default=""))
-    store(shared.setdefault(provenance, provenance))      # one object per distinct story
-    return True
+    return shared.setdefault(provenance, provenance)

@@ -73,9 +73,13 @@ class DomainSet(Generic[V]):
         if self._trie is not None or len(self._suffix) < minimum:
             return
         trie = marisa_trie.Trie(name[::-1] + "." for name in self._suffix)
-        values: list[V] = [None] * len(trie)  # type: ignore[list-item]
-        for name, value in self._suffix.items():
-            values[trie[name[::-1] + "."]] = value
+        distinct = {id(value): value for value in self._suffix.values()}
+        if len(distinct) == 1:      # one feed, one story (the usual case): no lookups
+            values: list[V] = [next(iter(distinct.values()))] * len(trie)
+        else:
+            values = [None] * len(trie)  # type: ignore[list-item]
+            for name, value in self._suffix.items():
+                values[trie[name[::-1] + "."]] = value
         self._trie, self._values, self._suffix = trie, values, {}
 
     def match(self, name: str) -> V | None:
@@ -140,12 +144,15 @@ class PrefixSet(Generic[V]):
 
     def compile(self, minimum: int = 10_000) -> None:
         """Move single IPv4 addresses into the sorted array when there are `minimum`."""
-        if self._v4_keys or sum(len(addr) == 4 for addr in self._hosts) < minimum:
+        if self._v4_keys:
             return
-        singles = sorted((int.from_bytes(addr, "big"), value)
-                         for addr, value in self._hosts.items() if len(addr) == 4)
-        self._v4_keys = array("I", (number for number, _ in singles))
-        self._v4_values = [value for _, value in singles]
+        singles = {int.from_bytes(addr, "big"): value
+                   for addr, value in self._hosts.items() if len(addr) == 4}
+        if len(singles) < minimum:
+            return
+        keys = sorted(singles)              # plain integers: no tuple comparisons
+        self._v4_keys = array("I", keys)
+        self._v4_values = [singles[number] for number in keys]
         self._hosts = {addr: value for addr, value in self._hosts.items() if len(addr) == 16}
 
     def _single(self, addr: bytes) -> V | None:
@@ -158,23 +165,37 @@ class PrefixSet(Generic[V]):
         return value
 
     def add(self, network: Network, value: V) -> None:
-        if network.prefixlen == network.max_prefixlen:
+        self.add_key(network.network_address.packed, network.prefixlen, value)
+
+    def add_key(self, packed: bytes, prefixlen: int, value: V) -> None:
+        """Add the network of this packed address (host bits zero) and prefix length:
+        what the loader has in hand, without building an ipaddress object a line."""
+        width = len(packed) * 8
+        if prefixlen == width:
             assert not self._v4_keys, "a compiled PrefixSet takes no more addresses"
-            self._hosts[network.network_address.packed] = value
+            self._hosts[packed] = value
             return
-        nets = self._nets4 if network.version == 4 else self._nets6
-        shift = network.max_prefixlen - network.prefixlen
-        nets.setdefault(network.prefixlen, {})[int(network.network_address) >> shift] = value
-        self._order4 = tuple((32 - p, t) for p, t in sorted(self._nets4.items(), reverse=True))
-        self._order6 = tuple((128 - p, t) for p, t in sorted(self._nets6.items(), reverse=True))
+        nets = self._nets4 if width == 32 else self._nets6
+        table = nets.get(prefixlen)
+        if table is None:
+            table = nets[prefixlen] = {}
+            self._order4 = tuple((32 - p, t) for p, t in sorted(self._nets4.items(), reverse=True))
+            self._order6 = tuple((128 - p, t) for p, t in sorted(self._nets6.items(),
+                                                                reverse=True))
+        table[int.from_bytes(packed, "big") >> (width - prefixlen)] = value
 
     def get(self, network: Network) -> V | None:
         """The value stored for exactly this network."""
-        if network.prefixlen == network.max_prefixlen:
-            return self._single(network.network_address.packed)
-        nets = self._nets4 if network.version == 4 else self._nets6
-        shift = network.max_prefixlen - network.prefixlen
-        return nets.get(network.prefixlen, {}).get(int(network.network_address) >> shift)
+        return self.get_key(network.network_address.packed, network.prefixlen)
+
+    def get_key(self, packed: bytes, prefixlen: int) -> V | None:
+        width = len(packed) * 8
+        if prefixlen == width:
+            return self._single(packed)
+        table = (self._nets4 if width == 32 else self._nets6).get(prefixlen)
+        if table is None:
+            return None
+        return table.get(int.from_bytes(packed, "big") >> (width - prefixlen))
 
     def __len__(self) -> int:
         nets = (*self._nets4.values(), *self._nets6.values())

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sensor.blocklist.formats import BadLine, Entry, detect_format, parser_for
+from sensor.blocklist.formats import (
+    _LABEL,
+    BadLine,
+    Entry,
+    address_entry,
+    detect_format,
+    network_key,
+    normalise_domain,
+    parser_for,
+)
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "rules" / "samples"
@@ -151,3 +163,43 @@ def test_mixed_lists_and_addresses_in_a_domains_list() -> None:
         ("domain", "evil.example"), ("ip", "203.0.113.5"), ("cidr", "198.51.100.0/24")]
     bad = list(parser_for("domains")(text, {}))[1]
     assert bad.reason == "'203.0.113.5' is an address: list it in an ips (or mixed) source"
+
+
+@given(st.text(alphabet="ab-_0.Z", max_size=80))
+def test_a_name_is_accepted_exactly_when_every_label_is(text: str) -> None:
+    """normalise_domain checks a whole name with one pattern and falls back to label by
+    label only to say why; the two never disagree."""
+    name = text.lower().rstrip(".")
+    name = name[2:] if name.startswith("*.") else name
+    labels = name.split(".")
+    valid = bool(name) and len(labels) >= 2 and all(_LABEL.match(label) for label in labels)
+    try:
+        assert normalise_domain(text) == name and valid
+    except ValueError:
+        assert not valid
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("192.0.2.1", (bytes([192, 0, 2, 1]), 32)),
+    ("192.0.2.77/24", (bytes([192, 0, 2, 0]), 24)),
+    ("2001:DB8::1", (bytes.fromhex("20010db8" + "0" * 23 + "1"), 128)),
+    ("2001:db8::ff/32", (bytes.fromhex("20010db8" + "0" * 24), 32)),
+])
+def test_network_keys_are_what_ipaddress_says(text: str, key: tuple[bytes, int]) -> None:
+    assert network_key(text) == key
+    network = ip_network(text, strict=False)
+    assert key == (network.network_address.packed, network.prefixlen)
+
+
+@pytest.mark.parametrize("text", ["01.2.3.4", "1.2.3", "256.1.1.1", "1.2.3.4/33",
+                                  "1.2.3.4/٣", "fe80::1%eth0", "::/129", "1.2.3.4/"])
+def test_what_inet_pton_refuses_goes_to_ipaddress(text: str) -> None:
+    assert network_key(text) is None
+    parsed = address_entry(1, text)
+    try:
+        network = ip_network(text, strict=False)
+    except ValueError:
+        assert isinstance(parsed, BadLine)
+    else:
+        assert isinstance(parsed, Entry) and parsed.key == (network.network_address.packed,
+                                                            network.prefixlen)
