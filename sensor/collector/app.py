@@ -55,7 +55,7 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status)
 
 
-async def _db(request: web.Request, function: Callable[..., T], *args: Any) -> T:
+async def in_db(request: web.Request, function: Callable[..., T], *args: Any) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(request.app[EXECUTOR], partial(function, *args))
 
@@ -89,7 +89,7 @@ async def bearer_auth(request: web.Request,
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _error(401, "missing Authorization: Bearer TOKEN")
-    identity = await _db(request, request.app[STORE].authenticate, token.strip())
+    identity = await in_db(request, request.app[STORE].authenticate, token.strip())
     if identity is None:
         return _error(401, "unknown or revoked token")
     request["identity"] = identity
@@ -103,7 +103,7 @@ def _require_admin(request: web.Request) -> str:
     return name
 
 
-def _iso(request: web.Request, epoch: float | None) -> str | None:
+def iso_time(request: web.Request, epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return datetime.fromtimestamp(epoch, request.app[CONFIG].tz).isoformat(timespec="seconds")
@@ -111,11 +111,11 @@ def _iso(request: web.Request, epoch: float | None) -> str | None:
 
 def _host_json(request: web.Request, host: Host) -> dict[str, Any]:
     return {"id": host.id, "unit": host.unit, "sensor": host.sensor, "ip": host.ip,
-            "mac": host.mac, "first_seen": _iso(request, host.first_seen),
-            "last_seen": _iso(request, host.last_seen), "hits": host.hits,
+            "mac": host.mac, "first_seen": iso_time(request, host.first_seen),
+            "last_seen": iso_time(request, host.last_seen), "hits": host.hits,
             "indicators": host.indicators, "status": host.status,
-            "handled_at": _iso(request, host.handled_at), "handled_by": host.handled_by,
-            "last_hit": _iso(request, host.last_hit)}
+            "handled_at": iso_time(request, host.handled_at), "handled_by": host.handled_by,
+            "last_hit": iso_time(request, host.last_hit)}
 
 
 def _since(request: web.Request) -> float | None:
@@ -138,7 +138,7 @@ def _limit(request: web.Request, default: int, ceiling: int) -> int:
     return int(text)
 
 
-def _host_id(request: web.Request) -> int:
+def host_id_of(request: web.Request) -> int:
     text = request.match_info["id"]
     if not text.isdigit() or len(text) > 18:
         raise web.HTTPBadRequest(reason="host id: expected an integer")
@@ -232,12 +232,12 @@ async def get_identity(request: web.Request) -> web.Response:
 async def get_sensors(request: web.Request) -> web.Response:
     _require_admin(request)
     now = time.time()
-    sensors = await _db(request, request.app[STORE].sensors)
+    sensors = await in_db(request, request.app[STORE].sensors)
     for sensor in sensors:
         last = sensor["last_seen"]
         sensor["silent_seconds"] = None if last is None else round(now - last, 1)
-        sensor["created"] = _iso(request, sensor["created"])
-        sensor["last_seen"] = _iso(request, last)
+        sensor["created"] = iso_time(request, sensor["created"])
+        sensor["last_seen"] = iso_time(request, last)
     return _json({"sensors": sensors})
 
 
@@ -246,7 +246,7 @@ async def get_hosts(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
         return _error(400, f"status: expected one of {', '.join(STATUSES)}")
-    hosts = await _db(request, partial(request.app[STORE].hosts,
+    hosts = await in_db(request, partial(request.app[STORE].hosts,
                                        unit=request.query.get("unit"), since=_since(request),
                                        status=status, limit=_limit(request, 1000, 100_000)))
     return _json({"hosts": [_host_json(request, host) for host in hosts]})
@@ -255,22 +255,22 @@ async def get_hosts(request: web.Request) -> web.Response:
 async def get_host(request: web.Request) -> web.Response:
     _require_admin(request)
     store = request.app[STORE]
-    host = await _db(request, store.host, _host_id(request))
+    host = await in_db(request, store.host, host_id_of(request))
     if host is None:
         return _error(404, "no such host")
-    detail = await _db(request, store.host_detail, host)
+    detail = await in_db(request, store.host_detail, host)
     for alert in detail["recent_alerts"]:
-        alert["ts"] = _iso(request, alert["ts"])
+        alert["ts"] = iso_time(request, alert["ts"])
     return _json(_host_json(request, host) | detail)
 
 
 async def post_handled(request: web.Request) -> web.Response:
     admin = _require_admin(request)
     store = request.app[STORE]
-    host_id = _host_id(request)
-    if not await _db(request, store.mark_handled, host_id, admin, time.time()):
+    host_id = host_id_of(request)
+    if not await in_db(request, store.mark_handled, host_id, admin, time.time()):
         return _error(404, "no such host")
-    host = await _db(request, store.host, host_id)
+    host = await in_db(request, store.host, host_id)
     return _json(_host_json(request, host))
 
 
@@ -279,7 +279,7 @@ async def get_top_indicators(request: web.Request) -> web.Response:
     since = _since(request)
     since_day = None if since is None else datetime.fromtimestamp(
         since, request.app[CONFIG].tz).date().isoformat()
-    rows = await _db(request, partial(request.app[STORE].top_indicators,
+    rows = await in_db(request, partial(request.app[STORE].top_indicators,
                                       unit=request.query.get("unit"), since_day=since_day,
                                       limit=_limit(request, 20, 1000)))
     return _json({"indicators": rows})
@@ -305,7 +305,7 @@ async def report_response(request: web.Request, fmt: str, lang: str) -> web.Resp
         raise web.HTTPBadRequest(reason=f"lang: one of {', '.join(LANGS)}")
     period, unit, group = report_query(request)
     try:
-        report = await _db(request, campaign_report, request.app[STORE], period, unit, group)
+        report = await in_db(request, campaign_report, request.app[STORE], period, unit, group)
     except ReportError as err:
         raise web.HTTPBadRequest(reason=str(err)) from None
     body = render(report, fmt, lang, request.query.get("organisation", ""))
@@ -326,7 +326,7 @@ async def get_report(request: web.Request) -> web.Response:
 
 async def get_healthz(request: web.Request) -> web.Response:
     try:
-        await _db(request, request.app[STORE].ping)
+        await in_db(request, request.app[STORE].ping)
     except Exception as err:    # any database failure makes the collector unhealthy
         return _error(503, f"database: {err}")
     return _json({"status": "ok"})

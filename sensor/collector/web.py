@@ -24,9 +24,9 @@ from sensor.collector.app import (
     CONFIG,
     STORE,
     UI,
-    _db,
-    _host_id,
-    _iso,
+    host_id_of,
+    in_db,
+    iso_time,
     report_query,
     report_response,
 )
@@ -128,7 +128,7 @@ async def _admin(request: web.Request) -> str | None:
     token = request.cookies.get(COOKIE)
     if not token:
         return None
-    identity = await _db(request, request.app[STORE].authenticate, token)
+    identity = await in_db(request, request.app[STORE].authenticate, token)
     return identity[1] if identity and identity[0] == "admin" else None
 
 
@@ -160,7 +160,7 @@ async def login_page(request: web.Request, failed: bool = False) -> web.Response
 async def login(request: web.Request) -> web.StreamResponse:
     _same_origin(request)
     token = str((await request.post()).get("token", "")).strip()
-    identity = await _db(request, request.app[STORE].authenticate, token) if token else None
+    identity = await in_db(request, request.app[STORE].authenticate, token) if token else None
     if not identity or identity[0] != "admin":
         response = await login_page(request, failed=True)
         response.set_status(401)
@@ -220,10 +220,10 @@ async def report_page(request: web.Request) -> web.Response:
     text, labels = TEXT[lang], LABELS[lang]
     period, unit, group = report_query(request)
     try:
-        report = await _db(request, campaign_report, request.app[STORE], period, unit, group)
+        report = await in_db(request, campaign_report, request.app[STORE], period, unit, group)
     except ReportError as err:
         raise web.HTTPBadRequest(reason=str(err)) from None
-    top = await _db(request, lambda: request.app[STORE].top_indicators(
+    top = await in_db(request, lambda: request.app[STORE].top_indicators(
         unit=unit, since_day=period.first.isoformat(), until_day=period.last.isoformat(),
         limit=10))
     tables = form_tables(report, lang)
@@ -258,7 +258,7 @@ async def hosts_page(request: web.Request) -> web.Response:
     status = request.query.get("status", "infected")
     if status not in ("infected", "handled"):
         raise web.HTTPBadRequest(reason="status: infected or handled")
-    hosts = await _db(request, lambda: request.app[STORE].hosts(
+    hosts = await in_db(request, lambda: request.app[STORE].hosts(
         unit=request.query.get("unit") or None, status=status, limit=5000))
     suffix = "&lang=en" if lang == "en" else ""
     tabs = " | ".join(f'<a href="{UI}/hosts?status={s}{suffix}">{text[s]}</a>'
@@ -274,7 +274,7 @@ async def hosts_page(request: web.Request) -> web.Response:
                     f'<td>{escape(host.ip)}</td><td>{escape(host.mac or "")}</td>'
                     f'<td>{escape(host.sensor)}</td><td class=n>{host.hits}</td>'
                     f'<td class=n>{host.indicators}</td>'
-                    f'<td>{escape(_iso(request, host.last_hit) or "")}</td>'
+                    f'<td>{escape(iso_time(request, host.last_hit) or "")}</td>'
                     f'<td>{text[host.status]}</td><td>{action}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in (
         text["unit"], labels["ip"], labels["mac"], labels["sensor"], text["hits"],
@@ -287,7 +287,7 @@ async def hosts_page(request: web.Request) -> web.Response:
 async def mark_handled(request: web.Request) -> web.StreamResponse:
     admin = await _require_admin(request)
     _same_origin(request)
-    if not await _db(request, request.app[STORE].mark_handled, _host_id(request), admin,
+    if not await in_db(request, request.app[STORE].mark_handled, host_id_of(request), admin,
                      time.time()):
         raise web.HTTPNotFound(reason="no such host")
     referer = urlsplit(request.headers.get("Referer", ""))
@@ -300,10 +300,10 @@ async def mark_handled(request: web.Request) -> web.StreamResponse:
 async def sensors_page(request: web.Request) -> web.Response:
     await _require_admin(request)
     text = TEXT[_lang(request)]
-    sensors = await _db(request, request.app[STORE].sensors)
+    sensors = await in_db(request, request.app[STORE].sensors)
     header = [text["sensors"], text["unit"], text["last_seen"], text["batches"],
               text["alerts"], text["dropped"]]
-    table = Table("", header, [[s["id"], s["unit"], _iso(request, s["last_seen"]) or
+    table = Table("", header, [[s["id"], s["unit"], iso_time(request, s["last_seen"]) or
                                 text["never"], s["batches"], s["alerts"], s["dropped_alerts"]]
                                for s in sensors])
     return _page(request, text["sensors"], _table(table, row_ids=0, numeric_from=3))
