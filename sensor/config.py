@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sensor.basicauth import Credentials, CredentialsError, read_credentials
 from sensor.flows import FlowTimeouts
 from sensor.yamlconf import ConfigError, Section, host_port, load_mapping, positive, string_list
 
@@ -99,6 +100,7 @@ class SensorConfig:
     metrics_listen: str | None = DEFAULT_METRICS     # None: no metrics endpoint
     metrics_cert_file: Path | None = None
     metrics_key_file: Path | None = None
+    metrics_credentials: Credentials | None = None   # basic auth for /metrics
     stop_timeout: float = 10.0
     source: str = "(defaults)"
 
@@ -157,6 +159,12 @@ def load_config(path: Path) -> SensorConfig:
                             "cert_file and key_file go together (HTTPS for /metrics)")
     config.metrics_cert_file = _path(base, cert) if cert else None
     config.metrics_key_file = _path(base, key) if key else None
+    auth = metrics.get("basic_auth_file", str, None)
+    if auth:
+        try:    # read now, while root: the file stays 0600 root's
+            config.metrics_credentials = read_credentials(_path(base, auth))
+        except CredentialsError as err:
+            raise metrics.error("basic_auth_file", str(err)) from None
     metrics.finish()
     config.stop_timeout = float(top.get("stop_timeout", (int, float), 10.0, positive))
     top.finish()

@@ -181,12 +181,14 @@ class Daemon:
             try:
                 serve(config.metrics_listen, self.metrics,
                       str(config.metrics_cert_file) if config.metrics_cert_file else None,
-                      str(config.metrics_key_file) if config.metrics_key_file else None)
+                      str(config.metrics_key_file) if config.metrics_key_file else None,
+                      config.metrics_credentials)
             except MetricsError as err:
                 self._stop_children()
                 raise StartError(str(err)) from err
-            log.info("metrics on %s://%s/metrics",
-                     "https" if config.metrics_cert_file else "http", config.metrics_listen)
+            log.info("metrics on %s://%s/metrics%s",
+                     "https" if config.metrics_cert_file else "http", config.metrics_listen,
+                     " (basic auth)" if config.metrics_credentials else "")
         entries = sum(s.entries for s in report.sources)
         self.notifier.ready(f"capturing on {', '.join(config.interfaces)} with "
                             f"{config.workers} worker(s), {entries:,} indicators")

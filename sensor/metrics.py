@@ -12,14 +12,20 @@ indicator, so `sum(madoc_hits_total)` can exceed the alerts when lists overlap.
 
 from __future__ import annotations
 
+import socket
+import ssl
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import start_http_server
+from prometheus_client import make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from sensor.basicauth import Credentials, wsgi_guard
 from sensor.decode.dns import rcode_name
 from sensor.sinks.summary import EventCounts
 from sensor.uplink.sender import UplinkStats
@@ -152,16 +158,41 @@ def _labelled(kind: type, name: str, text: str, labels: list[str],
     return family
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:    # noqa: A002
+        """Scrapes are not logged (one every 15–30 s, from Prometheus)."""
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 def serve(listen: str, collector: Collector, certfile: str | None = None,
-          keyfile: str | None = None) -> None:
-    """Serve /metrics from a thread of prometheus-client (HTTPS with a cert and key)."""
+          keyfile: str | None = None, credentials: Credentials | None = None) -> None:
+    """Serve /metrics from a thread: prometheus-client's WSGI exposition, behind basic
+    authentication when given credentials, over HTTPS when given a cert and key."""
     address = host_port(listen)
     if not address or not address[0]:
         raise MetricsError(f"metrics.listen must be HOST:PORT, not {listen!r}")
     host, port = address
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    app = make_wsgi_app(registry)
+    if credentials:
+        app = wsgi_guard(app, credentials)
     try:
-        start_http_server(port, host, registry, certfile=certfile, keyfile=keyfile)
+        server = make_server(host, port, app, _Server6 if ":" in host else _Server,
+                             handler_class=_QuietHandler)
+        if certfile:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certfile, keyfile)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+    except ssl.SSLError as err:
+        raise MetricsError(f"cannot use {certfile} / {keyfile} for metrics: {err}") from err
     except OSError as err:
         raise MetricsError(f"cannot serve metrics on {listen}: {err.strerror or err}") from err
+    threading.Thread(target=server.serve_forever, name="madoc-metrics", daemon=True).start()

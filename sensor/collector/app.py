@@ -378,10 +378,12 @@ async def _serve_metrics(app: web.Application) -> None:
         return (await loop.run_in_executor(executor, store.sensors),
                 await loop.run_in_executor(executor, store.hosts_by_status))
 
-    runner = web.AppRunner(metrics_app(app[METRICS], figures), access_log=None)
+    config = app[CONFIG]
+    runner = web.AppRunner(metrics_app(app[METRICS], figures, config.metrics_credentials),
+                           access_log=None)
     await runner.setup()
-    host, port = app[CONFIG].metrics_host_port
-    await web.TCPSite(runner, host, port).start()
+    host, port = config.metrics_host_port
+    await web.TCPSite(runner, host, port, ssl_context=tls_context(config, metrics=True)).start()
     app[METRICS_RUNNER] = runner
 
 
@@ -403,15 +405,17 @@ def ensure_admin_token(store: Store, path: str) -> bool:
     return True
 
 
-def tls_context(config: CollectorConfig) -> ssl.SSLContext | None:
-    if not config.tls_cert:
+def tls_context(config: CollectorConfig, metrics: bool = False) -> ssl.SSLContext | None:
+    """The API's (or with `metrics`, the /metrics address's) server context, or None."""
+    cert, key = (config.metrics_cert, config.metrics_key) if metrics else (config.tls_cert,
+                                                                           config.tls_key)
+    if not cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(config.tls_cert, config.tls_key)
+        context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as err:
-        raise ConfigError(f"cannot load TLS certificate {config.tls_cert} / key "
-                          f"{config.tls_key}: {err}") from err
+        raise ConfigError(f"cannot load TLS certificate {cert} / key {key}: {err}") from err
     return context
 
 
@@ -419,6 +423,7 @@ def run(config: CollectorConfig) -> int:
     """Migrate the database, then serve until SIGTERM/SIGINT."""
     host, port = config.host_port
     context = tls_context(config)
+    tls_context(config, metrics=True)       # a bad metrics certificate stops the start here
     if context is None and not config.insecure and host not in ("127.0.0.1", "::1", "localhost"):
         raise ConfigError(f"{config.source}: refusing plain HTTP on {host}: sensors' tokens "
                           f"would cross the network in clear; configure tls: {{cert, key}} "
@@ -431,7 +436,9 @@ def run(config: CollectorConfig) -> int:
     scheme = "https" if context else "http"
     log.warning("madoc-collector listening on %s://%s:%d (schema %d, %s)%s", scheme, host, port,
                 version, config.database.split("@")[-1],
-                f"; metrics on http://{config.metrics_listen}/metrics"
+                f"; metrics on {'https' if config.metrics_cert else 'http'}://"
+                f"{config.metrics_listen}/metrics"
+                f"{' (basic auth)' if config.metrics_credentials else ''}"
                 if config.metrics_listen else "")
     asyncio.run(_serve(build_app(config, store), host, port, context,
                        f"serving on {scheme}://{host}:{port}"))

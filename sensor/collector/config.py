@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from sensor.basicauth import Credentials, CredentialsError, read_credentials
 from sensor.paths import state_directory
 from sensor.yamlconf import host_port
 
@@ -18,6 +19,7 @@ DEFAULT_MAX_BODY = 16 << 20
 DEFAULT_METRICS = "127.0.0.1:9571"
 KEYS = {"listen", "database", "tls", "admin_token_file", "quiet_period_days", "max_body_bytes",
         "timezone", "insecure", "metrics"}
+METRICS_KEYS = {"listen", "cert_file", "key_file", "basic_auth_file"}
 
 
 class ConfigError(ValueError):
@@ -36,6 +38,9 @@ class CollectorConfig:
     timezone: str = ""
     insecure: bool = False
     metrics_listen: str | None = DEFAULT_METRICS      # None: no /metrics
+    metrics_cert: str | None = None                   # HTTPS for /metrics
+    metrics_key: str | None = None
+    metrics_credentials: Credentials | None = None    # basic auth for /metrics
     source: str = "(defaults)"
 
     def __post_init__(self) -> None:
@@ -86,8 +91,10 @@ def load_config(path: Path | None) -> CollectorConfig:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; "
                           f"known: {', '.join(sorted(KEYS))}")
     metrics: Any = doc.pop("metrics", None) or {}
-    if not isinstance(metrics, dict) or set(metrics) - {"listen"}:
-        raise ConfigError(f"{path}: metrics is {{listen: HOST:PORT}} or {{listen: off}}")
+    if not isinstance(metrics, dict) or set(metrics) - METRICS_KEYS or (
+            ("cert_file" in metrics) != ("key_file" in metrics)):
+        raise ConfigError(f"{path}: metrics is {{listen: HOST:PORT or off, cert_file: FILE, "
+                          f"key_file: FILE, basic_auth_file: FILE}} (cert and key together)")
     tls: Any = doc.pop("tls", None) or {}
     if not isinstance(tls, dict) or set(tls) - {"cert", "key"} or bool(tls) != (
             "cert" in tls and "key" in tls):
@@ -97,7 +104,15 @@ def load_config(path: Path | None) -> CollectorConfig:
     config = CollectorConfig(**doc, tls_cert=_relative(base, tls.get("cert")),
                              tls_key=_relative(base, tls.get("key")),
                              metrics_listen=None if listen in ("off", False) else str(listen),
+                             metrics_cert=_relative(base, metrics.get("cert_file")),
+                             metrics_key=_relative(base, metrics.get("key_file")),
                              source=str(path))
+    if metrics.get("basic_auth_file"):
+        try:
+            config.metrics_credentials = read_credentials(
+                Path(_relative(base, metrics["basic_auth_file"]) or ""))
+        except CredentialsError as err:
+            raise ConfigError(f"{path}: metrics.basic_auth_file: {err}") from None
     if config.admin_token_file:
         config.admin_token_file = _relative(base, config.admin_token_file)
     for name, kind in (("quiet_period_days", (int, float)), ("max_body_bytes", int),

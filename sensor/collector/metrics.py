@@ -24,6 +24,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from sensor.basicauth import Credentials, aiohttp_guard
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -78,13 +80,15 @@ class CollectorMetrics:
 
 
 def metrics_app(metrics: CollectorMetrics,
-                figures: Callable[[], Awaitable[tuple[list, list]]]) -> web.Application:
-    """The /metrics application: `figures` reads sensors and hosts from the database."""
+                figures: Callable[[], Awaitable[tuple[list, list]]],
+                credentials: Credentials | None = None) -> web.Application:
+    """The /metrics application: `figures` reads sensors and hosts from the database;
+    behind basic authentication when given credentials."""
     async def get_metrics(_request: web.Request) -> web.Response:
         sensors, hosts = await figures()
         metrics.refresh(sensors, hosts, time.time())
         return metrics.exposition()
 
-    app = web.Application()
+    app = web.Application(middlewares=[aiohttp_guard(credentials)] if credentials else [])
     app.router.add_get("/metrics", get_metrics)
     return app

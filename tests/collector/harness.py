@@ -8,6 +8,7 @@ PostgreSQL from a temporary data directory as an unprivileged user.
 
 from __future__ import annotations
 
+import base64
 import glob
 import gzip
 import json
@@ -51,6 +52,38 @@ def http(method: str, url: str, token: str | None = None, body: Any = None,
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
+
+
+def self_signed(directory: Path, address: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A throw-away certificate and key for `address` (openssl), for HTTPS tests."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={address}", "-addext", f"subjectAltName=IP:{address}",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def basic_auth_file(directory: Path, user: str = "prometheus",
+                    password: str = "s3cret:with-colon") -> Path:
+    path = directory / "metrics.auth"
+    path.write_text(f"{user}:{password}\n")
+    path.chmod(0o600)
+    return path
+
+
+def fetch(url: str, context: Any = None, auth: tuple[str, str] | None = None
+          ) -> tuple[int, str]:
+    """(status, body) of a GET, with basic authentication when given; never raises on
+    HTTP errors."""
+    request = urllib.request.Request(url)
+    if auth:
+        token = base64.b64encode(":".join(auth).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

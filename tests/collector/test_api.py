@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.collector.harness import Collector, http, post_gzip
+from tests.collector.harness import Collector, http, post_gzip, self_signed
 from tests.notify import NotifySocket
 
 UNIT = "Sở Tài chính"
@@ -212,12 +212,8 @@ def test_the_units_directory_imports_as_is(collector: Collector) -> None:
 
 def test_https_with_a_certificate_and_the_sensor_verifying_it(tmp_path: Path) -> None:
     import ssl
-    import subprocess
 
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(cafile=str(cert))
     collector = Collector(tmp_path / "c", extra=f"tls: {{cert: {cert}, key: {key}}}\n")
     collector.start(context=context)

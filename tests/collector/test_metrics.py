@@ -3,11 +3,20 @@ demo captures: its figures equal the replay's."""
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import urllib.error
 from pathlib import Path
 
-from tests.collector.harness import Collector, parse_metrics
+import pytest
+
+from tests.collector.harness import (
+    Collector,
+    basic_auth_file,
+    fetch,
+    parse_metrics,
+    self_signed,
+)
 from tests.conftest import RULES, demo_captures, run_pipeline
 from tests.uplink.test_uplink_e2e import UNIT, registered, sensor_command
 
@@ -51,3 +60,36 @@ def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
         pass
     finally:
         collector.stop()
+
+
+def test_metrics_over_https_with_basic_auth(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    auth = basic_auth_file(tmp_path)
+    collector = Collector(tmp_path / "c")
+    collector.config.write_text(collector.config.read_text().replace(
+        f"metrics: {{listen: '127.0.0.1:{collector.metrics_port}'}}",
+        f"metrics: {{listen: '127.0.0.1:{collector.metrics_port}', cert_file: {cert}, "
+        f"key_file: {key}, basic_auth_file: {auth}}}"))
+    collector.start()
+    url = f"https://127.0.0.1:{collector.metrics_port}/metrics"
+    context = ssl.create_default_context(cafile=str(cert))
+    try:
+        assert fetch(url, context)[0] == 401
+        assert fetch(url, context, ("prometheus", "wrong"))[0] == 401
+        status, body = fetch(url, context, ("prometheus", "s3cret:with-colon"))
+        assert status == 200 and "madoc_collector_requests_total" in body
+        with pytest.raises(OSError):                  # not over plain HTTP
+            fetch(url.replace("https", "http"))
+    finally:
+        collector.stop()
+
+
+def test_a_bad_metrics_credentials_file_is_a_config_error(tmp_path: Path) -> None:
+    collector = Collector(tmp_path / "c")
+    bad = tmp_path / "bad.auth"
+    bad.write_text("no colon here\n")
+    collector.config.write_text(collector.config.read_text().replace(
+        f"metrics: {{listen: '127.0.0.1:{collector.metrics_port}'}}",
+        f"metrics: {{listen: '127.0.0.1:{collector.metrics_port}', basic_auth_file: {bad}}}"))
+    done = collector.cli("run", check=False)
+    assert done.returncode == 2 and "expected one line USER:PASSWORD" in done.stderr

@@ -112,3 +112,16 @@ def test_an_interface_that_does_not_exist_is_named(tmp_path: Path) -> None:
                             cwd=ROOT)
     assert result.returncode == 2, result.stderr
     assert "no-such-if0" in result.stderr
+
+
+def test_metrics_credentials_are_read_at_load_and_a_bad_file_names_its_line(
+        tmp_path: Path) -> None:
+    good = tmp_path / "metrics.auth"
+    good.write_text("prometheus:pa:ss\n")
+    config = load_config(write(tmp_path, DOCUMENTED.replace(
+        "metrics: {listen: 127.0.0.1:9570}",
+        "metrics: {listen: 127.0.0.1:9570, basic_auth_file: metrics.auth}")))
+    assert config.metrics_credentials == ("prometheus", "pa:ss")
+    good.write_text("just-a-password\n")
+    with pytest.raises(ConfigError, match=r"sensor\.yaml:12: .*basic_auth_file.*USER:PASSWORD"):
+        load_config(tmp_path / "sensor.yaml")

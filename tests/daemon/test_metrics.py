@@ -3,6 +3,7 @@ pair, against what `madoc-sensor replay`'s pipeline counts in the same files."""
 
 from __future__ import annotations
 
+import ssl
 import time
 import urllib.request
 from collections import Counter
@@ -12,7 +13,14 @@ import pytest
 
 from sensor.blocklist.loader import load_blocklist
 from sensor.config import DEFAULT_FILTER
-from tests.collector.harness import Samples, free_port, parse_metrics
+from tests.collector.harness import (
+    Samples,
+    basic_auth_file,
+    fetch,
+    free_port,
+    parse_metrics,
+    self_signed,
+)
 from tests.conftest import RULES, run_pipeline
 from tests.daemon.netns import SensorProcess, Wire, inside
 from tests.daemon.test_daemon import CAPTURES, write_config
@@ -78,3 +86,27 @@ def test_metrics_after_the_demo_captures_match_the_replay(tmp_path: Path, worker
     assert time.time() - 120 < one("madoc_rules_last_success_timestamp_seconds") < time.time()
     assert len(by_label(samples, "madoc_worker_lag_seconds", "worker")) == workers
     assert samples["madoc_sensor_info", (("mode", "capture"), ("sensor", "gw1"))] == 1
+
+
+def test_metrics_over_https_with_basic_auth(tmp_path: Path) -> None:
+    """metrics.cert_file/key_file/basic_auth_file: what a province scraping sensors over
+    the WAN sets; the credentials file is read at start, while the daemon is root."""
+    cert, key = self_signed(tmp_path)
+    auth = basic_auth_file(tmp_path)
+    context = ssl.create_default_context(cafile=str(cert))
+    with Wire() as wire:
+        port = free_port()
+        config = write_config(tmp_path, wire)
+        config.write_text(config.read_text() + (
+            f"metrics: {{listen: '127.0.0.1:{port}', cert_file: {cert}, key_file: {key}, "
+            f"basic_auth_file: {auth}}}\n"))
+        sensor = SensorProcess(wire.b, config)
+        sensor.wait_for("READY=1")
+        url = f"https://127.0.0.1:{port}/metrics"
+        with inside(wire.b):
+            refused = fetch(url, context)[0], fetch(url, context, ("prometheus", "nope"))[0]
+            status, body = fetch(url, context, ("prometheus", "s3cret:with-colon"))
+        assert sensor.stop() == 0, sensor.output
+    assert refused == (401, 401)
+    assert status == 200 and "madoc_captured_packets_total" in body
+    assert f"metrics on https://127.0.0.1:{port}/metrics (basic auth)" in sensor.output
