@@ -65,9 +65,11 @@ class BatchBuilder:
         self._seen: dict[tuple[bytes, float], list[float]] = {}     # (host, hour index)
 
     def add(self, events: Iterable) -> None:
-        # The uplink's share of the packet path (every DNS query and ended flow): the
-        # common case, an internal host seen again within the hour, is one dict lookup
-        # keyed by the hour's index (ts // HOUR, a float: no int() call) and a compare.
+        # The uplink's share of the packet path (every DNS query and ended flow). The
+        # common case, a host already seen this hour, is one dict lookup keyed by the
+        # hour's index (ts // HOUR, a float: no int() call) and a compare; only a host
+        # not yet seen this hour is asked whether it is internal (only internal ones
+        # are stored).
         is_internal, seen, max_age = self.is_internal, self._seen, self.max_age
         for event in events:
             cls = event.__class__
@@ -93,14 +95,16 @@ class BatchBuilder:
                 if len(self._alerts) >= self.max_alerts or len(self._counts) >= self.max_counts:
                     self.cut()
                     seen = self._seen
-            elif is_internal(host):
-                span = seen.get((host, ts // HOUR))
-                if span is None:
-                    seen[(host, ts // HOUR)] = [ts, ts]
-                elif ts > span[1]:
+                continue
+            key = (host, ts // HOUR)
+            span = seen.get(key)
+            if span is not None:
+                if ts > span[1]:
                     span[1] = ts
                 elif ts < span[0]:
                     span[0] = ts
+            elif is_internal(host):
+                seen[key] = [ts, ts]
 
     def _hit(self, hit: Hit) -> None:
         self._alerts.append(alert_record(hit, self.mac_of(hit.host)))
