@@ -159,6 +159,7 @@ class GroupCommit:
         self.store, self.executor, self.parallel = store, executor, parallel
         self.pending: list[tuple[dict, asyncio.Future]] = []
         self.flushing = False
+        self._flusher: asyncio.Task | None = None     # held: the loop keeps only weak refs
 
     async def submit(self, doc: dict) -> bool:
         loop = asyncio.get_running_loop()
@@ -169,7 +170,7 @@ class GroupCommit:
         self.pending.append((doc, answer))
         if not self.flushing:
             self.flushing = True
-            loop.create_task(self._flush())
+            self._flusher = loop.create_task(self._flush())
         return await answer
 
     async def _flush(self) -> None:
@@ -185,7 +186,8 @@ class GroupCommit:
                     await self._one_by_one(group)
                     continue
                 for (_, answer), stored in zip(group, results, strict=True):
-                    answer.set_result(stored)
+                    if not answer.done():       # its request may have been cancelled
+                        answer.set_result(stored)
         finally:
             self.flushing = False
 
@@ -193,10 +195,14 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         for doc, answer in group:
             try:
-                answer.set_result(await loop.run_in_executor(
-                    self.executor, self.store.ingest, doc, time.time()))
+                stored = await loop.run_in_executor(self.executor, self.store.ingest, doc,
+                                                    time.time())
             except Exception as err:    # noqa: BLE001 - the request answers 500
-                answer.set_exception(err)
+                if not answer.done():
+                    answer.set_exception(err)
+            else:
+                if not answer.done():
+                    answer.set_result(stored)
 
 
 INGEST = web.AppKey("ingest", GroupCommit)

@@ -60,3 +60,20 @@ def test_a_batch_that_cannot_be_stored_fails_alone(tmp_path: Path) -> None:
     assert isinstance(results[1], Exception)
     assert store.groups[0] == 3                 # tried together, then one by one
     assert store.sensors()[0]["batches"] == 2
+
+
+def test_a_request_given_up_while_waiting_does_not_stall_the_others(tmp_path: Path) -> None:
+    store = store_in(tmp_path)
+
+    async def main() -> list:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            commit = GroupCommit(store, executor, parallel=False)
+            first = asyncio.ensure_future(commit.submit(batch("gw1", 1)))
+            given_up = asyncio.ensure_future(commit.submit(batch("gw1", 2)))
+            last = asyncio.ensure_future(commit.submit(batch("gw1", 3)))
+            await asyncio.sleep(0)          # all three queued, the flush started
+            given_up.cancel()
+            return await asyncio.wait_for(asyncio.gather(first, last), timeout=10)
+
+    assert asyncio.run(main()) == [True, True]
+    assert store.sensors()[0]["batches"] == 3     # the cancelled request's batch is stored
