@@ -131,7 +131,8 @@ class PrefixSet(Generic[V]):
     searched by bisection (4 bytes an entry, plus a reference to the value).
     """
 
-    __slots__ = ("_hosts", "_nets4", "_nets6", "_order4", "_order6", "_v4_keys", "_v4_values")
+    __slots__ = ("_hosts", "_nets4", "_nets6", "_order4", "_order6", "_v4_keys", "_v4_values",
+                 "_v4_blocks")
 
     def __init__(self) -> None:
         self._hosts: dict[bytes, V] = {}
@@ -141,6 +142,7 @@ class PrefixSet(Generic[V]):
         self._order6: tuple[tuple[int, dict[int, V]], ...] = ()
         self._v4_keys = array("I")
         self._v4_values: list[V] = []
+        self._v4_blocks: bytearray | None = None   # compiled: a bit per /24 holding entries
 
     def compile(self, minimum: int = 10_000) -> None:
         """Move single IPv4 addresses into the sorted array when there are `minimum`."""
@@ -154,6 +156,20 @@ class PrefixSet(Generic[V]):
         self._v4_keys = array("I", keys)
         self._v4_values = [singles[number] for number in keys]
         self._hosts = {addr: value for addr, value in self._hosts.items() if len(addr) == 16}
+        # Most addresses asked are in no listed /24: one bit answers them, before the
+        # bisection and the walk over every listed prefix length.
+        blocks = bytearray(1 << 21)
+        for number in keys:
+            block = number >> 8
+            blocks[block >> 3] |= 1 << (block & 7)
+        for prefixlen, table in self._nets4.items():
+            for network in table:
+                if prefixlen >= 24:
+                    block = network >> (prefixlen - 24)
+                    blocks[block >> 3] |= 1 << (block & 7)
+                else:
+                    _mark_blocks(blocks, network << (24 - prefixlen), 1 << (24 - prefixlen))
+        self._v4_blocks = blocks
 
     def _single(self, addr: bytes) -> V | None:
         value = self._hosts.get(addr)
@@ -170,9 +186,9 @@ class PrefixSet(Generic[V]):
     def add_key(self, packed: bytes, prefixlen: int, value: V) -> None:
         """Add the network of this packed address (host bits zero) and prefix length:
         what the loader has in hand, without building an ipaddress object a line."""
+        assert self._v4_blocks is None, "a compiled PrefixSet takes no more entries"
         width = len(packed) * 8
         if prefixlen == width:
-            assert not self._v4_keys, "a compiled PrefixSet takes no more addresses"
             self._hosts[packed] = value
             return
         nets = self._nets4 if width == 32 else self._nets6
@@ -204,6 +220,11 @@ class PrefixSet(Generic[V]):
     def _find(self, addr: bytes) -> tuple[int, V] | None:
         """(host bits of the longest listed network holding `addr`, 0 for a listed single
         address; its value), or None."""
+        blocks = self._v4_blocks
+        if blocks is not None and len(addr) == 4:
+            block = addr[0] << 16 | addr[1] << 8 | addr[2]
+            if not blocks[block >> 3] >> (block & 7) & 1:
+                return None
         value = self._single(addr)
         if value is not None:
             return 0, value
@@ -237,6 +258,21 @@ class PrefixSet(Generic[V]):
         for cidr in cidrs:
             networks.add(ip_network(cidr, strict=False), value)
         return networks
+
+
+def _mark_blocks(blocks: bytearray, first: int, count: int) -> None:
+    """Set the bits of `count` consecutive /24 blocks from `first` (a network wider than
+    /24): whole bytes by slice, the ragged ends bit by bit."""
+    end = first + count
+    while first < end and first & 7:
+        blocks[first >> 3] |= 1 << (first & 7)
+        first += 1
+    whole = (end - first) >> 3
+    blocks[first >> 3:(first >> 3) + whole] = b"\xff" * whole
+    first += whole << 3
+    while first < end:
+        blocks[first >> 3] |= 1 << (first & 7)
+        first += 1
 
 
 @lru_cache(maxsize=4096)

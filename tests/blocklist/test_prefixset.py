@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import ip_address, ip_network
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,3 +65,26 @@ def test_compiled_single_addresses_equal_the_dict(hosts: list[int], nets: list,
         assert plain.match(packed) == compiled.match(packed)
         assert plain.match_entry(packed) == compiled.match_entry(packed)
         assert plain.get(ip_network(number)) == compiled.get(ip_network(number))
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/8", "172.16.16.0/20", "192.0.2.0/23",
+                                  "198.51.100.128/25", "203.0.113.7/32", "0.0.0.0/0"])
+def test_the_compiled_block_bits_never_hide_a_listed_address(cidr: str) -> None:
+    """Compiled sets answer most misses from one bit a /24: every address of a listed
+    network, at its edges and just outside, is answered as before compiling."""
+    plain: PrefixSet[str] = PrefixSet()
+    compiled: PrefixSet[str] = PrefixSet()
+    for prefixes in (plain, compiled):
+        prefixes.add(ip_network(cidr), cidr)
+        for number in range(0x0B000000, 0x0B000000 + 2048, 7):     # singles in 11/8
+            prefixes.add(ip_network(number), f"host {number}")
+    compiled.compile(minimum=0)
+    network = ip_network(cidr)
+    first, last = int(network.network_address), int(network.broadcast_address)
+    probes = {first, last, first - 1, last + 1, (first + last) // 2, 0x0B000000 + 7,
+              0x0B000000 + 8, 0x0BFFFFFF}
+    for number in sorted(n for n in probes if 0 <= n < 1 << 32):
+        packed = number.to_bytes(4, "big")
+        assert compiled.match_entry(packed) == plain.match_entry(packed), number
+    with pytest.raises(AssertionError):
+        compiled.add(ip_network("100.64.0.0/10"), "late")
