@@ -36,10 +36,11 @@ from typing import BinaryIO
 from sensor.blocklist.cache import load_cached
 from sensor.blocklist.loader import DEFAULT_CACHE_DIR, RulesError
 from sensor.blocklist.reload import RulesReloader
+from sensor.collector.config import local_timezone
 from sensor.collector.store import StoreError
 from sensor.config import SensorConfig
 from sensor.detect import internal_networks
-from sensor.localsummary import LocalSummary, local_timezone
+from sensor.localsummary import LocalSummary
 from sensor.metrics import MetricsError, SensorCollector, SensorSnapshot, serve
 from sensor.netinfo import NeighbourTable, auto_internal_networks
 from sensor.pipeline import Event, Pipeline
@@ -51,6 +52,7 @@ from sensor.sources.conntrack import ConntrackSource, ConntrackUnavailable, enab
 from sensor.sources.fanout import host_fanout_program
 from sensor.sources.live import open_captures
 from sensor.sources.pcapfile import CaptureError
+from sensor.uplink.batch import BatchBuilder, Batching
 from sensor.uplink.live import LiveUplink
 from sensor.uplink.sender import UplinkError
 from sensor.worker import CaptureWorker, WorkerStats, worker_process
@@ -60,6 +62,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
 STEP_SECONDS = 0.2
 STATUS_PERIOD = 60.0
 METRICS_PERIOD = 1.0
+LOCAL_BATCH_SECONDS = 60.0  # without a collector, the summary store takes a batch a minute
 DRAIN_SHARE = 0.5        # of stop_timeout, for the uplink after the workers have stopped
 
 
@@ -68,36 +71,35 @@ class StartError(RuntimeError):
 
 
 class Outputs:
-    """Where merged events go: the EVE log, the uplink and the local summary store."""
+    """Where merged events go: the EVE log, and batched once (`Batching`), the uplink's
+    spool and the local summary store."""
 
-    def __init__(self, eve: BinaryIO | None, uplink: LiveUplink | None,
-                 local: LocalSummary | None = None) -> None:
+    def __init__(self, eve: BinaryIO | None) -> None:
         self.eve_stream = eve
         self.eve = EveWriter(eve) if eve else None
-        self.uplink = uplink
-        self.local = local
+        self.uplink: LiveUplink | None = None
+        self.local: LocalSummary | None = None
+        self.batching: Batching | None = None
         self.counts = EventCounts()
 
     def handle(self, events: list[Event]) -> None:
         self.counts.add(events)
         if self.eve:
             self.eve.write(events)
-        if self.uplink:
-            self.uplink.add(events)
-        if self.local:
-            self.local.add(events)
+        if self.batching:
+            self.batching.add(events)
 
     def tick(self, now: float) -> None:
         if self.eve_stream:
             self.eve_stream.flush()
-        if self.uplink:
-            self.uplink.tick(now)
-        if self.local:
-            self.local.tick(now)
+        if self.batching:
+            self.batching.tick(now)
 
     def close(self, drain_timeout: float) -> None:
         if self.eve_stream:
             self.eve_stream.close()
+        if self.batching:
+            self.batching.flush()
         if self.local:
             self.local.close()
         if self.uplink:
@@ -155,26 +157,28 @@ class Daemon:
         except PrivilegeError as err:
             self._close_workers()
             raise StartError(str(err)) from err
-        self.outputs = Outputs(eve, None)
+        self.outputs = outputs = Outputs(eve)
         if len(self.workers) > 1:
             self._fork_workers()
-        is_internal = self.workers[0].pipeline.detector.is_internal
         if config.collector:
             self.neighbours = NeighbourTable()
             try:
-                self.outputs.uplink = LiveUplink(
-                    config.collector, config.sensor_id or "", config.spool_path, is_internal,
-                    self.neighbours.mac_of, log.info)
+                outputs.uplink = LiveUplink(config.collector, config.sensor_id or "",
+                                            config.spool_path, log.info)
             except UplinkError as err:
                 self._stop_children()
                 raise StartError(str(err)) from err
         try:
-            self.outputs.local = LocalSummary(
-                config.summary_path, config.unit, local_timezone(), is_internal,
-                self.neighbours.mac_of if self.neighbours else lambda addr: None)
+            outputs.local = LocalSummary(config.summary_path, config.unit, local_timezone())
         except StoreError as err:
             self._stop_children()
             raise StartError(str(err)) from err
+        builder = BatchBuilder(
+            self.workers[0].pipeline.detector.is_internal,
+            self.neighbours.mac_of if self.neighbours is not None else lambda addr: None,
+            max_age=config.collector.batch_seconds if config.collector else LOCAL_BATCH_SECONDS)
+        outputs.batching = Batching(builder, [outputs.local.keep] + (
+            [outputs.uplink.send] if outputs.uplink else []))
         if config.metrics_listen:
             self.metrics = SensorCollector()
             self._snapshot()
@@ -318,7 +322,7 @@ class Daemon:
             self._snapshot()
             self._next_snapshot = time.monotonic() + METRICS_PERIOD
         self.outputs.tick(time.time())
-        if self.neighbours:
+        if self.neighbours is not None:   # an empty table is falsy (it has __len__)
             self.neighbours.tick()
         if not self.children or all(c.is_alive() for c in self.children.values()):
             self.notifier.watchdog()

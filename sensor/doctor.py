@@ -154,8 +154,8 @@ def check_state_dir(config: SensorConfig) -> Iterator[Finding]:
 
 def check_collector(config: SensorConfig) -> Iterator[Finding]:
     from sensor.uplink.backfill import ask_identity
-    from sensor.uplink.channel import read_token
-    from sensor.uplink.sender import UplinkConfig, UplinkError
+    from sensor.uplink.channel import uplink_config
+    from sensor.uplink.sender import UplinkError
 
     settings = config.collector
     if settings is None:
@@ -163,10 +163,7 @@ def check_collector(config: SensorConfig) -> Iterator[Finding]:
         return
     what = f"collector {settings.url}"
     try:
-        uplink = UplinkConfig(settings.url, read_token(settings.token_file),
-                              ca_file=settings.ca_file, insecure=settings.insecure,
-                              timeout=10.0)
-        name, unit = ask_identity(uplink)
+        name, unit = ask_identity(uplink_config(settings, timeout=10.0))
     except UplinkError as err:
         yield Finding(FAIL, what, str(err))
         return

@@ -23,6 +23,9 @@ def addr_text(addr: bytes) -> str:
     return str(ip_address(addr))
 
 
+QR_RESPONSE = 0x8000     # the header's QR bit: a response, not a query
+
+
 class DnsQuestion(NamedTuple):
     name: str
     rrtype: int
@@ -47,7 +50,7 @@ class DnsMessage(NamedTuple):
 
     @property
     def is_response(self) -> bool:
-        return bool(self.flags & 0x8000)
+        return bool(self.flags & QR_RESPONSE)
 
     @property
     def rcode(self) -> int:

@@ -1,68 +1,49 @@
 """The sensor's own summary store: per-host daily counts in a small local SQLite, for a
 unit that has no collector (`madoc-sensor summary`).
 
-It is the collector's store, schema and all, fed with the same batches the uplink
-builds (without the alerts, which the EVE log keeps), so `madoc-sensor summary` and
-`madoc-collector report --unit` count a period the same way by construction. Days are
-in the machine's local time zone; a batch's day of receipt is its newest event's, so a
-replayed old capture does not count as reporting today.
+It is the collector's store, schema and all, fed with the batches the uplink sends
+(the daemon batches its events once, for both; the alerts are left out, the EVE log
+keeps them), so `madoc-sensor summary` and `madoc-collector report --unit` count a
+period the same way by construction. Days are in the machine's local time zone; a
+batch's day of receipt is its newest event's, so a replayed old capture does not count
+as reporting today.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from sensor.collector.config import local_timezone
 from sensor.collector.store import Store, StoreError
-from sensor.uplink.batch import BatchBuilder
+from sensor.uplink.batch import Batch
 
 STREAM = "local"
 SUMMARY_SENSOR = "this-sensor"
 
 
 class LocalSummary:
-    def __init__(self, path: Path, unit: str, tz: tzinfo,
-                 is_internal: Callable[[bytes], bool],
-                 mac_of: Callable[[bytes], str | None] = lambda addr: None,
-                 max_age: float = 60.0) -> None:
+    """A sink for finished batches (`Batching`): each is stored in the summary store,
+    numbered on from the last one stored by an earlier run."""
+
+    def __init__(self, path: Path, unit: str, tz: tzinfo) -> None:
         self.store = open_summary(path, tz)
         self.store.add_unit(unit)
         self.store.add_sensor(SUMMARY_SENSOR, unit, 0.0)
-        self.unit = unit
         self.sequence = self.store.last_sequence(SUMMARY_SENSOR, STREAM)
-        self.builder = BatchBuilder(is_internal, mac_of, max_age=max_age)
 
-    def add(self, events: list) -> None:
-        self.builder.add(events)
-        self._store()
-
-    def tick(self, now: float) -> None:
-        if self.builder.due(now):
-            self.builder.cut()
-            self._store()
-
-    def close(self) -> None:
-        self.builder.cut()
-        self._store()
-        self.store.close()
-
-    def _store(self) -> None:
-        for batch in self.builder.take():
+    def keep(self, batches: list[Batch]) -> None:
+        for batch in batches:
             newest = max([r["last"] for r in batch["counts"] + batch["hosts_seen"]]
                          + [a["ts"] for a in batch["alerts"]])
             self.sequence += 1
             self.store.ingest({**batch, "alerts": [], "sensor": SUMMARY_SENSOR,
                                "stream": STREAM, "sequence": self.sequence}, now=newest)
 
-
-def local_timezone() -> tzinfo:
-    """The machine's time zone, for the summary's days."""
-    zone = datetime.now().astimezone().tzinfo
-    assert zone is not None
-    return zone
+    def close(self) -> None:
+        self.store.close()
 
 
 def open_summary(path: Path, tz: tzinfo) -> Store:

@@ -13,15 +13,17 @@ from sensor.blocklist.cache import load_cached
 from sensor.blocklist.loader import DEFAULT_CACHE_DIR, LoadReport, RulesError
 from sensor.blocklist.matcher import Blocklist
 from sensor.blocklist.reload import RulesReloader
+from sensor.collector.config import local_timezone
 from sensor.collector.store import StoreError
 from sensor.detect import DEFAULT_INTERNAL_NETWORKS, internal_networks
-from sensor.localsummary import LocalSummary, local_timezone
+from sensor.localsummary import LocalSummary
 from sensor.pipeline import Pipeline
 from sensor.progress import Progress
 from sensor.sinks.eve import EveWriter
 from sensor.sinks.summary import EventCounts, write_summary
-from sensor.sources.pcapfile import CaptureError, CaptureFile
+from sensor.sources.pcapfile import CaptureError, CaptureFile, file_size
 from sensor.uplink.backfill import Backfill, BackfillOptions
+from sensor.uplink.batch import BatchBuilder, Batching
 from sensor.uplink.sender import UplinkError
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules" / "rules.yaml"
@@ -82,14 +84,14 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
         except UplinkError as err:
             _error(str(err))
             return EXIT_BAD_INPUT
-    local = None
+    local = local_batches = None
     if options.summary is not None:
         try:
-            local = LocalSummary(options.summary, options.unit, local_timezone(),
-                                 pipeline.detector.is_internal)
+            local = LocalSummary(options.summary, options.unit, local_timezone())
         except StoreError as err:
             _error(str(err))
             return EXIT_BAD_INPUT
+        local_batches = Batching(BatchBuilder(pipeline.detector.is_internal), [local.keep])
     counts = EventCounts()
     status = EXIT_OK
     started = time.perf_counter()
@@ -106,11 +108,13 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             writer.write(pipeline.events)
         if backfill:
             backfill.add(pipeline.events)
-        if local:
-            local.add(pipeline.events)
+        if local_batches:
+            local_batches.add(pipeline.events)
         pipeline.events.clear()
 
-    progress = Progress(sys.stderr, _total_size(options.captures)) if sys.stderr.isatty() else None
+    progress = None
+    if sys.stderr.isatty():
+        progress = Progress(sys.stderr, sum(map(file_size, options.captures)))
     finished_bytes = 0
     previous_handler = signal.signal(signal.SIGHUP, lambda *_: reloader.request())
     try:
@@ -130,7 +134,7 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
                 status = EXIT_BAD_INPUT
                 continue
             finally:
-                finished_bytes += _size(path)
+                finished_bytes += file_size(path)
             if capture.warning:
                 _clear(progress)
                 _error(f"warning: {path}: {capture.warning}")
@@ -143,24 +147,14 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
             stream.close()
         elif stream is not None:
             stream.flush()
-    if local is not None:
+    if local_batches is not None and local is not None:
+        local_batches.flush()
         local.close()
     write_summary(summary_out, pipeline, counts, len(options.captures),
                   time.perf_counter() - started)
     if backfill is not None and not backfill.finish():
         status = max(status, EXIT_UNDELIVERED)
     return status
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _total_size(paths: list[Path]) -> int:
-    return sum(map(_size, paths))
 
 
 def _clear(progress: Progress | None) -> None:

@@ -158,7 +158,6 @@ class GroupCommit:
     def __init__(self, store: Store, executor: ThreadPoolExecutor, parallel: bool) -> None:
         self.store, self.executor, self.parallel = store, executor, parallel
         self.pending: list[tuple[dict, asyncio.Future]] = []
-        self.flushing = False
         self._flusher: asyncio.Task | None = None     # held: the loop keeps only weak refs
 
     async def submit(self, doc: dict) -> bool:
@@ -168,28 +167,24 @@ class GroupCommit:
                                               time.time())
         answer = loop.create_future()
         self.pending.append((doc, answer))
-        if not self.flushing:
-            self.flushing = True
+        if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
         return await answer
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            while self.pending:
-                group, self.pending = self.pending, []
-                try:
-                    results = await loop.run_in_executor(
-                        self.executor, self.store.ingest_many, [doc for doc, _ in group],
-                        time.time())
-                except Exception:       # noqa: BLE001 - retried one by one below
-                    await self._one_by_one(group)
-                    continue
-                for (_, answer), stored in zip(group, results, strict=True):
-                    if not answer.done():       # its request may have been cancelled
-                        answer.set_result(stored)
-        finally:
-            self.flushing = False
+        while self.pending:     # no await between this test and the task's end
+            group, self.pending = self.pending, []
+            try:
+                results = await loop.run_in_executor(
+                    self.executor, self.store.ingest_many, [doc for doc, _ in group],
+                    time.time())
+            except Exception:       # noqa: BLE001 - retried one by one below
+                await self._one_by_one(group)
+                continue
+            for (_, answer), stored in zip(group, results, strict=True):
+                if not answer.done():       # its request may have been cancelled
+                    answer.set_result(stored)
 
     async def _one_by_one(self, group: list[tuple[dict, asyncio.Future]]) -> None:
         loop = asyncio.get_running_loop()

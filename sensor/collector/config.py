@@ -26,6 +26,11 @@ class ConfigError(ValueError):
     pass
 
 
+def local_timezone() -> tzinfo:
+    """The machine's time zone: the collector's default, and the sensor's summary's."""
+    return datetime.now(UTC).astimezone().tzinfo or UTC
+
+
 @dataclass
 class CollectorConfig:
     listen: str = "127.0.0.1:9443"
@@ -65,7 +70,7 @@ class CollectorConfig:
     @property
     def tz(self) -> tzinfo:
         if not self.timezone:
-            return datetime.now(UTC).astimezone().tzinfo or UTC
+            return local_timezone()
         try:
             return ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as err:

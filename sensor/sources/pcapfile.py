@@ -54,6 +54,14 @@ _GUNZIP = ("import gzip, os, shutil, sys\n"
            "    pass  # reader gone, or a corrupt/cut gzip: libpcap sees the end of data\n")
 
 
+def file_size(path: Path) -> int:
+    """Bytes on disk (0 for a file that cannot be read: it is reported when opened)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 class CaptureFile:
     """One capture file; iterate `batches()` for (data, records) pairs."""
 
@@ -64,7 +72,6 @@ class CaptureFile:
         self._gunzip: subprocess.Popen | None = None
         self._source: BinaryIO | None = None       # the .gz file, shared with gunzip
         self._position_fd: int | None = None       # whose offset is how far reading got
-        self.size = path.stat().st_size if path.exists() else 0
         handle = self._open()
         self.linktype = handle.datalink()
         self._close(handle)
@@ -112,8 +119,8 @@ class CaptureFile:
         self._stop_gunzip()
 
     def position(self) -> int:
-        """Bytes of the file read so far (of `size`; compressed bytes for .gz), for a
-        progress bar; read-ahead makes it run a buffer ahead of the packets."""
+        """Bytes of the file read so far (of `file_size`; compressed bytes for .gz), for
+        a progress bar; read-ahead makes it run a buffer ahead of the packets."""
         if self._position_fd is None:
             return 0
         try:

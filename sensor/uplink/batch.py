@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sensor.events import DnsEvent, FlowEnd, Hit, addr_text
+from sensor.events import QR_RESPONSE, DnsEvent, FlowEnd, Hit, addr_text
 
 Batch = dict[str, Any]
 HOUR = 3600
@@ -74,7 +74,7 @@ class BatchBuilder:
         for event in events:
             cls = event.__class__
             if cls is DnsEvent:
-                if event.message.flags & 0x8000 or event.mdns:    # responses, mDNS
+                if event.message.flags & QR_RESPONSE or event.mdns:   # (is_response inlined)
                     continue
                 ts, host = event.ts, event.endpoints.src
             elif cls is FlowEnd:
@@ -186,3 +186,33 @@ def merge_batches(batches: list[Batch]) -> Batch:
                 merged["last"] = max(merged["last"], row["last"])
     return {"alerts": [], "counts": list(counts.values()), "hosts_seen": list(seen.values()),
             "dropped_alerts": dropped}
+
+
+class Batching:
+    """One `BatchBuilder` whose finished batches go to every sink (the daemon's uplink
+    spool and its local summary store): the events are batched once, however many
+    places keep the batches."""
+
+    def __init__(self, builder: BatchBuilder,
+                 sinks: list[Callable[[list[Batch]], None]]) -> None:
+        self.builder, self.sinks = builder, sinks
+
+    def add(self, events: Iterable) -> None:
+        self.builder.add(events)
+        self._deliver()
+
+    def tick(self, now: float) -> None:
+        """Cut the batch being filled once it is `max_age` old (a quiet link)."""
+        if self.builder.due(now):
+            self.builder.cut()
+            self._deliver()
+
+    def flush(self) -> None:
+        self.builder.cut()
+        self._deliver()
+
+    def _deliver(self) -> None:
+        batches = self.builder.take()
+        if batches:
+            for sink in self.sinks:
+                sink(batches)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from sensor.config import CollectorSettings
 from sensor.uplink.sender import Uplink, UplinkConfig, UplinkError, UplinkThread
 from sensor.uplink.spool import Spool
 
@@ -20,6 +21,13 @@ def read_token(path: Path) -> str:
         return path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as err:
         raise UplinkError(f"cannot read token file {path}: {err}") from err
+
+
+def uplink_config(settings: CollectorSettings, **overrides: float) -> UplinkConfig:
+    """The uplink's settings from sensor.yaml's `collector:` (the daemon's, the doctor's)."""
+    return UplinkConfig(settings.url, read_token(settings.token_file),
+                        ca_file=settings.ca_file, insecure=settings.insecure,
+                        backoff_max=settings.retry_max, **overrides)
 
 
 def open_spool(path: Path, sensor_id: str, max_bytes: int) -> Spool:
