@@ -56,10 +56,14 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 def click_and_wait(browser: webdriver.Chrome, element: WebElement) -> None:
-    """Click what loads a new page, and wait until the old one is gone."""
+    """Click what loads a new page; wait until the old one is gone and the new one has
+    loaded (between the two, a lookup can land on a document being replaced)."""
     page = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+    wait = WebDriverWait(browser, 10)
+    wait.until(expected_conditions.staleness_of(page))
+    wait.until(lambda driver: driver.execute_script("return document.readyState")
+               == "complete")
 
 
 def finance_row(browser: webdriver.Chrome) -> list[str]:
