@@ -33,6 +33,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import BinaryIO
 
+from sensor import gcpolicy
 from sensor.blocklist.cache import load_cached
 from sensor.blocklist.loader import DEFAULT_CACHE_DIR, RulesError
 from sensor.blocklist.reload import RulesReloader
@@ -158,6 +159,7 @@ class Daemon:
             self._close_workers()
             raise StartError(str(err)) from err
         self.outputs = outputs = Outputs(eve)
+        gcpolicy.settle()          # before forking: the children share the frozen pages
         if len(self.workers) > 1:
             self._fork_workers()
         if config.collector:

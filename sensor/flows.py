@@ -17,7 +17,7 @@ import heapq
 from dataclasses import dataclass
 
 from sensor.decode.ip import PROTO_TCP
-from sensor.events import Endpoints, FlowEnd
+from sensor.events import Endpoints, FlowEnd, new_record
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -34,8 +34,8 @@ class FlowTimeouts:
 class Flow:
     """One flow's mutable counters; `src`/`sport` is the initiator."""
 
-    __slots__ = ("flow_id", "key", "proto", "src", "sport", "dst", "dport", "first_ts",
-                 "last_ts", "pkts_fwd", "bytes_fwd", "pkts_rev", "bytes_rev", "flags",
+    __slots__ = ("flow_id", "key", "proto", "src", "sport", "dst", "dport", "endpoints",
+                 "first_ts", "last_ts", "pkts_fwd", "bytes_fwd", "pkts_rev", "bytes_rev", "flags",
                  "state", "fins", "end_reason", "alerted", "vlan", "dns_streams")
 
     def __init__(self, flow_id: int, key: tuple, proto: int, src: bytes, sport: int,
@@ -44,6 +44,7 @@ class Flow:
         self.key = key
         self.proto = proto
         self.src, self.sport, self.dst, self.dport = src, sport, dst, dport
+        self.endpoints: Endpoints = new_record(Endpoints, (proto, src, sport, dst, dport))
         self.first_ts = self.last_ts = ts
         self.pkts_fwd = self.bytes_fwd = self.pkts_rev = self.bytes_rev = 0
         self.flags = 0
@@ -54,14 +55,11 @@ class Flow:
         self.vlan = vlan
         self.dns_streams: dict | None = None   # TcpDnsStream per direction, DNS flows only
 
-    @property
-    def endpoints(self) -> Endpoints:
-        return Endpoints(self.proto, self.src, self.sport, self.dst, self.dport)
-
     def to_end(self, reason: str) -> FlowEnd:
-        return FlowEnd(self.flow_id, self.endpoints, self.first_ts, self.last_ts,
-                       self.pkts_fwd, self.bytes_fwd, self.pkts_rev, self.bytes_rev,
-                       self.flags, self.state, reason, self.alerted, self.vlan)
+        return new_record(FlowEnd, (
+            self.flow_id, self.endpoints, self.first_ts, self.last_ts, self.pkts_fwd,
+            self.bytes_fwd, self.pkts_rev, self.bytes_rev, self.flags, self.state, reason,
+            self.alerted, self.vlan))
 
 
 class FlowTable:
@@ -172,7 +170,9 @@ class FlowTable:
 
     def flush(self, reason: str = "end_of_input") -> None:
         """End every flow (end of a capture, shutdown); closed ones keep FIN/RST."""
-        for flow in list(self.flows.values()):
-            self._end(flow, flow.end_reason if flow.state == "closed" else reason)
+        ended = self.ended
+        for flow in self.flows.values():
+            ended.append(flow.to_end(flow.end_reason if flow.state == "closed" else reason))
+        self.flows.clear()
         self._deadlines.clear()
         self.next_deadline = float("inf")

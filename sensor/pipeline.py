@@ -24,7 +24,7 @@ from sensor.decode.ip import NOT_MALFORMED, PROTO_TCP, PROTO_UDP, decode_ip
 from sensor.decode.link import LinkDecoder, ethernet
 from sensor.decode.tcpdns import TcpDnsStream
 from sensor.detect import Detector, internal_networks
-from sensor.events import DnsEvent, Endpoints, FlowEnd, Hit
+from sensor.events import DnsEvent, Endpoints, FlowEnd, Hit, new_record
 from sensor.flows import Flow, FlowTable, FlowTimeouts
 from sensor.tally import HostTally
 
@@ -74,19 +74,15 @@ class Pipeline:
                         link)
 
     def feed_batch(self, data: bytes, records: bytes, link: LinkDecoder) -> None:
-        unpack = FRAME_RECORD.unpack_from
         eth_ipv4 = _ETH_IPV4.unpack_from
         fast = link is ethernet
         flows = self.flows
         update = flows.update
         detector = self.detector
-        stats = self.stats
-        packets = nbytes = 0
-        for index in range(0, len(records), 16):
-            sec, usec, off, caplen = unpack(records, index)
+        nbytes = 0
+        for sec, usec, off, caplen in FRAME_RECORD.iter_unpack(records):
             ts = sec + usec * 1e-6
             end = off + caplen
-            packets += 1
             nbytes += caplen
             proto = 0
             if fast and caplen >= 42:
@@ -125,10 +121,11 @@ class Pipeline:
                 if hits:
                     self._hits(flow, hits)
             if pend > poff and (sport in DNS_PORTS or dport in DNS_PORTS):
-                self._dns(ts, flow, forward, data, poff, pend, seq,
-                          Endpoints(proto, src, sport, dst, dport), vlan)
-        stats.packets += packets
-        stats.bytes += nbytes
+                ep = flow.endpoints if forward else new_record(
+                    Endpoints, (proto, src, sport, dst, dport))      # as this packet went
+                self._dns(ts, flow, forward, data, poff, pend, seq, ep, vlan)
+        self.stats.packets += len(records) // FRAME_RECORD.size
+        self.stats.bytes += nbytes
 
     def tick(self, now: float) -> None:
         """Expire the flows idle at `now`: on a quiet link no packet comes to do it."""
@@ -205,7 +202,7 @@ class Pipeline:
             self.stats.dns_responses += 1
         else:
             self.stats.dns_requests += 1
-        self.events.append(DnsEvent(ts, flow.flow_id, ep, message, mdns, vlan))
+        self.events.append(new_record(DnsEvent, (ts, flow.flow_id, ep, message, mdns, vlan)))
         if not mdns:
             hits = self.detector.dns(ts, flow.flow_id, ep, message, vlan)
             if hits:

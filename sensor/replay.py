@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from sensor import gcpolicy
 from sensor.blocklist.cache import load_cached
 from sensor.blocklist.loader import DEFAULT_CACHE_DIR, LoadReport, RulesError
 from sensor.blocklist.matcher import Blocklist
@@ -101,6 +102,7 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
         _error(f"cannot write EVE output {options.eve}: {err.strerror}")
         return EXIT_BAD_INPUT
     writer = EveWriter(stream, dns=options.dns, flows=options.flows) if stream else None
+    gcpolicy.settle()
 
     def drain() -> None:
         counts.add(pipeline.events)

@@ -20,6 +20,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sensor import gcpolicy
 from sensor.blocklist.cache import load_cached
 from sensor.blocklist.loader import DEFAULT_CACHE_DIR, LoadReport, RulesError, read_sources
 from sensor.blocklist.matcher import Blocklist
@@ -105,6 +106,7 @@ class RulesReloader:
         blocklist = self.poll()
         if blocklist is not None:
             swap(blocklist)
+            gcpolicy.settle()
             reloaded(f"rules reloaded ({sum(self.status.source_entries.values()):,} entries)")
         elif self.status.failures > failures:
             failed(f"rules reload failed, keeping the previous blocklist: "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import struct
 
-from sensor.events import DnsAnswer, DnsMessage, DnsQuestion, addr_text
+from sensor.events import DnsAnswer, DnsMessage, DnsQuestion, addr_text, new_record
 
 MAX_NAME_LENGTH = 255        # RFC 1035 §2.3.4, counted on the wire form
 MAX_POINTER_JUMPS = 64       # any real name needs far fewer; a loop needs more
@@ -57,13 +57,19 @@ def _label_text(label: bytes) -> str:
                    else f"\\x{b:02x}" for b in label)
 
 
-def read_name(buf: bytes, base: int, end: int, pos: int) -> tuple[str, int]:
+def read_name(buf: bytes, base: int, end: int, pos: int,
+              names: dict[int, str] | None = None) -> tuple[str, int]:
     """Read a possibly compressed name at `pos`; return (name, offset after it).
 
     Compression pointers are offsets from `base` (the message start). Forward
     pointers are allowed, as resolvers and tshark accept them; loops are caught
-    by the jump limit and the 255-byte name limit.
+    by the jump limit and the 255-byte name limit. `names`, shared by the reads
+    of one message with the same `end`, remembers pointer-free names by offset,
+    so a name that is only a pointer to one of them (an answer's owner, nearly
+    always) is looked up instead of read again: the same result, since the
+    pointer is its one jump.
     """
+    at = pos
     labels: list[bytes] = []
     wire_length = 1
     after = -1
@@ -85,6 +91,8 @@ def read_name(buf: bytes, base: int, end: int, pos: int) -> tuple[str, int]:
             if jumps > MAX_POINTER_JUMPS:
                 raise DnsFormatError("dns.pointer_loop")
             pos = base + (((length & 0x3F) << 8) | buf[pos + 1])
+            if names is not None and jumps == 1 and not labels and pos in names:
+                return names[pos], after
             continue
         if kind:
             raise DnsFormatError("dns.bad_label_type")
@@ -100,7 +108,11 @@ def read_name(buf: bytes, base: int, end: int, pos: int) -> tuple[str, int]:
         name = b".".join(labels).decode("ascii").lower()
     else:
         name = ".".join(map(_label_text, labels))
-    return name, (after if after >= 0 else pos)
+    if after < 0:
+        if names is not None:
+            names[at] = name
+        return name, pos
+    return name, after
 
 
 def _rdata_text(buf: bytes, base: int, pos: int, stop: int, rrtype: int) -> tuple[str, bytes]:
@@ -150,19 +162,20 @@ def _decode(buf: bytes, start: int, end: int) -> DnsMessage:
         raise DnsFormatError("dns.truncated")
     msg_id, flags, qdcount, ancount, _nscount, _arcount = _HEADER.unpack_from(buf, start)
     pos = start + 12
+    names: dict[int, str] = {}
     questions = []
     for _ in range(min(qdcount, MAX_RECORDS)):
-        name, pos = read_name(buf, start, end, pos)
+        name, pos = read_name(buf, start, end, pos, names)
         if pos + 4 > end:
             raise DnsFormatError("dns.truncated")
         rrtype, _cls = _QTAIL.unpack_from(buf, pos)
         pos += 4
-        questions.append(DnsQuestion(name, rrtype))
+        questions.append(new_record(DnsQuestion, (name, rrtype)))
     answers = []
     cut_short = False
     try:
         for _ in range(min(ancount, MAX_RECORDS)):
-            name, pos = read_name(buf, start, end, pos)
+            name, pos = read_name(buf, start, end, pos, names)
             if pos + 10 > end:
                 raise DnsFormatError("dns.truncated")
             rrtype, _cls, ttl, rdlen = _RRTAIL.unpack_from(buf, pos)
@@ -171,10 +184,10 @@ def _decode(buf: bytes, start: int, end: int) -> DnsMessage:
             if stop > end:
                 raise DnsFormatError("dns.truncated")
             data, packed = _rdata_text(buf, start, pos, stop, rrtype)
-            answers.append(DnsAnswer(name, rrtype, ttl, data, packed))
+            answers.append(new_record(DnsAnswer, (name, rrtype, ttl, data, packed)))
             pos = stop
     except DnsFormatError:
         if not (flags & 0x8000):
             raise
         cut_short = True                   # keep the answers read so far
-    return DnsMessage(msg_id, flags, tuple(questions), tuple(answers), cut_short)
+    return new_record(DnsMessage, (msg_id, flags, tuple(questions), tuple(answers), cut_short))

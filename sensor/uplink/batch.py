@@ -6,7 +6,9 @@ event. Cutting depends only on the event stream, so the same capture always
 gives the same batches: a back-fill that is killed and started again can skip
 exactly the batches it already spooled. Counts are bucketed by hour (UTC epoch
 seconds of the hour's start), so the collector can sum them into days in any
-whole-hour time zone. Nothing here reads the clock or does I/O.
+whole-hour time zone; so are the hosts seen (an internal host that opened a flow,
+with the first and last flow start that hour: the coverage figure). Nothing here
+reads the clock or does I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sensor.events import QR_RESPONSE, DnsEvent, FlowEnd, Hit, addr_text
+from sensor.events import FlowEnd, Hit, addr_text
 
 Batch = dict[str, Any]
 HOUR = 3600
@@ -62,22 +64,21 @@ class BatchBuilder:
         self._started: float | None = None
         self._alerts: list[dict[str, Any]] = []
         self._counts: dict[tuple[bytes, int, str, str], list[float]] = {}
-        self._seen: dict[tuple[bytes, float], list[float]] = {}     # (host, hour index)
+        # hour index (ts // HOUR) → host → [first, last]: nearly every event falls in the
+        # hour of the one before, so the loop below keeps that hour's table at hand
+        self._seen: dict[float, dict[bytes, list[float]]] = {}
 
     def add(self, events: Iterable) -> None:
-        # The uplink's share of the packet path (every DNS query and ended flow). The
-        # common case, a host already seen this hour, is one dict lookup keyed by the
-        # hour's index (ts // HOUR, a float: no int() call) and a compare; only a host
-        # not yet seen this hour is asked whether it is internal (only internal ones
-        # are stored).
-        is_internal, seen, max_age = self.is_internal, self._seen, self.max_age
+        # The uplink's share of the packet path: every ended flow. A host is seen through
+        # the flows it opens (a DNS query is a flow of its own, so DNS messages are not
+        # looked at). The common case, a host already seen this hour, is a float
+        # division, a compare and one dict lookup by the host's address; only a host not
+        # yet seen this hour is asked whether it is internal (only those are stored).
+        is_internal, max_age = self.is_internal, self.max_age
+        hour = hosts = None
         for event in events:
             cls = event.__class__
-            if cls is DnsEvent:
-                if event.message.flags & QR_RESPONSE or event.mdns:   # (is_response inlined)
-                    continue
-                ts, host = event.ts, event.endpoints.src
-            elif cls is FlowEnd:
+            if cls is FlowEnd:
                 ts, host = event.first_ts, event.endpoints.src
             elif cls is Hit:
                 ts, host = event.ts, event.host
@@ -89,22 +90,30 @@ class BatchBuilder:
             elif ts - started >= max_age:
                 self.cut()
                 self._started = ts
-                seen = self._seen
+                hour = None
             if cls is Hit:
                 self._hit(event)
                 if len(self._alerts) >= self.max_alerts or len(self._counts) >= self.max_counts:
                     self.cut()
-                    seen = self._seen
+                    hour = None
                 continue
-            key = (host, ts // HOUR)
-            span = seen.get(key)
+            if ts // HOUR != hour:
+                hour = ts // HOUR
+                hosts = self._hosts_in(hour)
+            span = hosts.get(host)
             if span is not None:
                 if ts > span[1]:
                     span[1] = ts
                 elif ts < span[0]:
                     span[0] = ts
             elif is_internal(host):
-                seen[key] = [ts, ts]
+                hosts[host] = [ts, ts]
+
+    def _hosts_in(self, hour: float) -> dict[bytes, list[float]]:
+        hosts = self._seen.get(hour)
+        if hosts is None:
+            hosts = self._seen[hour] = {}
+        return hosts
 
     def _hit(self, hit: Hit) -> None:
         self._alerts.append(alert_record(hit, self.mac_of(hit.host)))
@@ -121,9 +130,10 @@ class BatchBuilder:
 
     def _saw(self, host: bytes, ts: float) -> int:
         """Note `host` active at `ts`; returns the hour (epoch seconds of its start)."""
-        span = self._seen.get((host, ts // HOUR))
+        hosts = self._hosts_in(ts // HOUR)
+        span = hosts.get(host)
         if span is None:
-            self._seen[(host, ts // HOUR)] = [ts, ts]
+            hosts[host] = [ts, ts]
         elif ts < span[0]:
             span[0] = ts
         elif ts > span[1]:
@@ -149,7 +159,7 @@ class BatchBuilder:
                   for (host, hour, value, kind), c in self._counts.items()]
         seen = [{"host_ip": addr_text(host), "host_mac": mac_of(host),
                  "hour": int(index) * HOUR, "first": span[0], "last": span[1]}
-                for (host, index), span in self._seen.items()]
+                for index, hosts in self._seen.items() for host, span in hosts.items()]
         return {"alerts": self._alerts, "counts": counts, "hosts_seen": seen,
                 "dropped_alerts": 0}
 

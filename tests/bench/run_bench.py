@@ -40,6 +40,7 @@ def timed(command: list[str]) -> tuple[float, float]:
 CORE_ONLY = """
 import resource, sys
 from pathlib import Path
+from sensor import gcpolicy
 from sensor.blocklist.loader import load_blocklist
 from sensor.pipeline import Pipeline
 from sensor.sources.pcapfile import CaptureFile
@@ -47,6 +48,7 @@ blocklist = load_blocklist([Path(sys.argv[1])])[0]
 capture = CaptureFile(Path(sys.argv[2]))
 batches = list(capture.batches())
 pipeline = Pipeline(blocklist)
+gcpolicy.settle()
 before = resource.getrusage(resource.RUSAGE_SELF)
 for data, records, link in batches:
     pipeline.feed_batch(data, records, link)

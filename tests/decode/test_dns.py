@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.all import DNS, DNSQR, DNSRR, raw
 
-from sensor.decode.dns import decode_dns, read_name
+from sensor.decode.dns import DnsFormatError, decode_dns, read_name
 from sensor.events import DnsMessage
 
 HEADER_QUERY = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
@@ -96,6 +96,36 @@ def test_response_with_a_broken_answer_keeps_the_ones_before() -> None:
     assert [a.data for a in message.answers] == ["192.0.2.1"] and message.truncated_sections
 
 
+def mutated_response(data: st.DataObject, fewest: int, values: st.SearchStrategy[int]) -> bytes:
+    """A real response (a CNAME and an address) with up to 8 of its bytes changed."""
+    wire = bytearray(raw(DNS(id=1, qr=1, qd=[DNSQR(qname="x.evil.example")],
+                             an=[DNSRR(rrname="x.evil.example", type="CNAME",
+                                       rdata="y.evil.example"),
+                                 DNSRR(rrname="y.evil.example", rdata="192.0.2.9")])))
+    for _ in range(data.draw(st.integers(fewest, 8))):
+        wire[data.draw(st.integers(0, len(wire) - 1))] = data.draw(values)
+    return bytes(wire)
+
+
+def _name_or_reason(wire: bytes, pos: int, names: dict[int, str] | None) -> object:
+    try:
+        return read_name(wire, 0, len(wire), pos, names)
+    except DnsFormatError as err:
+        return err.reason
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_names_remembered_within_a_message_read_as_if_read_afresh(data: st.DataObject) -> None:
+    # Answers' owners point back at the question; the decoder looks those names up in
+    # what it read before. Whatever the bytes, that must equal reading them again.
+    wire = mutated_response(data, 0, st.sampled_from([0x00, 0x01, 0x0C, 0x3F, 0x80, 0xC0])
+                            | st.integers(0, 255))
+    names: dict[int, str] = {}
+    for pos in data.draw(st.permutations(range(len(wire)))):
+        assert _name_or_reason(wire, pos, names) == _name_or_reason(wire, pos, None)
+
+
 @settings(max_examples=3000, deadline=None)
 @given(st.binary(max_size=600))
 def test_no_input_raises(wire: bytes) -> None:
@@ -106,11 +136,6 @@ def test_no_input_raises(wire: bytes) -> None:
 @settings(max_examples=3000, deadline=None)
 @given(st.data())
 def test_mutated_real_messages_never_raise(data: st.DataObject) -> None:
-    wire = bytearray(raw(DNS(id=1, qr=1, qd=[DNSQR(qname="x.evil.example")],
-                             an=[DNSRR(rrname="x.evil.example", type="CNAME",
-                                       rdata="y.evil.example"),
-                                 DNSRR(rrname="y.evil.example", rdata="192.0.2.9")])))
-    for _ in range(data.draw(st.integers(1, 8))):
-        wire[data.draw(st.integers(0, len(wire) - 1))] = data.draw(st.integers(0, 255))
+    wire = mutated_response(data, 1, st.integers(0, 255))
     cut = data.draw(st.integers(0, len(wire)))
-    assert isinstance(decode(bytes(wire[:cut])), (DnsMessage, str))
+    assert isinstance(decode(wire[:cut]), (DnsMessage, str))

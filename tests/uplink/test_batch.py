@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sensor.events import DnsEvent, DnsMessage, DnsQuestion, Endpoints, Hit, Indicator
+from sensor.events import DnsEvent, DnsMessage, DnsQuestion, Endpoints, FlowEnd, Hit, Indicator
 from sensor.uplink.batch import BatchBuilder, merge_batches
 
 HOST = ipaddress.ip_address("192.168.1.10").packed
@@ -28,9 +28,15 @@ def query(ts: float, host: bytes) -> DnsEvent:
     return DnsEvent(ts, 2, Endpoints(17, host, 40001, OUTSIDE, 53), message)
 
 
+def flow(first_ts: float, host: bytes, last_ts: float | None = None) -> FlowEnd:
+    return FlowEnd(3, Endpoints(17, host, 40001, OUTSIDE, 53), first_ts,
+                   first_ts if last_ts is None else last_ts, 1, 60, 1, 120, 0, "established",
+                   "idle_timeout", False)
+
+
 def test_a_batch_holds_alerts_hourly_counts_and_hosts_seen() -> None:
     builder = BatchBuilder(internal, max_age=3600.0)
-    builder.add([query(7200.5, OTHER), hit(7201.0), hit(7260.0), hit(7262.0, outbound=False)])
+    builder.add([flow(7200.5, OTHER), hit(7201.0), hit(7260.0), hit(7262.0, outbound=False)])
     builder.cut()
     [batch] = builder.take()
     assert len(batch["alerts"]) == 3
@@ -50,7 +56,7 @@ def test_batches_are_cut_by_alert_count_and_by_packet_time() -> None:
 
 
 def test_the_same_events_give_the_same_batches_whatever_the_chunking() -> None:
-    events = [hit(t * 3.7) for t in range(200)] + [query(800.0, OTHER)]
+    events = [hit(t * 3.7) for t in range(200)] + [flow(800.0, OTHER)]
     one = BatchBuilder(internal, max_alerts=30, max_age=60.0)
     one.add(events)
     one.cut()
@@ -59,6 +65,17 @@ def test_the_same_events_give_the_same_batches_whatever_the_chunking() -> None:
         other.add(events[start:start + 7])
     other.cut()
     assert one.take() == other.take()
+
+
+def test_hosts_are_seen_through_their_flows_by_each_flow_start() -> None:
+    # DNS messages add nothing: the query is a flow of its own, seen when it ends.
+    builder = BatchBuilder(internal, max_age=1e9)
+    builder.add([query(10.0, OTHER), flow(3590.0, OTHER, last_ts=3700.0), flow(3610.0, OTHER),
+                 flow(3650.0, OTHER), flow(20.0, OUTSIDE)])
+    builder.cut()
+    [batch] = builder.take()
+    assert [(r["host_ip"], r["hour"], r["first"], r["last"]) for r in batch["hosts_seen"]] == [
+        ("192.168.1.11", 0, 3590.0, 3590.0), ("192.168.1.11", 3600, 3610.0, 3650.0)]
 
 
 def test_merging_sums_counts_and_counts_the_dropped_alerts() -> None:
