@@ -21,12 +21,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Generic, NamedTuple, TypeVar
+from zlib import crc32
 
 import marisa_trie
 
 from sensor.events import Indicator, addr_text
 
 V = TypeVar("V")
+
+
+def _tail_bit(name: str, mask: int) -> int:
+    """The filter bit of a name's last two labels (crc32: the same in every process, so
+    the bits can be cached on disk)."""
+    return crc32(name[name.rfind(".", 0, name.rfind(".")) + 1:].encode(
+        "utf-8", "surrogatepass")) & mask
 
 
 class DomainSet(Generic[V]):
@@ -36,10 +44,14 @@ class DomainSet(Generic[V]):
     reversed names (`evil.example` is stored as `elpmaxe.live.`), which holds a
     million names in about a tenth of the dict's memory, and one C call finds
     every listed suffix of a name: the entries that are prefixes of the reversed
-    name plus a dot, which can only end at a label boundary.
+    name plus a dot, which can only end at a label boundary. That call is the
+    dearest step of a lookup, and nearly every name asked is not listed; so a
+    compiled set also keeps a bit per hash of the last two labels of its entries
+    (a name listed by an entry ends in that entry's last two labels), and a name
+    whose bit is clear is answered without the trie.
     """
 
-    __slots__ = ("_suffix", "_exact", "_max_dots", "_trie", "_values")
+    __slots__ = ("_suffix", "_exact", "_max_dots", "_trie", "_values", "_tails", "_tail_mask")
 
     def __init__(self) -> None:
         self._suffix: dict[str, V] = {}
@@ -47,6 +59,8 @@ class DomainSet(Generic[V]):
         self._max_dots = 1             # dots in the longest suffix entry
         self._trie: marisa_trie.Trie | None = None
         self._values: list[V] = []     # by trie key id
+        self._tails = bytearray()      # compiled: the last-two-labels filter, 32 bits an entry
+        self._tail_mask = 0
 
     def add(self, name: str, value: V, exact: bool = False) -> None:
         if exact:
@@ -73,6 +87,12 @@ class DomainSet(Generic[V]):
         if self._trie is not None or len(self._suffix) < minimum:
             return
         trie = marisa_trie.Trie(name[::-1] + "." for name in self._suffix)
+        width = max(17, (len(self._suffix) * 32).bit_length())
+        tails, mask = bytearray(1 << (width - 3)), (1 << width) - 1
+        for name in self._suffix:
+            bit = _tail_bit(name, mask)
+            tails[bit >> 3] |= 1 << (bit & 7)
+        self._tails, self._tail_mask = tails, mask
         distinct = {id(value): value for value in self._suffix.values()}
         if len(distinct) == 1:      # one feed, one story (the usual case): no lookups
             values: list[V] = [next(iter(distinct.values()))] * len(trie)
@@ -94,6 +114,10 @@ class DomainSet(Generic[V]):
             if value is not None:
                 return "=" + name, value
         if self._trie is not None:
+            bit = crc32(name[name.rfind(".", 0, name.rfind(".")) + 1:].encode(   # _tail_bit
+                "utf-8", "surrogatepass")) & self._tail_mask
+            if not self._tails[bit >> 3] >> (bit & 7) & 1:
+                return None
             found = self._trie.prefixes(name[::-1] + ".")
             if not found:
                 return None
@@ -217,40 +241,36 @@ class PrefixSet(Generic[V]):
         nets = (*self._nets4.values(), *self._nets6.values())
         return len(self._hosts) + len(self._v4_keys) + sum(len(table) for table in nets)
 
-    def _find(self, addr: bytes) -> tuple[int, V] | None:
-        """(host bits of the longest listed network holding `addr`, 0 for a listed single
-        address; its value), or None."""
-        blocks = self._v4_blocks
-        if blocks is not None and len(addr) == 4:
-            block = addr[0] << 16 | addr[1] << 8 | addr[2]
-            if not blocks[block >> 3] >> (block & 7) & 1:
-                return None
-        value = self._single(addr)
+    def match(self, addr: bytes) -> V | None:
+        found = self.match_entry(addr)
+        return found[1] if found is not None else None
+
+    def match_entry(self, addr: bytes) -> tuple[str, V] | None:
+        """(the longest listed address or network holding `addr`, as text; its value), or
+        None. One function, as it runs for every flow and every DNS answer."""
+        if len(addr) == 4:
+            blocks = self._v4_blocks
+            if blocks is None:                  # not compiled: single addresses in the dict
+                value = self._hosts.get(addr)
+            else:
+                block = addr[0] << 16 | addr[1] << 8 | addr[2]
+                if not blocks[block >> 3] >> (block & 7) & 1:
+                    return None
+                value = self._single(addr)
+            order = self._order4
+        else:
+            value = self._hosts.get(addr)
+            order = self._order6
         if value is not None:
-            return 0, value
-        order = self._order4 if len(addr) == 4 else self._order6
+            return addr_text(addr), value
         if order:
             number = int.from_bytes(addr, "big")
             for shift, table in order:
                 value = table.get(number >> shift)
                 if value is not None:
-                    return shift, value
+                    number = number >> shift << shift
+                    return _network_text(number, len(addr) * 8 - shift), value
         return None
-
-    def match(self, addr: bytes) -> V | None:
-        found = self._find(addr)
-        return found[1] if found is not None else None
-
-    def match_entry(self, addr: bytes) -> tuple[str, V] | None:
-        """(the listed address or network as text, its value), or None."""
-        found = self._find(addr)
-        if found is None:
-            return None
-        shift, value = found
-        if not shift:
-            return addr_text(addr), value
-        number = int.from_bytes(addr, "big") >> shift << shift
-        return _network_text(number, len(addr) * 8 - shift), value
 
     @classmethod
     def of(cls, cidrs: list[str], value: V) -> PrefixSet[V]:
@@ -313,27 +333,33 @@ class Blocklist:
 
     def listed_domain(self, name: str) -> Indicator | None:
         """The listing entry for `name`, allowlist not applied."""
-        found = self.domains.match_entry(name)
-        if found is None:
-            return None
-        return _indicator(found[0], "domain", found[1])
+        return _domain_indicator(self.domains.match_entry(name))
 
     def listed_address(self, addr: bytes) -> Indicator | None:
         """The listing entry for a packed address, allowlist not applied."""
-        found = self.addresses.match_entry(addr)
-        if found is None:
-            return None
-        text, provenance = found
-        return _indicator(text, "cidr" if "/" in text else "ip", provenance)
+        return _address_indicator(self.addresses.match_entry(addr))
 
+    # The two below run for every name and address the packet path sees, nearly all
+    # unlisted: one call into the set, and the allowlist only asked about a hit.
     def match_domain(self, name: str) -> Indicator | None:
-        indicator = self.listed_domain(name)
-        if indicator is None or self.allow_domains.match(name) is not None:
+        found = self.domains.match_entry(name)
+        if found is None or self.allow_domains.match(name) is not None:
             return None
-        return indicator
+        return _domain_indicator(found)
 
     def match_address(self, addr: bytes) -> Indicator | None:
-        indicator = self.listed_address(addr)
-        if indicator is None or self.allow_addresses.match(addr) is not None:
+        found = self.addresses.match_entry(addr)
+        if found is None or self.allow_addresses.match(addr) is not None:
             return None
-        return indicator
+        return _address_indicator(found)
+
+
+def _domain_indicator(found: tuple[str, Provenance] | None) -> Indicator | None:
+    return None if found is None else _indicator(found[0], "domain", found[1])
+
+
+def _address_indicator(found: tuple[str, Provenance] | None) -> Indicator | None:
+    if found is None:
+        return None
+    text, provenance = found
+    return _indicator(text, "cidr" if "/" in text else "ip", provenance)

@@ -38,3 +38,13 @@ def test_label_boundaries_in_the_trie() -> None:
     assert domains.match_entry("b.evil.example") == ("evil.example", 1)
     assert domains.match_entry("notevil.example") is None
     assert domains.match_entry("evil.example.com") is None
+
+
+def test_any_text_can_be_asked() -> None:
+    # `rules lookup` passes command-line text: undecodable bytes arrive as surrogates
+    domains: DomainSet[int] = DomainSet()
+    domains.add("evil.example", 1)
+    domains.compile(minimum=0)
+    for name in ("\udcff.example", "ví-dụ.vn", "", ".", "example", "x.evil.example"):
+        assert domains.match_entry(name) == (("evil.example", 1) if name.endswith("evil.example")
+                                             else None)
