@@ -44,7 +44,7 @@ from sensor.detect import internal_networks
 from sensor.localsummary import LocalSummary
 from sensor.metrics import MetricsError, SensorCollector, SensorSnapshot, serve
 from sensor.netinfo import NeighbourTable, auto_internal_networks
-from sensor.pipeline import Event, Pipeline
+from sensor.pipeline import Event, Pipeline, event_chunks
 from sensor.privileges import CAP_NET_ADMIN, CAP_NET_RAW, PrivilegeError, drop_privileges
 from sensor.sdnotify import Notifier
 from sensor.sinks.eve import EveWriter
@@ -84,11 +84,12 @@ class Outputs:
         self.counts = EventCounts()
 
     def handle(self, events: list[Event]) -> None:
-        self.counts.add(events)
-        if self.eve:
-            self.eve.write(events)
-        if self.batching:
-            self.batching.add(events)
+        for chunk in event_chunks(events):
+            self.counts.add(chunk)
+            if self.eve:
+                self.eve.write(chunk)
+            if self.batching:
+                self.batching.add(chunk)
 
     def tick(self, now: float) -> None:
         if self.eve_stream:

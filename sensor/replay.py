@@ -18,7 +18,7 @@ from sensor.collector.config import local_timezone
 from sensor.collector.store import StoreError
 from sensor.detect import DEFAULT_INTERNAL_NETWORKS, internal_networks
 from sensor.localsummary import LocalSummary
-from sensor.pipeline import Pipeline
+from sensor.pipeline import Pipeline, event_chunks
 from sensor.progress import Progress
 from sensor.sinks.eve import EveWriter
 from sensor.sinks.summary import EventCounts, write_summary
@@ -105,13 +105,14 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     gcpolicy.settle()
 
     def drain() -> None:
-        counts.add(pipeline.events)
-        if writer:
-            writer.write(pipeline.events)
-        if backfill:
-            backfill.add(pipeline.events)
-        if local_batches:
-            local_batches.add(pipeline.events)
+        for events in event_chunks(pipeline.events):
+            counts.add(events)
+            if writer:
+                writer.write(events)
+            if backfill:
+                backfill.add(events)
+            if local_batches:
+                local_batches.add(events)
         pipeline.events.clear()
 
     progress = None

@@ -152,10 +152,6 @@ class EveWriter:
     orjson encodes: about five times faster than the standard library's json, and
     this runs for every DNS message and flow."""
 
-    # Events encoded and written together: few writes, while the lines stay in the CPU's
-    # caches (the end of a capture hands over every open flow at once).
-    CHUNK = 512
-
     def __init__(self, stream: BinaryIO, dns: bool = True, flows: bool = True,
                  tz: tzinfo | None = None) -> None:
         self.stream = stream
@@ -166,10 +162,6 @@ class EveWriter:
         self.written = 0
 
     def write(self, events: list) -> None:
-        for start in range(0, len(events), self.CHUNK):
-            self._write(events[start:start + self.CHUNK])
-
-    def _write(self, events: list) -> None:
         stamp = self.stamp
         dumps = orjson.dumps
         lines: list[bytes] = []

@@ -139,30 +139,36 @@ import sys, time
 from pathlib import Path
 from sensor import gcpolicy
 from sensor.blocklist.loader import load_blocklist
-from sensor.pipeline import Pipeline
+from sensor.pipeline import Pipeline, event_chunks
+from sensor.sinks.eve import EveWriter
+from sensor.sinks.summary import EventCounts
 from sensor.sources.pcapfile import CaptureFile
 from sensor.uplink.batch import BatchBuilder
 blocklist = load_blocklist([Path(sys.argv[1])])[0]
 pipeline = Pipeline(blocklist)
+counts, writer = EventCounts(), EveWriter(open("/dev/null", "wb"))
 builder = BatchBuilder(pipeline.detector.is_internal)
 gcpolicy.settle()
 spent = 0.0
 events = 0
 
-def batch_events():
+def drain():       # as the replay drains, with the uplink's batching timed
     global spent, events
-    started = time.process_time()
-    builder.add(pipeline.events)
-    builder.take()
-    spent += time.process_time() - started
-    events += len(pipeline.events)
+    for chunk in event_chunks(pipeline.events):
+        counts.add(chunk)
+        writer.write(chunk)
+        started = time.process_time()
+        builder.add(chunk)
+        builder.take()
+        spent += time.process_time() - started
+        events += len(chunk)
     pipeline.events.clear()
 
 for data, records, link in CaptureFile(Path(sys.argv[2])).batches():
     pipeline.feed_batch(data, records, link)
-    batch_events()
+    drain()
 pipeline.finish()
-batch_events()
+drain()
 builder.cut()
 builder.take()
 print(spent, events)
@@ -170,9 +176,9 @@ print(spent, events)
 
 
 def batching_cpu(rules: Path, capture: Path) -> tuple[float, int]:
-    """CPU seconds the uplink adds on the packet path: turning each batch of events into
-    uplink batches as the replay does, right after the pipeline made them (best of 3),
-    timed alone so that the VM's noise does not hide it."""
+    """CPU seconds the uplink adds on the packet path: turning the events into uplink
+    batches where the replay does it, after the counts and the EVE writer took each
+    chunk (best of 3), timed alone so that the VM's noise does not hide it."""
     runs = []
     for _ in range(3):
         out = subprocess.run([sys.executable, "-c", BATCHING_ONLY, str(rules), str(capture)],

@@ -29,7 +29,7 @@ def test_timestamps_carry_microseconds_and_the_offset() -> None:
 def test_many_events_at_once_give_one_line_each_in_order() -> None:
     out = io.BytesIO()
     writer = EveWriter(out, tz=HANOI)
-    events = [flow_end(n, 1662944043.0 + n / 1000) for n in range(1, 2 * EveWriter.CHUNK + 7)]
+    events = [flow_end(n, 1662944043.0 + n / 1000) for n in range(1, 1300)]
     writer.write(events)
     lines = out.getvalue().decode().splitlines()
     assert writer.written == len(lines) == len(events)
