@@ -68,3 +68,12 @@ def shared_captures() -> list[Path]:
         pytest.fail(f"{SHARED_PCAPS} is missing: the real captures live in ../shared beside "
                     "the repository (CI has them there)")
     return sorted(p for p in SHARED_PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Keep each phase's report on the test item (`item.report_call`), for fixtures
+    that save evidence when the test failed (the browser test's page)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)

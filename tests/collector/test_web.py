@@ -55,6 +55,21 @@ def browser() -> Iterator[webdriver.Chrome]:
     driver.quit()
 
 
+@pytest.fixture(autouse=True)
+def page_kept_on_failure(request: pytest.FixtureRequest,
+                         browser: webdriver.Chrome) -> Iterator[None]:
+    """A failed browser test leaves the page it ended on (screenshot and HTML) in
+    build/test-artifacts/, so a failure seen once in CI can be read afterwards."""
+    yield
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = f"failed-{request.node.name}"
+        browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+        (ARTIFACTS / f"{name}.html").write_text(
+            f"<!-- {browser.current_url} -->\n{browser.page_source}")
+
+
 def click_and_wait(browser: webdriver.Chrome, element: WebElement) -> None:
     """Click what loads a new page; wait until the old one is gone and the new one has
     loaded (between the two, a lookup can land on a document being replaced)."""
