@@ -44,6 +44,7 @@ CONFIG = web.AppKey("config", CollectorConfig)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 METRICS = web.AppKey("metrics", CollectorMetrics)
 METRICS_RUNNER = web.AppKey("metrics_runner", web.AppRunner)
+METRICS_TLS = web.AppKey("metrics_tls", ssl.SSLContext)
 T = TypeVar("T")
 
 
@@ -365,6 +366,9 @@ def build_app(config: CollectorConfig, store: Store) -> web.Application:
             await app[METRICS_RUNNER].cleanup()
         app[EXECUTOR].shutdown(wait=True)
     if config.metrics_listen:
+        metrics_tls = tls_context(config, metrics=True)     # a bad certificate stops it here
+        if metrics_tls is not None:
+            app[METRICS_TLS] = metrics_tls
         app.on_startup.append(_serve_metrics)
     app.on_cleanup.append(shutdown)
     return app
@@ -384,7 +388,7 @@ async def _serve_metrics(app: web.Application) -> None:
                            access_log=None)
     await runner.setup()
     host, port = config.metrics_host_port
-    await web.TCPSite(runner, host, port, ssl_context=tls_context(config, metrics=True)).start()
+    await web.TCPSite(runner, host, port, ssl_context=app.get(METRICS_TLS)).start()
     app[METRICS_RUNNER] = runner
 
 
@@ -424,7 +428,6 @@ def run(config: CollectorConfig) -> int:
     """Migrate the database, then serve until SIGTERM/SIGINT."""
     host, port = config.host_port
     context = tls_context(config)
-    tls_context(config, metrics=True)       # a bad metrics certificate stops the start here
     if context is None and not config.insecure and host not in ("127.0.0.1", "::1", "localhost"):
         raise ConfigError(f"{config.source}: refusing plain HTTP on {host}: sensors' tokens "
                           f"would cross the network in clear; configure tls: {{cert, key}} "
@@ -434,6 +437,7 @@ def run(config: CollectorConfig) -> int:
     if config.admin_token_file and ensure_admin_token(store, config.admin_token_file):
         log.warning("wrote a new admin token to %s", config.admin_token_file)
     store.close()   # the migrating thread's connection; request threads open their own
+    app = build_app(config, store)
     scheme = "https" if context else "http"
     log.warning("madoc-collector listening on %s://%s:%d (schema %d, %s)%s", scheme, host, port,
                 version, config.database.split("@")[-1],
@@ -441,7 +445,7 @@ def run(config: CollectorConfig) -> int:
                 f"{config.metrics_listen}/metrics"
                 f"{' (basic auth)' if config.metrics_credentials else ''}"
                 if config.metrics_listen else "")
-    asyncio.run(_serve(build_app(config, store), host, port, context,
+    asyncio.run(_serve(app, host, port, context,
                        f"serving on {scheme}://{host}:{port}"))
     return 0
 

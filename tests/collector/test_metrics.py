@@ -84,12 +84,19 @@ def test_metrics_over_https_with_basic_auth(tmp_path: Path) -> None:
         collector.stop()
 
 
-def test_a_bad_metrics_credentials_file_is_a_config_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("setting", "content", "said"), [
+    ("basic_auth_file: {bad}", "no colon here\n", "expected one line USER:PASSWORD"),
+    ("cert_file: {bad}, key_file: {bad}", "not a certificate\n",
+     "cannot load TLS certificate {bad}"),
+])
+def test_bad_metrics_settings_stop_the_start(tmp_path: Path, setting: str, content: str,
+                                             said: str) -> None:
     collector = Collector(tmp_path / "c")
-    bad = tmp_path / "bad.auth"
-    bad.write_text("no colon here\n")
+    bad = tmp_path / "bad"
+    bad.write_text(content)
     collector.config.write_text(collector.config.read_text().replace(
         f"metrics: {{listen: '127.0.0.1:{collector.metrics_port}'}}",
-        f"metrics: {{listen: '127.0.0.1:{collector.metrics_port}', basic_auth_file: {bad}}}"))
+        f"metrics: {{listen: '127.0.0.1:{collector.metrics_port}', "
+        f"{setting.format(bad=bad)}}}"))
     done = collector.cli("run", check=False)
-    assert done.returncode == 2 and "expected one line USER:PASSWORD" in done.stderr
+    assert done.returncode == 2 and said.format(bad=bad) in done.stderr
