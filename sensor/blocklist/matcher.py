@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -30,11 +31,22 @@ from sensor.events import Indicator, addr_text
 V = TypeVar("V")
 
 
-def _tail_bit(name: str, mask: int) -> int:
-    """The filter bit of a name's last two labels (crc32: the same in every process, so
-    the bits can be cached on disk)."""
-    return crc32(name[name.rfind(".", 0, name.rfind(".")) + 1:].encode(
-        "utf-8", "surrogatepass")) & mask
+CROWDED_TAIL = 8     # entries sharing their last two labels that make those labels crowded
+
+
+def _last_two(name: str) -> str:
+    return name[name.rfind(".", 0, name.rfind(".")) + 1:]
+
+
+def _tail(name: str, crowded: frozenset[str]) -> str:
+    """What the name filter hashes: the last two labels, or the last three under a crowded
+    pair (`com.vn`, `duckdns.org`: many entries end in it, so it would let every name
+    under it through). A name of fewer labels is its own tail. A name listed by an
+    entry has that entry's tail, since a crowded pair is never an entry itself."""
+    cut = name.rfind(".", 0, name.rfind("."))
+    if cut > 0 and name[cut + 1:] in crowded:
+        cut = name.rfind(".", 0, cut)
+    return name[cut + 1:]
 
 
 class DomainSet(Generic[V]):
@@ -46,12 +58,13 @@ class DomainSet(Generic[V]):
     every listed suffix of a name: the entries that are prefixes of the reversed
     name plus a dot, which can only end at a label boundary. That call is the
     dearest step of a lookup, and nearly every name asked is not listed; so a
-    compiled set also keeps a bit per hash of the last two labels of its entries
-    (a name listed by an entry ends in that entry's last two labels), and a name
-    whose bit is clear is answered without the trie.
+    compiled set also keeps a bit per crc32 of its entries' tails (`_tail`: the last
+    two or three labels; crc32 is the same in every process, so the bits can be
+    cached on disk), and a name whose tail's bit is clear is answered without the trie.
     """
 
-    __slots__ = ("_suffix", "_exact", "_max_dots", "_trie", "_values", "_tails", "_tail_mask")
+    __slots__ = ("_suffix", "_exact", "_max_dots", "_trie", "_values", "_tails", "_tail_mask",
+                 "_crowded")
 
     def __init__(self) -> None:
         self._suffix: dict[str, V] = {}
@@ -59,8 +72,9 @@ class DomainSet(Generic[V]):
         self._max_dots = 1             # dots in the longest suffix entry
         self._trie: marisa_trie.Trie | None = None
         self._values: list[V] = []     # by trie key id
-        self._tails = bytearray()      # compiled: the last-two-labels filter, 32 bits an entry
+        self._tails = bytearray()      # compiled: the tail filter, 32 bits an entry
         self._tail_mask = 0
+        self._crowded: frozenset[str] = frozenset()
 
     def add(self, name: str, value: V, exact: bool = False) -> None:
         if exact:
@@ -82,17 +96,12 @@ class DomainSet(Generic[V]):
     def __len__(self) -> int:
         return len(self._suffix) + len(self._values) + len(self._exact)
 
-    def compile(self, minimum: int = 10_000) -> None:
+    def compile(self, minimum: int = 10_000, crowded_at: int = CROWDED_TAIL) -> None:
         """Move the suffix entries into the trie when there are at least `minimum`."""
         if self._trie is not None or len(self._suffix) < minimum:
             return
         trie = marisa_trie.Trie(name[::-1] + "." for name in self._suffix)
-        width = max(17, (len(self._suffix) * 32).bit_length())
-        tails, mask = bytearray(1 << (width - 3)), (1 << width) - 1
-        for name in self._suffix:
-            bit = _tail_bit(name, mask)
-            tails[bit >> 3] |= 1 << (bit & 7)
-        self._tails, self._tail_mask = tails, mask
+        self._build_filter(crowded_at)
         distinct = {id(value): value for value in self._suffix.values()}
         if len(distinct) == 1:      # one feed, one story (the usual case): no lookups
             values: list[V] = [next(iter(distinct.values()))] * len(trie)
@@ -101,6 +110,20 @@ class DomainSet(Generic[V]):
             for name, value in self._suffix.items():
                 values[trie[name[::-1] + "."]] = value
         self._trie, self._values, self._suffix = trie, values, {}
+
+    def _build_filter(self, crowded_at: int) -> None:
+        names = self._suffix
+        pairs = list(map(_last_two, names))
+        self._crowded = crowded = frozenset(
+            pair for pair, count in Counter(pairs).items()
+            if count >= crowded_at and pair not in names)
+        width = max(17, (len(names) * 32).bit_length())
+        tails, mask = bytearray(1 << (width - 3)), (1 << width) - 1
+        for name, pair in zip(names, pairs, strict=True):
+            bit = crc32((_tail(name, crowded) if pair in crowded else pair).encode(
+                "utf-8", "surrogatepass")) & mask
+            tails[bit >> 3] |= 1 << (bit & 7)
+        self._tails, self._tail_mask = tails, mask
 
     def match(self, name: str) -> V | None:
         """The value of the entry that lists `name` (most specific first), or None."""
@@ -114,8 +137,10 @@ class DomainSet(Generic[V]):
             if value is not None:
                 return "=" + name, value
         if self._trie is not None:
-            bit = crc32(name[name.rfind(".", 0, name.rfind(".")) + 1:].encode(   # _tail_bit
-                "utf-8", "surrogatepass")) & self._tail_mask
+            cut = name.rfind(".", 0, name.rfind("."))               # _tail, inlined
+            if cut > 0 and name[cut + 1:] in self._crowded:
+                cut = name.rfind(".", 0, cut)
+            bit = crc32(name[cut + 1:].encode("utf-8", "surrogatepass")) & self._tail_mask
             if not self._tails[bit >> 3] >> (bit & 7) & 1:
                 return None
             found = self._trie.prefixes(name[::-1] + ".")

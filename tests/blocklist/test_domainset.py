@@ -14,14 +14,15 @@ names = st.lists(labels, min_size=1, max_size=5).map(".".join)
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.tuples(st.lists(labels, min_size=2, max_size=4).map(".".join), st.booleans()),
                 max_size=25),
-       st.lists(names, min_size=1, max_size=30))
-def test_compiled_equals_dict(entries: list[tuple[str, bool]], queries: list[str]) -> None:
+       st.lists(names, min_size=1, max_size=30), st.integers(1, 4))
+def test_compiled_equals_dict(entries: list[tuple[str, bool]], queries: list[str],
+                              crowded_at: int) -> None:
     plain: DomainSet[str] = DomainSet()
     compiled: DomainSet[str] = DomainSet()
     for name, exact in entries:
         for domains in (plain, compiled):
             domains.add(name, f"{'=' if exact else ''}{name}", exact)
-    compiled.compile(minimum=0)
+    compiled.compile(minimum=0, crowded_at=crowded_at)   # small: pairs get crowded
     assert len(plain) == len(compiled)
     for query in queries:
         assert plain.match_entry(query) == compiled.match_entry(query), query
@@ -48,3 +49,20 @@ def test_any_text_can_be_asked() -> None:
     for name in ("\udcff.example", "ví-dụ.vn", "", ".", "example", "x.evil.example"):
         assert domains.match_entry(name) == (("evil.example", 1) if name.endswith("evil.example")
                                              else None)
+
+
+def test_names_under_a_crowded_pair_are_told_apart_by_their_third_label() -> None:
+    domains: DomainSet[int] = DomainSet()
+    for n in range(20):
+        domains.add(f"shop{n}.com.vn", n)
+    domains.add("evil.example", 99)
+    domains.compile(minimum=0)
+    assert domains.match_entry("www.shop7.com.vn") == ("shop7.com.vn", 7)
+    assert domains.match_entry("com.vn") is None and domains.match_entry("shop.com.vn") is None
+    # the pair itself listed: every name under it is listed, so it is not crowded
+    domains = DomainSet()
+    for n in range(20):
+        domains.add(f"shop{n}.com.vn", n)
+    domains.add("com.vn", 100)
+    domains.compile(minimum=0)
+    assert domains.match_entry("anything.com.vn") == ("com.vn", 100)
