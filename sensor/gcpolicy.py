@@ -21,10 +21,12 @@ import gc
 GEN0_THRESHOLD = 20_000     # container allocations between gen-0 collections (default 700)
 
 
-def settle() -> None:
-    """Call when the long-lived state (modules, rules, tables) is in place: at start and
-    after a rules reload is swapped in."""
-    gc.collect()
+def settle(collect: bool = True) -> None:
+    """Call when the long-lived state (modules, rules, tables) is in place: at start, and
+    with `collect` off after a rules reload is swapped in (a full collection then would
+    walk every open flow while the capture ring fills)."""
+    if collect:
+        gc.collect()
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)

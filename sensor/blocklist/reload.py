@@ -106,7 +106,7 @@ class RulesReloader:
         blocklist = self.poll()
         if blocklist is not None:
             swap(blocklist)
-            gcpolicy.settle()
+            gcpolicy.settle(collect=False)
             reloaded(f"rules reloaded ({sum(self.status.source_entries.values()):,} entries)")
         elif self.status.failures > failures:
             failed(f"rules reload failed, keeping the previous blocklist: "
