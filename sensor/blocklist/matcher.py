@@ -44,9 +44,10 @@ def _tail(name: str, crowded: frozenset[str]) -> str:
     under it through). A name of fewer labels is its own tail. A name listed by an
     entry has that entry's tail, since a crowded pair is never an entry itself."""
     cut = name.rfind(".", 0, name.rfind("."))
-    if cut > 0 and name[cut + 1:] in crowded:
-        cut = name.rfind(".", 0, cut)
-    return name[cut + 1:]
+    tail = name[cut + 1:]
+    if cut > 0 and tail in crowded:
+        tail = name[name.rfind(".", 0, cut) + 1:]
+    return tail
 
 
 class DomainSet(Generic[V]):
@@ -138,9 +139,10 @@ class DomainSet(Generic[V]):
                 return "=" + name, value
         if self._trie is not None:
             cut = name.rfind(".", 0, name.rfind("."))               # _tail, inlined
-            if cut > 0 and name[cut + 1:] in self._crowded:
-                cut = name.rfind(".", 0, cut)
-            bit = crc32(name[cut + 1:].encode("utf-8", "surrogatepass")) & self._tail_mask
+            tail = name[cut + 1:]
+            if cut > 0 and tail in self._crowded:
+                tail = name[name.rfind(".", 0, cut) + 1:]
+            bit = crc32(tail.encode("utf-8", "surrogatepass")) & self._tail_mask
             if not self._tails[bit >> 3] >> (bit & 7) & 1:
                 return None
             found = self._trie.prefixes(name[::-1] + ".")
