@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from sensor.blocklist.matcher import Blocklist, PrefixSet
 from sensor.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
-from sensor.events import DnsMessage, Endpoints, Hit, Indicator, addr_text
+from sensor.events import QR_RESPONSE, DnsMessage, Endpoints, Hit, Indicator, addr_text
 
 DEFAULT_INTERNAL_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
                              "fc00::/7", "fe80::/10")
@@ -93,7 +93,7 @@ class Detector:
         the addresses answered for listed names."""
         blocklist = self.blocklist
         found = []
-        if not msg.is_response:
+        if not msg.flags & QR_RESPONSE:                 # (is_response, inlined: every message)
             for question in msg.questions:
                 indicator = blocklist.match_domain(question.name)
                 if indicator is not None:

@@ -24,7 +24,7 @@ from sensor.decode.ip import NOT_MALFORMED, PROTO_TCP, PROTO_UDP, decode_ip
 from sensor.decode.link import LinkDecoder, ethernet
 from sensor.decode.tcpdns import TcpDnsStream
 from sensor.detect import Detector, internal_networks
-from sensor.events import DnsEvent, Endpoints, FlowEnd, Hit, new_record
+from sensor.events import QR_RESPONSE, DnsEvent, Endpoints, FlowEnd, Hit, new_record
 from sensor.flows import Flow, FlowTable, FlowTimeouts
 from sensor.tally import HostTally
 
@@ -211,7 +211,7 @@ class Pipeline:
         if message.__class__ is str:
             self.malformed[message] += 1
             return
-        if message.is_response:
+        if message.flags & QR_RESPONSE:
             self.stats.dns_responses += 1
         else:
             self.stats.dns_requests += 1

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TextIO
 
-from sensor.events import DnsEvent, FlowEnd, Hit, addr_text
+from sensor.events import QR_RESPONSE, DnsEvent, FlowEnd, Hit, addr_text
 from sensor.pipeline import Event, Pipeline
 
 HOST_WINDOW = 3600.0     # seconds of event time for `hosts_hit`
@@ -29,7 +29,8 @@ class EventCounts:
         for event in events:
             kind = event.__class__
             if kind is DnsEvent:
-                dns[event.message.is_response, event.message.rcode] += 1
+                flags = event.message.flags            # (is_response and rcode, inlined)
+                dns[bool(flags & QR_RESPONSE), flags & 0x000F] += 1
             elif kind is Hit:
                 self._hit(event)
             elif kind is FlowEnd:
