@@ -10,8 +10,12 @@ that walking cost about a fifth of the pipeline's CPU time (`make bench`).
 
 So, once the long-lived state is built: collect once, move everything alive
 out of the collector's sight (`gc.freeze`; frozen objects are still freed by
-reference counting when dropped), and collect far less often. Cyclic garbage
-that does appear is still found, a little later.
+reference counting when dropped), and collect far less often: a young collection
+every 20,000 net container allocations (it still frees any cycle that dies young),
+the older generations, which hold every flow opened since, only every 1,000 young
+collections. Measured alternately in one process on the benchmark capture: 2.57 s
+with the default older-generation threshold, 2.44 s with this, 2.30 s with no
+collector at all.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import gc
 
 GEN0_THRESHOLD = 20_000     # container allocations between gen-0 collections (default 700)
+GEN1_THRESHOLD = 1_000      # gen-0 collections between gen-1 collections (default 10)
 
 
 def settle(collect: bool = True) -> None:
@@ -28,5 +33,4 @@ def settle(collect: bool = True) -> None:
     if collect:
         gc.collect()
     gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
+    gc.set_threshold(GEN0_THRESHOLD, GEN1_THRESHOLD, gc.get_threshold()[2])

@@ -13,8 +13,8 @@ def test_settle_freezes_what_lives_and_collects_less_often(collect: bool) -> Non
     try:
         gcpolicy.settle(collect)
         assert gc.get_freeze_count() > 0
-        assert gc.get_threshold()[0] == gcpolicy.GEN0_THRESHOLD
-        assert gc.get_threshold()[1:] == threshold[1:]
+        assert gc.get_threshold() == (gcpolicy.GEN0_THRESHOLD, gcpolicy.GEN1_THRESHOLD,
+                                      threshold[2])
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
