@@ -24,6 +24,7 @@ def addr_text(addr: bytes) -> str:
 
 
 QR_RESPONSE = 0x8000     # the header's QR bit: a response, not a query
+RCODE_MASK = 0x000F      # the header's response code
 
 # The packet path builds these records with `new_record(Class, (field, ...))`: that is
 # tuple.__new__, giving the same object as `Class(field, ...)` without the Python-level
@@ -59,7 +60,7 @@ class DnsMessage(NamedTuple):
 
     @property
     def rcode(self) -> int:
-        return self.flags & 0x000F
+        return self.flags & RCODE_MASK
 
     @property
     def opcode(self) -> int:

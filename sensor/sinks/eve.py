@@ -8,14 +8,24 @@ escaped by the decoder; JSON encoding escapes the rest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import BinaryIO
 
 import orjson
 
+from sensor.collector.config import local_timezone
 from sensor.decode.dns import rcode_name, rrtype_name
-from sensor.events import QR_RESPONSE, DnsEvent, DnsMessage, Endpoints, FlowEnd, Hit, addr_text
+from sensor.events import (
+    QR_RESPONSE,
+    RCODE_MASK,
+    DnsEvent,
+    DnsMessage,
+    Endpoints,
+    FlowEnd,
+    Hit,
+    addr_text,
+)
 
 PROTO_NAMES = {6: "TCP", 17: "UDP"}
 SIGNATURES = {   # match point → (signature id, signature text)
@@ -79,7 +89,7 @@ def _header_fields(flags: int) -> dict:
     """The `dns` fields that follow from the header's flags word (few values recur)."""
     return {"flags": f"{flags:x}", "qr": bool(flags & QR_RESPONSE), "aa": bool(flags & 0x0400),
             "tc": bool(flags & 0x0200), "rd": bool(flags & 0x0100), "ra": bool(flags & 0x0080),
-            "opcode": (flags >> 11) & 0x0F, "rcode": rcode_name(flags & 0x000F)}
+            "opcode": (flags >> 11) & 0x0F, "rcode": rcode_name(flags & RCODE_MASK)}
 
 
 def dns_object(msg: DnsMessage) -> dict:
@@ -157,8 +167,7 @@ class EveWriter:
         self.stream = stream
         self.dns = dns
         self.flows = flows
-        self.tz = tz or datetime.now(UTC).astimezone().tzinfo or UTC
-        self.stamp = Timestamps(self.tz).text
+        self.stamp = Timestamps(tz or local_timezone()).text
         self.written = 0
 
     def write(self, events: list) -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TextIO
 
-from sensor.events import QR_RESPONSE, DnsEvent, FlowEnd, Hit, addr_text
+from sensor.events import QR_RESPONSE, RCODE_MASK, DnsEvent, FlowEnd, Hit, addr_text
 from sensor.pipeline import Event, Pipeline
 
 HOST_WINDOW = 3600.0     # seconds of event time for `hosts_hit`
@@ -30,7 +30,7 @@ class EventCounts:
             kind = event.__class__
             if kind is DnsEvent:
                 flags = event.message.flags            # (is_response and rcode, inlined)
-                dns[bool(flags & QR_RESPONSE), flags & 0x000F] += 1
+                dns[bool(flags & QR_RESPONSE), flags & RCODE_MASK] += 1
             elif kind is Hit:
                 self._hit(event)
             elif kind is FlowEnd:
