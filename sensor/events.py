@@ -14,13 +14,23 @@ from __future__ import annotations
 
 from functools import lru_cache
 from ipaddress import ip_address
+from socket import AF_INET, AF_INET6, inet_ntop
 from typing import NamedTuple
 
 
-@lru_cache(maxsize=65536)
-def addr_text(addr: bytes) -> str:
-    """Packed IPv4/IPv6 address → its usual text form (memoised: hosts recur)."""
-    return str(ip_address(addr))
+def packed_text(addr: bytes) -> str:
+    """Packed IPv4/IPv6 address → the text `ipaddress` gives it, by the C library's
+    `inet_ntop` (a tenth of the cost); the two differ only where the C library writes an
+    IPv6 address with a dotted IPv4 tail (`::ffff:192.0.2.1`), and there `ipaddress`
+    answers."""
+    if len(addr) == 4:
+        return inet_ntop(AF_INET, addr)
+    text = inet_ntop(AF_INET6, addr)
+    return str(ip_address(addr)) if "." in text else text
+
+
+addr_text = lru_cache(maxsize=65536)(packed_text)
+addr_text.__doc__ = "`packed_text`, memoised: hosts recur."
 
 
 QR_RESPONSE = 0x8000     # the header's QR bit: a response, not a query

@@ -16,6 +16,7 @@ first so that the second guard can see them.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -179,8 +180,26 @@ def load_sources(sources: list[Source], cache_dir: Path) -> tuple[Blocklist, Loa
 
 
 @cache
-def public_suffixes() -> PublicSuffixList:
-    return PublicSuffixList()
+def public_suffix_test() -> Callable[[str], bool]:
+    """`is_public` of the publicsuffixlist package, asked only where a rule could answer
+    yes. A name of two labels or more is public only by a rule that names it (`x`,
+    `*.x`) or a wildcard over its parent (`*.parent`); any other name is not public and
+    is not asked (the package takes ~1.4 µs a name, 1.4 s of a million-name load). The
+    rules are the package's own parsed set (`_publicsuffix`, private): without it,
+    every name is asked."""
+    suffixes = PublicSuffixList()
+    rules = getattr(suffixes, "_publicsuffix", None)
+    if not isinstance(rules, frozenset | set) or not all(isinstance(r, str) for r in rules):
+        return suffixes.is_public
+    named = frozenset(rule.removeprefix("!").removeprefix("*.") for rule in rules)
+    wildcard_parents = frozenset(rule[2:] for rule in rules if rule.startswith("*."))
+    ask = suffixes.is_public
+
+    def is_public(name: str) -> bool:
+        parent = name.partition(".")[2]
+        return (not parent or name in named or parent in wildcard_parents) and ask(name)
+
+    return is_public
 
 
 def refusal(source: Source, entry: Entry, blocklist: Blocklist) -> str:
@@ -188,7 +207,7 @@ def refusal(source: Source, entry: Entry, blocklist: Blocklist) -> str:
     if source.force or source.allow:
         return ""
     if entry.kind == "domain":
-        if public_suffixes().is_public(entry.value):
+        if public_suffix_test()(entry.value):
             return f"{entry.value!r} is a public suffix: it would match every name under it " \
                    "(force: true to load it anyway)"
         allowed = blocklist.allow_domains.match(entry.value) if blocklist.allow_domains \

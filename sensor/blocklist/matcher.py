@@ -11,6 +11,11 @@ array for a large set of IPv4 ones).
 Entries map to a shared `Provenance` (most entries of a feed share one), and
 the `Indicator` an alert carries is built only when something matches: with a
 million entries, one tuple per entry would more than double the memory.
+
+Nearly every name and address the packet path asks is not listed, so each set
+also hands out a `matcher`: one function that turns most of them away in its
+own frame (a bit per name tail, a bit per IPv4 /24) before any lookup; the
+blocklist binds its `match_domain` and `match_address` to them.
 """
 
 from __future__ import annotations
@@ -18,17 +23,18 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Generic, NamedTuple, TypeVar
-from zlib import crc32
 
 import marisa_trie
 
 from sensor.events import Indicator, addr_text
 
 V = TypeVar("V")
+R = TypeVar("R")
 
 
 CROWDED_TAIL = 8     # entries sharing their last two labels that make those labels crowded
@@ -59,13 +65,16 @@ class DomainSet(Generic[V]):
     every listed suffix of a name: the entries that are prefixes of the reversed
     name plus a dot, which can only end at a label boundary. That call is the
     dearest step of a lookup, and nearly every name asked is not listed; so a
-    compiled set also keeps a bit per crc32 of its entries' tails (`_tail`: the last
-    two or three labels; crc32 is the same in every process, so the bits can be
-    cached on disk), and a name whose tail's bit is clear is answered without the trie.
+    compiled set also keeps a bit per `hash()` of its entries' tails (`_tail`: the
+    last two or three labels), and its `matcher` answers a name whose tail's bit is
+    clear without the trie. `hash()` of a short string is the cheapest digest Python
+    has, but differs between processes: the tails themselves are kept (as one
+    string, about 11 bytes an entry) and the bits are set again when a set is
+    unpickled.
     """
 
     __slots__ = ("_suffix", "_exact", "_max_dots", "_trie", "_values", "_tails", "_tail_mask",
-                 "_crowded")
+                 "_crowded", "_tail_keys")
 
     def __init__(self) -> None:
         self._suffix: dict[str, V] = {}
@@ -76,12 +85,22 @@ class DomainSet(Generic[V]):
         self._tails = bytearray()      # compiled: the tail filter, 32 bits an entry
         self._tail_mask = 0
         self._crowded: frozenset[str] = frozenset()
+        self._tail_keys = ""           # compiled: every tail the filter holds, a line each
+
+    def __getstate__(self) -> tuple:
+        return (self._suffix, self._exact, self._max_dots, self._trie, self._values,
+                self._crowded, self._tail_keys)
+
+    def __setstate__(self, state: tuple) -> None:
+        (self._suffix, self._exact, self._max_dots, self._trie, self._values,
+         self._crowded, self._tail_keys) = state
+        self._set_tail_bits()
 
     def add(self, name: str, value: V, exact: bool = False) -> None:
+        assert self._trie is None, "a compiled DomainSet takes no more names"
         if exact:
             self._exact[name] = value
             return
-        assert self._trie is None, "a compiled DomainSet takes no more names"
         self._suffix[name] = value
         self._max_dots = max(self._max_dots, name.count("."))
 
@@ -102,7 +121,7 @@ class DomainSet(Generic[V]):
         if self._trie is not None or len(self._suffix) < minimum:
             return
         trie = marisa_trie.Trie(name[::-1] + "." for name in self._suffix)
-        self._build_filter(crowded_at)
+        self._collect_tail_keys(crowded_at)
         distinct = {id(value): value for value in self._suffix.values()}
         if len(distinct) == 1:      # one feed, one story (the usual case): no lookups
             values: list[V] = [next(iter(distinct.values()))] * len(trie)
@@ -111,18 +130,30 @@ class DomainSet(Generic[V]):
             for name, value in self._suffix.items():
                 values[trie[name[::-1] + "."]] = value
         self._trie, self._values, self._suffix = trie, values, {}
+        self._set_tail_bits()
 
-    def _build_filter(self, crowded_at: int) -> None:
+    def _collect_tail_keys(self, crowded_at: int) -> None:
+        """The tails of every entry (exact ones too) and every crowded pair: the matcher
+        tests a name's last two labels first, and under a crowded pair its last three."""
         names = self._suffix
         pairs = list(map(_last_two, names))
         self._crowded = crowded = frozenset(
             pair for pair, count in Counter(pairs).items()
             if count >= crowded_at and pair not in names)
-        width = max(17, (len(names) * 32).bit_length())
+        keys = {_tail(name, crowded) if pair in crowded else pair
+                for name, pair in zip(names, pairs, strict=True)}
+        keys.update(_tail(name, crowded) for name in self._exact)
+        keys.update(crowded)
+        self._tail_keys = "\n".join(keys)
+
+    def _set_tail_bits(self) -> None:
+        if self._trie is None:
+            return
+        keys = self._tail_keys.split("\n")
+        width = max(17, (len(keys) * 32).bit_length())
         tails, mask = bytearray(1 << (width - 3)), (1 << width) - 1
-        for name, pair in zip(names, pairs, strict=True):
-            bit = crc32((_tail(name, crowded) if pair in crowded else pair).encode(
-                "utf-8", "surrogatepass")) & mask
+        for bit in map(hash, keys):
+            bit &= mask
             tails[bit >> 3] |= 1 << (bit & 7)
         self._tails, self._tail_mask = tails, mask
 
@@ -132,31 +163,30 @@ class DomainSet(Generic[V]):
         return found[1] if found is not None else None
 
     def match_entry(self, name: str) -> tuple[str, V] | None:
-        """(the entry as written, its value) for the entry that lists `name`, or None."""
+        """(the entry as written, its value) for the entry that lists `name`, or None.
+        Asks the trie without the tail filter: `matcher` is the fast way for a stream."""
         if self._exact:
             value = self._exact.get(name)
             if value is not None:
                 return "=" + name, value
         if self._trie is not None:
-            cut = name.rfind(".", 0, name.rfind("."))               # _tail, inlined
-            tail = name[cut + 1:]
-            if cut > 0 and tail in self._crowded:
-                tail = name[name.rfind(".", 0, cut) + 1:]
-            bit = crc32(tail.encode("utf-8", "surrogatepass")) & self._tail_mask
-            if not self._tails[bit >> 3] >> (bit & 7) & 1:
+            try:
+                found = self._trie.prefixes(name[::-1] + ".")
+            except UnicodeEncodeError:     # a lone surrogate (undecodable command-line text)
                 return None
-            found = self._trie.prefixes(name[::-1] + ".")
             if not found:
                 return None
             key = found[-1]                               # the longest: most specific
             return key[-2::-1], self._values[self._trie[key]]
         # Only suffixes that could be entries: no longer than the longest entry, and of
         # two labels at least.
+        suffix = self._suffix
+        if not suffix:
+            return None
         dots = name.count(".")
         if dots > self._max_dots:
             name = name.split(".", dots - self._max_dots)[-1]
             dots = self._max_dots
-        suffix = self._suffix
         for _ in range(dots):
             value = suffix.get(name)
             if value is not None:
@@ -164,14 +194,45 @@ class DomainSet(Generic[V]):
             name = name[name.find(".") + 1:]
         return None
 
+    def matcher(self, on_found: Callable[[str, str, V], R]) -> Callable[[str], R | None]:
+        """A function of a name: None if no entry lists it, else `on_found(name, entry,
+        value)`. For a compiled set the tail filter runs inline, so a name it turns away
+        (nearly all of them) costs one Python frame; the filter is the one `_tail`
+        describes, testing the last two labels before asking whether they are crowded
+        (the crowded pairs' own bits are set). Ask again after `compile()`."""
+        match_entry = self.match_entry
+
+        def match_unfiltered(name: str) -> R | None:
+            found = match_entry(name)
+            return None if found is None else on_found(name, *found)
+
+        if self._trie is None:
+            return match_unfiltered
+        tails, mask, crowded = self._tails, self._tail_mask, self._crowded
+
+        def match_filtered(name: str) -> R | None:
+            cut = name.rfind(".", 0, name.rfind("."))
+            tail = name[cut + 1:]
+            bit = hash(tail) & mask
+            if not tails[bit >> 3] >> (bit & 7) & 1:
+                return None
+            if cut > 0 and tail in crowded:
+                bit = hash(name[name.rfind(".", 0, cut) + 1:]) & mask
+                if not tails[bit >> 3] >> (bit & 7) & 1:
+                    return None
+            found = match_entry(name)                     # match_unfiltered, inlined
+            return None if found is None else on_found(name, *found)
+
+        return match_filtered
+
 
 Network = IPv4Network | IPv6Network
 
 
 @lru_cache(maxsize=4096)
-def _network_text(number: int, prefixlen: int) -> str:
+def _network_text(number: int, width: int, prefixlen: int) -> str:
     """`198.51.100.0/24` for a listed network (hits concentrate on few networks)."""
-    return str(ip_network((number, prefixlen)))
+    return f"{addr_text(number.to_bytes(width // 8))}/{prefixlen}"
 
 
 class PrefixSet(Generic[V]):
@@ -179,11 +240,12 @@ class PrefixSet(Generic[V]):
 
     `compile()` moves a large set of single IPv4 addresses from a dict of
     bytes (about 80 bytes an entry) into a sorted array of 32-bit integers
-    searched by bisection (4 bytes an entry, plus a reference to the value).
+    (4 bytes an entry, plus a reference to the value), searched by bisection
+    within the run of its /16, which an index of 65,537 offsets gives.
     """
 
     __slots__ = ("_hosts", "_nets4", "_nets6", "_order4", "_order6", "_v4_keys", "_v4_values",
-                 "_v4_blocks")
+                 "_v4_index", "_v4_blocks")
 
     def __init__(self) -> None:
         self._hosts: dict[bytes, V] = {}
@@ -193,6 +255,7 @@ class PrefixSet(Generic[V]):
         self._order6: tuple[tuple[int, dict[int, V]], ...] = ()
         self._v4_keys = array("I")
         self._v4_values: list[V] = []
+        self._v4_index = array("I")       # compiled: where each /16's run of keys starts
         self._v4_blocks: bytearray | None = None   # compiled: a bit per /24 holding entries
 
     def compile(self, minimum: int = 10_000) -> None:
@@ -206,6 +269,7 @@ class PrefixSet(Generic[V]):
         keys = sorted(singles)              # plain integers: no tuple comparisons
         self._v4_keys = array("I", keys)
         self._v4_values = [singles[number] for number in keys]
+        self._v4_index = array("I", (bisect_left(keys, top << 16) for top in range(65537)))
         self._hosts = {addr: value for addr, value in self._hosts.items() if len(addr) == 16}
         # Most addresses asked are in no listed /24: one bit answers them, before the
         # bisection and the walk over every listed prefix length.
@@ -223,13 +287,14 @@ class PrefixSet(Generic[V]):
         self._v4_blocks = blocks
 
     def _single(self, addr: bytes) -> V | None:
-        value = self._hosts.get(addr)
-        if value is None and self._v4_keys and len(addr) == 4:
-            number = int.from_bytes(addr, "big")
-            at = bisect_left(self._v4_keys, number)
-            if at < len(self._v4_keys) and self._v4_keys[at] == number:
+        if len(addr) == 4 and self._v4_keys:             # compiled: no IPv4 in the dict
+            number, index = int.from_bytes(addr), self._v4_index
+            top = number >> 16
+            at = bisect_left(self._v4_keys, number, index[top], index[top + 1])
+            if at < index[top + 1] and self._v4_keys[at] == number:
                 return self._v4_values[at]
-        return value
+            return None
+        return self._hosts.get(addr)
 
     def add(self, network: Network, value: V) -> None:
         self.add_key(network.network_address.packed, network.prefixlen, value)
@@ -274,16 +339,9 @@ class PrefixSet(Generic[V]):
 
     def match_entry(self, addr: bytes) -> tuple[str, V] | None:
         """(the longest listed address or network holding `addr`, as text; its value), or
-        None. One function, as it runs for every flow and every DNS answer."""
+        None. Without the /24 filter: `matcher` is the fast way for a stream."""
         if len(addr) == 4:
-            blocks = self._v4_blocks
-            if blocks is None:                  # not compiled: single addresses in the dict
-                value = self._hosts.get(addr)
-            else:
-                block = addr[0] << 16 | addr[1] << 8 | addr[2]
-                if not blocks[block >> 3] >> (block & 7) & 1:
-                    return None
-                value = self._single(addr)
+            value = self._single(addr)
             order = self._order4
         else:
             value = self._hosts.get(addr)
@@ -296,8 +354,39 @@ class PrefixSet(Generic[V]):
                 value = table.get(number >> shift)
                 if value is not None:
                     number = number >> shift << shift
-                    return _network_text(number, len(addr) * 8 - shift), value
+                    width = len(addr) * 8
+                    return _network_text(number, width, width - shift), value
         return None
+
+    def matcher(self, on_found: Callable[[bytes, str, V], R]) -> Callable[[bytes], R | None]:
+        """A function of a packed address: None if nothing listed holds it, else
+        `on_found(addr, entry, value)`. For a compiled set an IPv4 address in no listed
+        /24 (and, when no IPv6 network is listed, an IPv6 address not listed itself) is
+        turned away inline, in one Python frame. Ask again after `compile()`."""
+        match_entry = self.match_entry
+
+        def match_unfiltered(addr: bytes) -> R | None:
+            found = match_entry(addr)
+            return None if found is None else on_found(addr, *found)
+
+        blocks = self._v4_blocks
+        if blocks is None:
+            return match_unfiltered
+        from_bytes = int.from_bytes
+        # Without IPv6 networks, an IPv6 address is listed only as itself.
+        singles6 = self._hosts if not self._order6 else None
+
+        def match_filtered(addr: bytes) -> R | None:
+            if len(addr) == 4:
+                block = from_bytes(addr) >> 8
+                if not blocks[block >> 3] >> (block & 7) & 1:
+                    return None
+            elif singles6 is not None and addr not in singles6:
+                return None
+            found = match_entry(addr)                     # match_unfiltered, inlined
+            return None if found is None else on_found(addr, *found)
+
+        return match_filtered
 
     @classmethod
     def of(cls, cidrs: list[str], value: V) -> PrefixSet[V]:
@@ -340,12 +429,35 @@ class Provenance(NamedTuple):
 
 @dataclass
 class Blocklist:
-    """What the detector asks; allowlisted names and addresses always win."""
+    """What the detector asks; allowlisted names and addresses always win.
+
+    `match_domain(name)` and `match_address(packed)` run for every name and address
+    the packet path sees, nearly all unlisted: they are the sets' `matcher`s, and the
+    allowlist is asked only about a hit.
+    """
 
     domains: DomainSet[Provenance]
     addresses: PrefixSet[Provenance]
     allow_domains: DomainSet[str]
     allow_addresses: PrefixSet[str]
+    match_domain: Callable[[str], Indicator | None] = field(init=False, repr=False,
+                                                            compare=False)
+    match_address: Callable[[bytes], Indicator | None] = field(init=False, repr=False,
+                                                               compare=False)
+
+    def __post_init__(self) -> None:
+        self._bind()
+
+    def __getstate__(self) -> tuple:
+        return self.domains, self.addresses, self.allow_domains, self.allow_addresses
+
+    def __setstate__(self, state: tuple) -> None:
+        self.domains, self.addresses, self.allow_domains, self.allow_addresses = state
+        self._bind()
+
+    def _bind(self) -> None:
+        self.match_domain = self.domains.matcher(self._domain_found)
+        self.match_address = self.addresses.matcher(self._address_found)
 
     @classmethod
     def empty(cls) -> Blocklist:
@@ -357,6 +469,7 @@ class Blocklist:
         self.allow_domains.compile()
         self.addresses.compile()
         self.allow_addresses.compile()
+        self._bind()
 
     def listed_domain(self, name: str) -> Indicator | None:
         """The listing entry for `name`, allowlist not applied."""
@@ -366,19 +479,16 @@ class Blocklist:
         """The listing entry for a packed address, allowlist not applied."""
         return _address_indicator(self.addresses.match_entry(addr))
 
-    # The two below run for every name and address the packet path sees, nearly all
-    # unlisted: one call into the set, and the allowlist only asked about a hit.
-    def match_domain(self, name: str) -> Indicator | None:
-        found = self.domains.match_entry(name)
-        if found is None or self.allow_domains.match(name) is not None:
+    def _domain_found(self, name: str, entry: str, provenance: Provenance) -> Indicator | None:
+        if self.allow_domains.match(name) is not None:
             return None
-        return _domain_indicator(found)
+        return _indicator(entry, "domain", provenance)
 
-    def match_address(self, addr: bytes) -> Indicator | None:
-        found = self.addresses.match_entry(addr)
-        if found is None or self.allow_addresses.match(addr) is not None:
+    def _address_found(self, addr: bytes, entry: str, provenance: Provenance
+                       ) -> Indicator | None:
+        if self.allow_addresses.match(addr) is not None:
             return None
-        return _address_indicator(found)
+        return _indicator(entry, "cidr" if "/" in entry else "ip", provenance)
 
 
 def _domain_indicator(found: tuple[str, Provenance] | None) -> Indicator | None:
@@ -386,7 +496,5 @@ def _domain_indicator(found: tuple[str, Provenance] | None) -> Indicator | None:
 
 
 def _address_indicator(found: tuple[str, Provenance] | None) -> Indicator | None:
-    if found is None:
-        return None
-    text, provenance = found
-    return _indicator(text, "cidr" if "/" in text else "ip", provenance)
+    return None if found is None else _indicator(found[0], "cidr" if "/" in found[0] else "ip",
+                                                found[1])

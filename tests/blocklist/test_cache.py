@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from sensor.blocklist import cache as cache_module
@@ -59,3 +61,32 @@ def test_changed_matcher_code_never_meets_an_old_pickle(tmp_path: Path, monkeypa
     load_cached([path], cache)
     monkeypatch.setattr(cache_module, "_code_stamp", lambda: "another build")
     assert load_cached([path], cache)[2] is False
+
+
+CHECK_IN_ANOTHER_PROCESS = r'''
+import sys
+from pathlib import Path
+from sensor.blocklist.cache import load_cached
+rules, cache = Path(sys.argv[1]), Path(sys.argv[2])
+blocklist, _, from_cache = load_cached([rules], cache)
+names = (rules.parent / "d.txt").read_text().split()
+missed = [n for n in names if blocklist.match_domain("www." + n) is None]
+others = [n for n in names if blocklist.match_domain("www." + n + "x") is not None]
+print(from_cache, len(missed), len(others))
+'''
+
+
+def test_a_large_set_from_the_cache_of_a_process_with_another_hash_seed(tmp_path: Path) -> None:
+    """A compiled name set filters on `hash()`, which each process salts differently:
+    loaded from a cache another process wrote, it still finds every entry."""
+    (tmp_path / "d.txt").write_text("".join(f"host{n}.evil{n % 97}.example\n"
+                                            for n in range(12_000)))
+    path = tmp_path / "rules.yaml"
+    path.write_text("sources:\n  - {name: d, path: d.txt, format: domains}\n")
+    runs = []
+    for seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", CHECK_IN_ANOTHER_PROCESS, str(path),
+                               str(tmp_path / "cache")], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}, check=True)
+        runs.append(done.stdout.split())
+    assert runs == [["False", "0", "0"], ["True", "0", "0"]]

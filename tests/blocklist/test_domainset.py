@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,8 +26,12 @@ def test_compiled_equals_dict(entries: list[tuple[str, bool]], queries: list[str
             domains.add(name, f"{'=' if exact else ''}{name}", exact)
     compiled.compile(minimum=0, crowded_at=crowded_at)   # small: pairs get crowded
     assert len(plain) == len(compiled)
+    filtered = compiled.matcher(lambda name, entry, value: (entry, value))
+    thawed = pickle.loads(pickle.dumps(compiled)).matcher(lambda name, entry, value: (entry, value))
     for query in queries:
-        assert plain.match_entry(query) == compiled.match_entry(query), query
+        expected = plain.match_entry(query)
+        assert compiled.match_entry(query) == expected, query
+        assert filtered(query) == expected and thawed(query) == expected, query
     for name, exact in entries:
         assert plain.get(name, exact) == compiled.get(name, exact)
 
@@ -46,9 +52,10 @@ def test_any_text_can_be_asked() -> None:
     domains: DomainSet[int] = DomainSet()
     domains.add("evil.example", 1)
     domains.compile(minimum=0)
+    match = domains.matcher(lambda name, entry, value: (entry, value))
     for name in ("\udcff.example", "ví-dụ.vn", "", ".", "example", "x.evil.example"):
-        assert domains.match_entry(name) == (("evil.example", 1) if name.endswith("evil.example")
-                                             else None)
+        expected = ("evil.example", 1) if name.endswith("evil.example") else None
+        assert domains.match_entry(name) == expected and match(name) == expected
 
 
 def test_names_under_a_crowded_pair_are_told_apart_by_their_third_label() -> None:

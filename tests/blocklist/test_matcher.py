@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
+from publicsuffixlist import PublicSuffixList
 
 from sensor.blocklist.formats import BadLine, Entry, hosts
-from sensor.blocklist.loader import RulesError, load_blocklist
+from sensor.blocklist.loader import RulesError, load_blocklist, public_suffix_test
 
 
 def write(path: Path, text: str) -> Path:
@@ -148,6 +150,22 @@ allowlist:
     write(tmp_path / "rules.yaml", rules.read_text().replace("format: ips}", "format: ips, "
                                                              "force: true}"))
     assert len(load_blocklist([rules])[0].addresses) == 4
+
+
+def test_the_public_suffix_shortcut_answers_as_the_package() -> None:
+    """Every rule of the list, with a label or two before it and its parent, answered
+    by the shortcut as by the package (wildcards `*.ck`, exceptions `!www.ck`)."""
+    is_public, suffixes = public_suffix_test(), PublicSuffixList()
+    assert not inspect.ismethod(is_public), "the package's rule set is gone: no shortcut"
+    names = {"com", "vn", "com.vn", "gov.vn", "haiphong.gov.vn", "ck", "www.ck", "x.ck",
+             "a.x.ck", "kobe.jp", "city.kobe.jp", "x.city.kobe.jp", "github.io", "x.github.io",
+             "evil.example", "a.b.c.d.e.f.g"}
+    for rule in suffixes._publicsuffix:
+        bare = rule.removeprefix("!").removeprefix("*.")
+        names.update((bare, "a." + bare, "a.b." + bare, bare.partition(".")[2] or bare))
+    disagree = [name for name in sorted(names) if is_public(name) != suffixes.is_public(name)]
+    assert not disagree, disagree[:10]
+    assert is_public("gov.vn") and is_public("x.ck") and not is_public("www.ck")
 
 
 def test_per_entry_provenance_reaches_the_indicator(tmp_path: Path) -> None:

@@ -35,8 +35,12 @@ def near(bits: int, listed: list) -> st.SearchStrategy:
 def test_longest_prefix_match(case) -> None:
     bits, listed, probes = case
     prefixes: PrefixSet[str] = PrefixSet()
+    compiled: PrefixSet[str] = PrefixSet()
     for network in listed:
         prefixes.add(network, str(network))
+        compiled.add(network, str(network))
+    compiled.compile(minimum=0)
+    filtered = compiled.matcher(lambda addr, entry, value: value)
     for number in probes:
         address = ip_address(number) if bits == 32 else ip_address(number.to_bytes(16, "big"))
         holding = [n for n in listed if address in n]
@@ -44,6 +48,7 @@ def test_longest_prefix_match(case) -> None:
         assert prefixes.match(address.packed) == expected
         found = prefixes.match_entry(address.packed)
         assert (found[1] if found else None) == expected
+        assert filtered(address.packed) == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -60,10 +65,11 @@ def test_compiled_single_addresses_equal_the_dict(hosts: list[int], nets: list,
             prefixes.add(network, str(network))
     compiled.compile(minimum=0)
     assert len(plain) == len(compiled)
+    filtered = compiled.matcher(lambda addr, entry, value: (entry, value))
     for number in hosts + others:
         packed = number.to_bytes(4, "big")
         assert plain.match(packed) == compiled.match(packed)
-        assert plain.match_entry(packed) == compiled.match_entry(packed)
+        assert plain.match_entry(packed) == compiled.match_entry(packed) == filtered(packed)
         assert plain.get(ip_network(number)) == compiled.get(ip_network(number))
 
 
@@ -79,12 +85,32 @@ def test_the_compiled_block_bits_never_hide_a_listed_address(cidr: str) -> None:
         for number in range(0x0B000000, 0x0B000000 + 2048, 7):     # singles in 11/8
             prefixes.add(ip_network(number), f"host {number}")
     compiled.compile(minimum=0)
+    filtered = compiled.matcher(lambda addr, entry, value: (entry, value))
     network = ip_network(cidr)
     first, last = int(network.network_address), int(network.broadcast_address)
     probes = {first, last, first - 1, last + 1, (first + last) // 2, 0x0B000000 + 7,
               0x0B000000 + 8, 0x0BFFFFFF}
     for number in sorted(n for n in probes if 0 <= n < 1 << 32):
         packed = number.to_bytes(4, "big")
-        assert compiled.match_entry(packed) == plain.match_entry(packed), number
+        assert filtered(packed) == compiled.match_entry(packed) == plain.match_entry(packed), \
+            number
     with pytest.raises(AssertionError):
         compiled.add(ip_network("100.64.0.0/10"), "late")
+
+
+@pytest.mark.parametrize("network6", [None, "2001:db8:bad::/48"])
+def test_ipv6_addresses_through_the_compiled_matcher(network6: str | None) -> None:
+    """Without IPv6 networks a compiled matcher answers an IPv6 address from the singles
+    alone; with one, it walks the networks too."""
+    prefixes: PrefixSet[str] = PrefixSet()
+    prefixes.add(ip_network("2001:db8::7"), "single")
+    prefixes.add(ip_network("203.0.113.7"), "v4")
+    if network6:
+        prefixes.add(ip_network(network6), "network")
+    prefixes.compile(minimum=0)
+    match = prefixes.matcher(lambda addr, entry, value: (entry, value))
+    assert match(ip_address("2001:db8::7").packed) == ("2001:db8::7", "single")
+    assert match(ip_address("2001:db8::8").packed) is None
+    assert match(ip_address("2001:db8:bad::1").packed) == (
+        ("2001:db8:bad::/48", "network") if network6 else None)
+    assert match(ip_address("203.0.113.7").packed) == ("203.0.113.7", "v4")

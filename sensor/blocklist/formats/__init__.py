@@ -13,9 +13,11 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from ipaddress import IPv6Address, ip_address, ip_network
-from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+from ipaddress import ip_address, ip_network
+from socket import AF_INET, AF_INET6, inet_pton
 from urllib.parse import urlsplit
+
+from sensor.events import packed_text
 
 
 @dataclass(slots=True)      # not frozen: a frozen dataclass's __init__ costs twice as much,
@@ -132,10 +134,7 @@ def address_entry(number: int, text: str) -> Parsed:
             return BadLine(number, f"{text!r} is not an IP address or CIDR")
         key = (network.network_address.packed, network.prefixlen)
     packed, prefixlen = key
-    if len(packed) == 4:
-        address = inet_ntop(AF_INET, packed)
-    else:
-        address = str(IPv6Address(packed))    # ipaddress's spelling, as alerts print it
+    address = packed_text(packed)              # as alerts print it
     if prefixlen == len(packed) * 8:
         return Entry(number, "ip", address, key=key)
     return Entry(number, "cidr", f"{address}/{prefixlen}", key=key)
