@@ -31,7 +31,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 import marisa_trie
 
-from sensor.events import Indicator, addr_text
+from sensor.events import Indicator, addr_text, new_record
 
 V = TypeVar("V")
 R = TypeVar("R")
@@ -414,7 +414,7 @@ def _mark_blocks(blocks: bytearray, first: int, count: int) -> None:
 @lru_cache(maxsize=4096)
 def _indicator(value: str, kind: str, provenance: Provenance) -> Indicator:
     """One `Indicator` per listed entry that matches (the same few match again and again)."""
-    return Indicator(value, kind, *provenance)
+    return new_record(Indicator, (value, kind, *provenance))   # every field given
 
 
 class Provenance(NamedTuple):
