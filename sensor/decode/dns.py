@@ -17,6 +17,7 @@ from sensor.events import DnsAnswer, DnsMessage, DnsQuestion, addr_text, new_rec
 MAX_NAME_LENGTH = 255        # RFC 1035 §2.3.4, counted on the wire form
 MAX_POINTER_JUMPS = 64       # any real name needs far fewer; a loop needs more
 MAX_RECORDS = 256            # per section: bounds the work one packet can cause
+MAX_KNOWN_NAMES = 65_536     # wire forms remembered across messages (then forgotten at once)
 
 RRTYPE_A, RRTYPE_NS, RRTYPE_CNAME, RRTYPE_PTR, RRTYPE_MX, RRTYPE_TXT = 1, 2, 5, 12, 15, 16
 RRTYPE_AAAA = 28
@@ -57,6 +58,13 @@ def _label_text(label: bytes) -> str:
                    else f"\\x{b:02x}" for b in label)
 
 
+# Pointer-free names by their wire form (labels with their length bytes, no final zero):
+# the same few names are asked again and again, and finding a name's end and looking it
+# up costs a third of reading it. What a pointer-free name reads as depends on its bytes
+# alone, so the memory answers as a fresh read would (tested).
+_known_names: dict[bytes, str] = {}
+
+
 def read_name(buf: bytes, base: int, end: int, pos: int,
               names: dict[int, str] | None = None) -> tuple[str, int]:
     """Read a possibly compressed name at `pos`; return (name, offset after it).
@@ -70,6 +78,19 @@ def read_name(buf: bytes, base: int, end: int, pos: int,
     pointer is its one jump.
     """
     at = pos
+    while pos < end:                    # a pointer-free name read before? (`_known_names`)
+        length = buf[pos]
+        if not length:
+            name = _known_names.get(buf[at:pos])
+            if name is None:
+                break
+            if names is not None:
+                names[at] = name
+            return name, pos + 1
+        if length > 63:
+            break
+        pos += length + 1
+    pos = at
     labels: list[bytes] = []
     wire_length = 1
     after = -1
@@ -111,6 +132,9 @@ def read_name(buf: bytes, base: int, end: int, pos: int,
     if after < 0:
         if names is not None:
             names[at] = name
+        if len(_known_names) >= MAX_KNOWN_NAMES:
+            _known_names.clear()
+        _known_names[buf[at:pos - 1]] = name
         return name, pos
     return name, after
 

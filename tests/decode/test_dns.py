@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.all import DNS, DNSQR, DNSRR, raw
 
+from sensor.decode import dns
 from sensor.decode.dns import DnsFormatError, decode_dns, read_name
 from sensor.events import DnsMessage
 
@@ -124,6 +125,20 @@ def test_names_remembered_within_a_message_read_as_if_read_afresh(data: st.DataO
     names: dict[int, str] = {}
     for pos in data.draw(st.permutations(range(len(wire)))):
         assert _name_or_reason(wire, pos, names) == _name_or_reason(wire, pos, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_names_known_from_earlier_messages_read_as_if_read_afresh(data: st.DataObject) -> None:
+    # Pointer-free names are remembered by their wire form across messages; one read
+    # from that memory must equal a read with the memory empty, at every offset.
+    wire = mutated_response(data, 0, st.sampled_from([0x00, 0x01, 0x0C, 0x3F, 0x40, 0xC0])
+                            | st.integers(0, 255))
+    for pos in range(len(wire)):
+        dns._known_names.clear()
+        fresh = _name_or_reason(wire, pos, None)
+        assert _name_or_reason(wire, pos, None) == fresh      # from the memory, if it holds it
+        assert _name_or_reason(wire, pos, {}) == fresh
 
 
 @settings(max_examples=3000, deadline=None)
