@@ -78,7 +78,8 @@ def read_name(buf: bytes, base: int, end: int, pos: int,
     pointer is its one jump.
     """
     at = pos
-    while pos < end:                    # a pointer-free name read before? (`_known_names`)
+    known_end = min(end, at + MAX_NAME_LENGTH)     # the walk is bounded as reading is
+    while pos < known_end:              # a pointer-free name read before? (`_known_names`)
         length = buf[pos]
         if not length:
             name = _known_names.get(buf[at:pos])

@@ -141,6 +141,25 @@ def test_names_known_from_earlier_messages_read_as_if_read_afresh(data: st.DataO
         assert _name_or_reason(wire, pos, {}) == fresh
 
 
+class CountedBytes(bytes):
+    """Bytes that count how often one of them is read."""
+
+    reads = 0
+
+    def __getitem__(self, index: int | slice) -> int | bytes:  # type: ignore[override]
+        CountedBytes.reads += 1
+        return super().__getitem__(index)
+
+
+def test_a_long_chain_of_labels_is_walked_no_further_than_a_name_can_reach() -> None:
+    # 30,000 one-byte labels: a name may not pass 255 bytes, so neither the search for a
+    # remembered name nor the read may walk the rest (256 such names fit in a TCP message).
+    wire = CountedBytes(b"\x01a" * 30_000 + b"\x00")
+    CountedBytes.reads = 0
+    assert _name_or_reason(wire, 0, None) == "dns.name_too_long"
+    assert CountedBytes.reads < 2 * 300
+
+
 @settings(max_examples=3000, deadline=None)
 @given(st.binary(max_size=600))
 def test_no_input_raises(wire: bytes) -> None:
