@@ -17,7 +17,8 @@ from sensor.events import DnsAnswer, DnsMessage, DnsQuestion, addr_text, new_rec
 MAX_NAME_LENGTH = 255        # RFC 1035 §2.3.4, counted on the wire form
 MAX_POINTER_JUMPS = 64       # any real name needs far fewer; a loop needs more
 MAX_RECORDS = 256            # per section: bounds the work one packet can cause
-MAX_KNOWN_NAMES = 65_536     # wire forms remembered across messages (then forgotten at once)
+MAX_KNOWN_NAMES = 16_384     # wire forms remembered across messages (then forgotten at once)
+MAX_KNOWN_LENGTH = 128       # longer names are not remembered: memory stays a few MB
 
 RRTYPE_A, RRTYPE_NS, RRTYPE_CNAME, RRTYPE_PTR, RRTYPE_MX, RRTYPE_TXT = 1, 2, 5, 12, 15, 16
 RRTYPE_AAAA = 28
@@ -78,7 +79,7 @@ def read_name(buf: bytes, base: int, end: int, pos: int,
     pointer is its one jump.
     """
     at = pos
-    known_end = min(end, at + MAX_NAME_LENGTH)     # the walk is bounded as reading is
+    known_end = min(end, at + MAX_KNOWN_LENGTH)    # no longer name is remembered
     while pos < known_end:              # a pointer-free name read before? (`_known_names`)
         length = buf[pos]
         if not length:
@@ -133,9 +134,10 @@ def read_name(buf: bytes, base: int, end: int, pos: int,
     if after < 0:
         if names is not None:
             names[at] = name
-        if len(_known_names) >= MAX_KNOWN_NAMES:
-            _known_names.clear()
-        _known_names[buf[at:pos - 1]] = name
+        if pos - at <= MAX_KNOWN_LENGTH:
+            if len(_known_names) >= MAX_KNOWN_NAMES:
+                _known_names.clear()
+            _known_names[buf[at:pos - 1]] = name
         return name, pos
     return name, after
 
