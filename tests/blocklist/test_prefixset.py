@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from ipaddress import ip_address, ip_network
 
 import pytest
@@ -66,18 +67,23 @@ def test_compiled_single_addresses_equal_the_dict(hosts: list[int], nets: list,
     compiled.compile(minimum=0)
     assert len(plain) == len(compiled)
     filtered = compiled.matcher(lambda addr, entry, value: (entry, value))
+    # the filter is not pickled but filled again: as from the compiled cache
+    thawed = pickle.loads(pickle.dumps(compiled)).matcher(lambda addr, entry, value: (entry, value))
     for number in hosts + others:
         packed = number.to_bytes(4, "big")
         assert plain.match(packed) == compiled.match(packed)
-        assert plain.match_entry(packed) == compiled.match_entry(packed) == filtered(packed)
+        assert plain.match_entry(packed) == compiled.match_entry(packed) == filtered(packed) \
+            == thawed(packed)
         assert plain.get(ip_network(number)) == compiled.get(ip_network(number))
 
 
-@pytest.mark.parametrize("cidr", ["10.0.0.0/8", "172.16.16.0/20", "192.0.2.0/23",
+@pytest.mark.parametrize("cidr", ["10.0.0.0/8", "10.128.0.0/9", "172.16.0.0/16",
+                                  "172.16.16.0/20", "192.0.2.0/23",
                                   "198.51.100.128/25", "203.0.113.7/32", "0.0.0.0/0"])
 def test_the_compiled_block_bits_never_hide_a_listed_address(cidr: str) -> None:
-    """Compiled sets answer most misses from one bit a /24: every address of a listed
-    network, at its edges and just outside, is answered as before compiling."""
+    """Compiled sets answer most misses from a filter of /24s (of /16s for networks wider
+    than /16): every address of a listed network, at its edges and just outside, is
+    answered as before compiling."""
     plain: PrefixSet[str] = PrefixSet()
     compiled: PrefixSet[str] = PrefixSet()
     for prefixes in (plain, compiled):
