@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sensor.decode.link import ethernet
+from sensor.events import FlowEnd
 from sensor.flows import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, FlowTable, FlowTimeouts
+from sensor.pipeline import Pipeline
 
 A, B, C = b"\x0a\x00\x00\x01", b"\xcb\x00\x71\x07", b"\x0a\x00\x00\x02"
 TCP, UDP = 6, 17
@@ -83,3 +91,46 @@ def test_flush_ends_everything_as_end_of_input() -> None:
     packet(table, 1.0, client=C)
     table.flush()
     assert sorted(e.reason for e in table.ended) == ["end_of_input", "end_of_input"]
+
+
+HOSTS = [b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", b"\xcb\x00\x71\x07"]
+
+
+def frame(src: bytes, sport: int, dst: bytes, dport: int, proto: int, flags: int,
+          length: int) -> bytes:
+    """An untagged Ethernet/IPv4 frame the pipeline's fast path takes."""
+    header = (struct.pack("!HHHH", 0x5000 | flags, 1024, 0, 0) if proto == TCP
+              else struct.pack("!HH", 8 + length, 0))
+    transport = struct.pack("!HH", sport, dport) + (b"\x00" * 8 if proto == TCP else b"") + header
+    total = 20 + len(transport) + length
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 64, proto, 0, src, dst)
+    return b"\x00" * 12 + b"\x08\x00" + ip + transport + b"\x00" * length
+
+
+packets = st.lists(st.tuples(
+    st.integers(0, 400_000_000), st.sampled_from([(0, 1), (1, 0), (0, 2), (2, 1)]), st.booleans(),
+    st.sampled_from([TCP, UDP]), st.sampled_from([0, TCP_ACK, TCP_ACK, TCP_SYN, TCP_FIN | TCP_ACK,
+                                                  TCP_SYN | TCP_ACK, TCP_RST, 0x18]),
+    st.integers(0, 60)), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(packets)
+def test_the_pipeline_counts_flows_as_the_table_does(sequence) -> None:
+    """The pipeline counts most packets inline (a known flow, no SYN, FIN or RST): its
+    flows end exactly as `FlowTable.update` alone would end them."""
+    pipeline = Pipeline(timeouts=FlowTimeouts(tcp_idle=100, udp_idle=30, active=300))
+    table = FlowTable(FlowTimeouts(tcp_idle=100, udp_idle=30, active=300))
+    for micros, (a, b), reverse, proto, flags, length in sequence:
+        ts = micros // 10**6 + micros % 10**6 * 1e-6      # as a capture's record gives it
+        src, dst = (HOSTS[b], HOSTS[a]) if reverse else (HOSTS[a], HOSTS[b])
+        sport, dport = (443, 40000 + b) if reverse else (40000 + b, 443)
+        flags = flags if proto == TCP else 0
+        pipeline.feed(ts, frame(src, sport, dst, dport, proto, flags, length), ethernet)
+        if ts >= table.next_deadline:
+            table.expire(ts)
+        table.update(ts, proto, src, sport, dst, dport, flags,
+                     (40 if proto == TCP else 28) + length, ())
+    pipeline.finish()
+    table.flush()
+    assert [event for event in pipeline.events if isinstance(event, FlowEnd)] == table.ended
