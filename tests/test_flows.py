@@ -93,7 +93,7 @@ def test_flush_ends_everything_as_end_of_input() -> None:
     assert sorted(e.reason for e in table.ended) == ["end_of_input", "end_of_input"]
 
 
-HOSTS = [b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", b"\xcb\x00\x71\x07"]
+HOSTS = [A, C, B]
 
 
 def frame(src: bytes, sport: int, dst: bytes, dport: int, proto: int, flags: int,

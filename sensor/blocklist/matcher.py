@@ -86,8 +86,8 @@ class DomainSet(Generic[V]):
     compiled code, in two thirds of the time of the bit array this set kept before (a
     Python `hash()` call and four operations on the bit's index) in under half its memory.
     It hashes with `hash()`, which differs between processes (so a crafted name cannot
-    aim at it): the tails themselves are kept (as one string, about 11
-    bytes an entry) and the filter is filled again when a set is unpickled.
+    aim at it): the tails themselves are kept (as one string, about 11 bytes an entry)
+    and the filter is filled again when a set is unpickled.
     """
 
     __slots__ = ("_suffix", "_exact", "_max_dots", "_trie", "_values", "_tails", "_crowded",
