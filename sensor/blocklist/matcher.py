@@ -182,14 +182,16 @@ class DomainSet(Generic[V]):
             if value is not None:
                 return "=" + name, value
         if self._trie is not None:
-            try:
-                found = self._trie.prefixes(name[::-1] + ".")
+            found = None
+            try:      # the listed suffixes, shortest first: the last is the most specific
+                for found in self._trie.iter_prefixes_with_ids(name[::-1] + "."):  # noqa: B007
+                    pass
             except UnicodeEncodeError:     # a lone surrogate (undecodable command-line text)
                 return None
-            if not found:
+            if found is None:
                 return None
-            key = found[-1]                               # the longest: most specific
-            return key[-2::-1], self._values[self._trie[key]]
+            key, key_id = found
+            return key[-2::-1], self._values[key_id]
         # Only suffixes that could be entries: no longer than the longest entry, and of
         # two labels at least.
         suffix = self._suffix
