@@ -62,6 +62,13 @@ class Flow:
             self.alerted, self.vlan))
 
 
+def flow_key(proto: int, src: bytes, sport: int, dst: bytes, dport: int) -> tuple:
+    """The direction-free 5-tuple: the same for a packet and its reply."""
+    if src < dst or (src == dst and sport <= dport):
+        return (proto, src, sport, dst, dport)
+    return (proto, dst, dport, src, sport)
+
+
 class FlowTable:
     """Flows keyed by the direction-free 5-tuple; ended flows go to `ended`."""
 
@@ -79,11 +86,15 @@ class FlowTable:
     def update(self, ts: float, proto: int, src: bytes, sport: int, dst: bytes, dport: int,
                tcp_flags: int, ip_len: int, vlan: tuple[int, ...]) -> tuple[Flow, bool, bool]:
         """Count one packet; return (flow, is_new, sent_by_initiator)."""
-        if src < dst or (src == dst and sport <= dport):
-            key = (proto, src, sport, dst, dport)
-        else:
-            key = (proto, dst, dport, src, sport)
-        flow = self.flows.get(key)
+        key = flow_key(proto, src, sport, dst, dport)
+        return self.count(key, self.flows.get(key), ts, proto, src, sport, dst, dport,
+                          tcp_flags, ip_len, vlan)
+
+    def count(self, key: tuple, flow: Flow | None, ts: float, proto: int, src: bytes,
+              sport: int, dst: bytes, dport: int, tcp_flags: int, ip_len: int,
+              vlan: tuple[int, ...]) -> tuple[Flow, bool, bool]:
+        """`update` for a caller that has already looked the packet's flow up: `key` is
+        its `flow_key`, `flow` the table's flow under it (None: none yet)."""
         is_new = flow is None
         if is_new:
             flow = self._create(key, ts, proto, src, sport, dst, dport, tcp_flags, vlan)
