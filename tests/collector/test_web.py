@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from sensor.collector.forms import LABELS
@@ -71,14 +71,17 @@ def page_kept_on_failure(request: pytest.FixtureRequest,
 
 
 def click_and_wait(browser: webdriver.Chrome, element: WebElement) -> None:
-    """Click what loads a new page; wait until the old one is gone and the new one has
-    loaded (between the two, a lookup can land on a document being replaced)."""
-    page = browser.find_element(By.TAG_NAME, "html")
+    """Click what loads a new page; wait until a new document has replaced the old one
+    and has loaded. The old document is told apart by a mark on its window, which the
+    new one's window does not have: while the page is being replaced, an element of the
+    old one is not always reported stale (chromedriver can answer "Node with given id
+    does not belong to the document", an unknown error), so the wait asks the window
+    and asks again on any such error."""
+    browser.execute_script("window.madocOldPage = true")
     element.click()
-    wait = WebDriverWait(browser, 10)
-    wait.until(expected_conditions.staleness_of(page))
-    wait.until(lambda driver: driver.execute_script("return document.readyState")
-               == "complete")
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda driver: driver.execute_script(
+            "return !window.madocOldPage && document.readyState === 'complete'"))
 
 
 def finance_row(browser: webdriver.Chrome) -> list[str]:
