@@ -492,15 +492,22 @@ class Store:
             f"SELECT h.unit, COUNT(*) FROM (SELECT DISTINCT host_id FROM host_days WHERE day "
             f"BETWEEN ? AND ?{hosts}) d JOIN hosts h ON h.id = d.host_id GROUP BY h.unit",
             (*days, *scope_params)).fetchall()
-        found = self._execute(
-            f"SELECT q.unit, COUNT(*), SUM(CASE WHEN q.status = 'handled' THEN 1 ELSE 0 END) "
-            f"FROM ({_FOUND_SQL.format(hosts=hosts)}) q GROUP BY q.unit",
-            (self.quiet_seconds, *days, *scope_params)).fetchall()
-        infected = self._execute(
-            f"SELECT q.unit, q.id, q.ip, q.mac, q.sensor, q.last_hit, q.hits FROM "
-            f"({_FOUND_SQL.format(hosts=hosts)}) q WHERE q.status = 'infected' "
-            f"ORDER BY q.unit, q.hits DESC, q.id LIMIT ?",
-            (self.quiet_seconds, *days, *scope_params, infected_limit)).fetchall()
+        # One pass over the found hosts gives both their count per unit and the list of
+        # those still infected (the query behind them is the report's dearest).
+        found_per_unit: dict[str, list[int]] = {}
+        infected = []
+        for unit_name, host_id, ip, mac, sensor, last_hit, hits, status in self._execute(
+                f"SELECT q.unit, q.id, q.ip, q.mac, q.sensor, q.last_hit, q.hits, q.status "
+                f"FROM ({_FOUND_SQL.format(hosts=hosts)}) q "
+                f"ORDER BY q.unit, q.hits DESC, q.id",
+                (self.quiet_seconds, *days, *scope_params)).fetchall():
+            counts = found_per_unit.setdefault(unit_name, [0, 0])
+            counts[0] += 1
+            if status == "handled":
+                counts[1] += 1
+            elif status == "infected" and len(infected) < infected_limit:
+                infected.append((unit_name, host_id, ip, mac, sensor, last_hit, hits))
+        found = [(unit_name, *counts) for unit_name, counts in found_per_unit.items()]
         indicators = self._execute(
             f"""SELECT r.unit, r.indicator, r.kind, r.hits, r.hosts FROM (
                 SELECT h.unit, q.indicator, q.kind, CAST(SUM(q.hits) AS BIGINT) AS hits,

@@ -101,6 +101,15 @@ def test_annex_top_indicators_and_hosts_still_infected(store: Store) -> None:
     assert [(h.ip, h.hits) for h in trade.hosts_still_infected] == [("10.1.0.21", 4)]
 
 
+def test_the_still_infected_list_is_bounded_and_the_counts_are_not(store: Store) -> None:
+    days = (Period.week("2022-W37").first.isoformat(), Period.week("2022-W37").last.isoformat())
+    whole = store.report_rows(*days)
+    bounded = store.report_rows(*days, infected_limit=1)
+    assert len(whole.infected) > 1
+    assert bounded.infected == whole.infected[:1]
+    assert bounded.found == whole.found and sum(n for _, n, _ in whole.found) > 1
+
+
 def test_unit_and_group_scope(store: Store) -> None:
     unit = campaign_report(store, Period.week("2022-W38"), unit=TRADE)
     assert (unit.informed, unit.deployed, [u.unit for u in unit.units]) == (1, 0, [TRADE])
