@@ -202,25 +202,33 @@ def public_suffix_test() -> Callable[[str], bool]:
     return is_public
 
 
-def refusal(source: Source, entry: Entry, blocklist: Blocklist) -> str:
-    """Why a safety guard refuses this entry, or "" to load it."""
+def guard(source: Source, blocklist: Blocklist) -> Callable[[Entry], str]:
+    """The safety guards for one source's entries: a function of an entry saying why it
+    is refused, or "" to load it. Made once a source, as what it asks is fixed by then
+    (allowlists load first)."""
     if source.force or source.allow:
+        return lambda entry: ""
+    is_public = public_suffix_test()
+    allowlisted = blocklist.allow_domains.match if len(blocklist.allow_domains) else None
+
+    def refusal(entry: Entry) -> str:
+        if entry.kind == "domain":
+            if is_public(entry.value):
+                return f"{entry.value!r} is a public suffix: it would match every name " \
+                       "under it (force: true to load it anyway)"
+            allowed = allowlisted(entry.value) if allowlisted is not None else None
+            if allowed is not None:
+                return f"{entry.value!r} is allowlisted by {allowed} " \
+                       "(force: true to load it anyway)"
+            return ""
+        assert entry.key is not None, "address entries carry their parsed key"
+        packed, prefixlen = entry.key
+        widest = 8 if len(packed) == 4 else 32
+        if prefixlen < widest:
+            return f"{entry.value} is wider than /{widest} (force: true to load it anyway)"
         return ""
-    if entry.kind == "domain":
-        if public_suffix_test()(entry.value):
-            return f"{entry.value!r} is a public suffix: it would match every name under it " \
-                   "(force: true to load it anyway)"
-        allowed = blocklist.allow_domains.match(entry.value) if blocklist.allow_domains \
-            else None
-        if allowed is not None:
-            return f"{entry.value!r} is allowlisted by {allowed} (force: true to load it anyway)"
-        return ""
-    assert entry.key is not None, "address entries carry their parsed key"
-    packed, prefixlen = entry.key
-    widest = 8 if len(packed) == 4 else 32
-    if prefixlen < widest:
-        return f"{entry.value} is wider than /{widest} (force: true to load it anyway)"
-    return ""
+
+    return refusal
 
 
 def _read(source: Source, cache_dir: Path, report: SourceReport) -> str | None:
@@ -256,11 +264,12 @@ def _load_source(source: Source, blocklist: Blocklist, cache_dir: Path,
     plain = shared.setdefault(plain, plain)     # what most entries of a feed carry
     by_kind: Counter[str] = Counter()           # a million lines: counted in locals
     duplicates = 0
+    refusal = guard(source, blocklist)
     for item in parser(text, source.options):
         if item.__class__ is BadLine:
             report.rejected.append(f"{source.path}:{item.line}: {item.reason}")
             continue
-        refused = refusal(source, item, blocklist)
+        refused = refusal(item)
         if refused:
             report.rejected.append(f"{source.path}:{item.line}: {refused}")
         elif _add(blocklist, source, item, shared, plain):

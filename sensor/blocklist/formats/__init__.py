@@ -81,7 +81,10 @@ def normalise_domain(text: str) -> str:
 
 
 def domain_entry(number: int, text: str) -> Parsed:
-    if _ADDRESS_LIKE.match(text) and looks_like_network(text):
+    # An address or network ends in a digit or has a colon: a name ending in a letter
+    # (nearly every name) skips the pattern, a fifth of this function's time.
+    if (text[-1:].isdigit() or ":" in text) and _ADDRESS_LIKE.match(text) \
+            and looks_like_network(text):
         return BadLine(number, f"{text!r} is an address: list it in an ips (or mixed) source")
     exact = text.startswith("=")
     try:
