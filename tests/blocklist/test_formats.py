@@ -10,11 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sensor.blocklist.formats import (
+    _ADDRESS_LIKE,
     _LABEL,
     BadLine,
     Entry,
     address_entry,
     detect_format,
+    domain_entry,
+    looks_like_network,
     network_key,
     normalise_domain,
     parser_for,
@@ -203,3 +206,17 @@ def test_what_inet_pton_refuses_goes_to_ipaddress(text: str) -> None:
     else:
         assert isinstance(parsed, Entry) and parsed.key == (network.network_address.packed,
                                                             network.prefixlen)
+
+
+_ADDRESS_TEXT = st.text(st.sampled_from("0123456789abcdefABCDEF.:/=-x ٣²"), max_size=45) \
+    | st.ip_addresses().map(str) \
+    | st.tuples(st.ip_addresses(), st.integers(0, 140)).map(lambda a: f"{a[0]}/{a[1]}") \
+    | st.text()
+
+
+@given(_ADDRESS_TEXT)
+def test_a_domains_line_is_refused_as_an_address_exactly_when_it_is_one(text: str) -> None:
+    # domain_entry asks the pattern only about text ending in a digit or with a colon
+    is_network = bool(_ADDRESS_LIKE.match(text)) and looks_like_network(text)
+    parsed = domain_entry(1, text)
+    assert (isinstance(parsed, BadLine) and "is an address" in parsed.reason) == is_network
