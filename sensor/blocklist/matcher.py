@@ -507,7 +507,7 @@ class Blocklist:
 
 
 def _domain_hit(name: str, entry: str, provenance: Provenance) -> Indicator:
-    return _indicator(entry, "domain", provenance)
+    return _domain_indicator(entry, provenance)
 
 
 def _address_hit(addr: bytes, entry: str, provenance: Provenance) -> Indicator:
