@@ -251,7 +251,7 @@ class PrefixSet(Generic[V]):
     """
 
     __slots__ = ("_hosts", "_nets4", "_nets6", "_order4", "_order6", "_v4_keys", "_v4_values",
-                 "_v4_index", "_v4_blocks", "_v4_wide")
+                 "_v4_index", "_v4_blocks", "_v4_listed", "_v4_wide")
 
     def __init__(self) -> None:
         self._hosts: dict[bytes, V] = {}
@@ -263,7 +263,8 @@ class PrefixSet(Generic[V]):
         self._v4_values: list[V] = []
         self._v4_index = array("I")       # compiled: where each /16's run of keys starts
         self._v4_blocks: Bloom | None = None       # compiled: the /24s holding entries
-        self._v4_wide = False                      # compiled: the filter holds /16s too
+        self._v4_listed: Bloom | None = None       # compiled: single addresses, networks' /24s
+        self._v4_wide = False                      # compiled: the filters hold /16s too
 
     def compile(self, minimum: int = 10_000) -> None:
         """Move single IPv4 addresses into the sorted array when there are `minimum`."""
@@ -288,7 +289,7 @@ class PrefixSet(Generic[V]):
     def __setstate__(self, state: tuple) -> None:
         (self._hosts, self._nets4, self._nets6, self._order4, self._order6,
          self._v4_keys, self._v4_values, self._v4_index, compiled) = state
-        self._v4_blocks, self._v4_wide = None, False
+        self._v4_blocks, self._v4_listed, self._v4_wide = None, None, False
         if compiled:
             self._fill_block_filter()
 
@@ -297,7 +298,11 @@ class PrefixSet(Generic[V]):
         entries (their first three bytes) answers them before the bisection and the walk
         over every listed prefix length. A network of /16 to /23 puts each of its /24s in;
         a wider one puts its /16s (two bytes) in instead, at most 65,536, and the matcher
-        then asks about an address's /16 as well."""
+        then asks about an address's /16 as well. An address in a /24 that holds only
+        single addresses is then asked of a second filter holding the single addresses
+        themselves and the networks' /24s and /16s: with a million single addresses, one
+        IPv4 address in sixteen shares a /24 with one of them, and the second filter
+        turns nearly all of those away too."""
         by24: list[Iterable[int]] = []
         by16: list[range] = []
         for prefixlen, table in self._nets4.items():
@@ -308,12 +313,15 @@ class PrefixSet(Generic[V]):
                     by24.append(range(network << (24 - prefixlen), network + 1 << (24 - prefixlen)))
                 else:
                     by16.append(range(network << (16 - prefixlen), network + 1 << (16 - prefixlen)))
-        count = len(self._v4_keys) + sum(map(len, by24)) + sum(map(len, by16))
-        blocks = Bloom(max(count, 1), BLOCK_FALSE_PASSES)
+        networks = [block.to_bytes(3) for span in by24 for block in span]
+        networks += [block.to_bytes(2) for span in by16 for block in span]
+        blocks = Bloom(max(len(self._v4_keys) + len(networks), 1), BLOCK_FALSE_PASSES)
         blocks.update((number >> 8).to_bytes(3) for number in self._v4_keys)
-        blocks.update(block.to_bytes(3) for span in by24 for block in span)
-        blocks.update(block.to_bytes(2) for span in by16 for block in span)
-        self._v4_blocks, self._v4_wide = blocks, bool(by16)
+        blocks.update(networks)
+        listed = Bloom(max(len(self._v4_keys) + len(networks), 1), BLOCK_FALSE_PASSES)
+        listed.update(number.to_bytes(4) for number in self._v4_keys)
+        listed.update(networks)
+        self._v4_blocks, self._v4_listed, self._v4_wide = blocks, listed, bool(by16)
 
     def _single(self, addr: bytes) -> V | None:
         if len(addr) == 4 and self._v4_keys:             # compiled: no IPv4 in the dict
@@ -391,18 +399,24 @@ class PrefixSet(Generic[V]):
     def matcher(self, on_found: Callable[[bytes, str, V], R]) -> Callable[[bytes], R | None]:
         """A function of a packed address: None if nothing listed holds it, else
         `on_found(addr, entry, value)`. For a compiled set an IPv4 address in no listed
-        /24 (and, when no IPv6 network is listed, an IPv6 address not listed itself) is
-        turned away inline, in one Python frame. Ask again after `compile()`."""
+        /24, or not itself listed in a /24 that holds only single addresses (and, when no
+        IPv6 network is listed, an IPv6 address not listed itself), is turned away
+        inline, in one Python frame (the two filters of `_fill_block_filter`). Ask again
+        after `compile()`."""
         match_entry = self.match_entry
-        blocks, wide = self._v4_blocks, self._v4_wide
-        if blocks is None:
+        blocks, listed, wide = self._v4_blocks, self._v4_listed, self._v4_wide
+        if blocks is None or listed is None:
             return _unfiltered(match_entry, on_found)
         # Without IPv6 networks, an IPv6 address is listed only as itself.
         singles6 = self._hosts if not self._order6 else None
 
         def match_filtered(addr: bytes) -> R | None:
             if len(addr) == 4:
-                if addr[:3] not in blocks and (not wide or addr[:2] not in blocks):
+                block = addr[:3]
+                if block not in blocks and (not wide or addr[:2] not in blocks):
+                    return None
+                if addr not in listed and block not in listed and (
+                        not wide or addr[:2] not in listed):
                     return None
             elif singles6 is not None and addr not in singles6:
                 return None
