@@ -298,11 +298,11 @@ class PrefixSet(Generic[V]):
         entries (their first three bytes) answers them before the bisection and the walk
         over every listed prefix length. A network of /16 to /23 puts each of its /24s in;
         a wider one puts its /16s (two bytes) in instead, at most 65,536, and the matcher
-        then asks about an address's /16 as well. An address in a /24 that holds only
-        single addresses is then asked of a second filter holding the single addresses
-        themselves and the networks' /24s and /16s: with a million single addresses, one
-        IPv4 address in sixteen shares a /24 with one of them, and the second filter
-        turns nearly all of those away too."""
+        then asks about an address's /16 as well. An address that passes is then asked
+        of a second filter holding the single addresses themselves beside the same
+        networks' /24s and /16s: with a million single addresses, one IPv4 address in
+        sixteen shares a /24 with one of them, and the second filter turns nearly all
+        of those away too."""
         by24: list[Iterable[int]] = []
         by16: list[range] = []
         for prefixlen, table in self._nets4.items():
@@ -315,13 +315,16 @@ class PrefixSet(Generic[V]):
                     by16.append(range(network << (16 - prefixlen), network + 1 << (16 - prefixlen)))
         networks = [block.to_bytes(3) for span in by24 for block in span]
         networks += [block.to_bytes(2) for span in by16 for block in span]
-        blocks = Bloom(max(len(self._v4_keys) + len(networks), 1), BLOCK_FALSE_PASSES)
-        blocks.update((number >> 8).to_bytes(3) for number in self._v4_keys)
-        blocks.update(networks)
-        listed = Bloom(max(len(self._v4_keys) + len(networks), 1), BLOCK_FALSE_PASSES)
-        listed.update(number.to_bytes(4) for number in self._v4_keys)
-        listed.update(networks)
-        self._v4_blocks, self._v4_listed, self._v4_wide = blocks, listed, bool(by16)
+
+        def networks_and(singles: Iterable[bytes]) -> Bloom:
+            bloom = Bloom(max(len(self._v4_keys) + len(networks), 1), BLOCK_FALSE_PASSES)
+            bloom.update(singles)
+            bloom.update(networks)
+            return bloom
+
+        self._v4_blocks = networks_and((number >> 8).to_bytes(3) for number in self._v4_keys)
+        self._v4_listed = networks_and(number.to_bytes(4) for number in self._v4_keys)
+        self._v4_wide = bool(by16)
 
     def _single(self, addr: bytes) -> V | None:
         if len(addr) == 4 and self._v4_keys:             # compiled: no IPv4 in the dict
