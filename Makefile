@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench lint pcaps clean
 
-$(STAMP): setup.cfg pyproject.toml
+# The modules setup.py compiles with mypyc: a change to one rebuilds (tests/test_build.py).
+COMPILED := $(shell sed -n 's/^    "\(sensor\/.*\.py\)",$$/\1/p' setup.py)
+
+$(STAMP): setup.cfg pyproject.toml setup.py $(COMPILED)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -37,3 +40,4 @@ pcaps: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	find . -path ./.venv -prune -o -name '*.so' -print -delete     # mypyc's builds

@@ -134,6 +134,7 @@ class Detector:
         match = "flow.dest_ip" if outbound else "flow.src_ip"
         seen = addr_text(remote)
         if indicator is None:
+            assert resolved is not None
             name, indicator = resolved
             return [Hit(ts, flow_id, ep, indicator, match, host, outbound, seen, name, vlan=vlan)]
         return [Hit(ts, flow_id, ep, indicator, match, host, outbound, seen,

@@ -14,6 +14,7 @@ timeout. A full table evicts the least recently created flow.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from sensor.decode.ip import PROTO_TCP
@@ -38,7 +39,7 @@ class Flow:
                  "first_ts", "last_ts", "pkts_fwd", "bytes_fwd", "pkts_rev", "bytes_rev", "flags",
                  "state", "fins", "end_reason", "alerted", "vlan", "dns_streams")
 
-    def __init__(self, flow_id: int, key: tuple, proto: int, src: bytes, sport: int,
+    def __init__(self, flow_id: int, key: Hashable, proto: int, src: bytes, sport: int,
                  dst: bytes, dport: int, ts: float, vlan: tuple[int, ...]) -> None:
         self.flow_id = flow_id
         self.key = key
@@ -75,12 +76,12 @@ class FlowTable:
     def __init__(self, timeouts: FlowTimeouts | None = None, first_flow_id: int = 1,
                  ended: list | None = None) -> None:
         self.timeouts = timeouts or FlowTimeouts()
-        self.flows: dict[tuple, Flow] = {}
+        self.flows: dict[Hashable, Flow] = {}
         self.ended: list = [] if ended is None else ended    # FlowEnd, in the order they end
         self.evictions = 0
         self.flows_started = 0
         self._next_id = first_flow_id
-        self._deadlines: list[tuple[float, int, tuple]] = []
+        self._deadlines: list[tuple[float, int, Hashable]] = []
         self.next_deadline = float("inf")
 
     def update(self, ts: float, proto: int, src: bytes, sport: int, dst: bytes, dport: int,
@@ -95,11 +96,13 @@ class FlowTable:
               vlan: tuple[int, ...]) -> tuple[Flow, bool, bool]:
         """`update` for a caller that has already looked the packet's flow up: `key` is
         its `flow_key`, `flow` the table's flow under it (None: none yet)."""
-        is_new = flow is None
-        if is_new:
+        if flow is None:
+            is_new = True
             flow = self._create(key, ts, proto, src, sport, dst, dport, tcp_flags, vlan)
-        elif ts > flow.last_ts:
-            flow.last_ts = ts
+        else:
+            is_new = False
+            if ts > flow.last_ts:
+                flow.last_ts = ts
         forward = src == flow.src and sport == flow.sport
         if forward:
             flow.pkts_fwd += 1

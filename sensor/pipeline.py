@@ -95,6 +95,7 @@ class Pipeline:
         known_flow = flows.flows.get
         detector = self.detector
         nbytes = 0
+        vlan: tuple[int, ...]
         for sec, usec, off, caplen in FRAME_RECORD.iter_unpack(records):
             ts = sec + usec * 1e-6
             end = off + caplen
@@ -120,11 +121,11 @@ class Pipeline:
                     proto = 0
             if not proto:
                 version, l3, vlan = link(data, off, end)
-                if not version:
+                if isinstance(l3, str):
                     self._count(l3)
                     continue
                 decoded = decode_ip(data, l3, end, version)
-                if decoded.__class__ is str:
+                if isinstance(decoded, str):
                     self._count(decoded)
                     continue
                 proto, src, dst, sport, dport, flags, seq, poff, pend, ip_len, _ = decoded
@@ -189,6 +190,7 @@ class Pipeline:
         if ended is None:                  # opened before the sensor started
             self._conntrack_open(ts, event)
             ended = self.conntrack.close(ts, event)
+            assert ended is not None
         self.events.append(ended)
 
     def _conntrack_open(self, ts: float, event: ConntrackEvent) -> None:
@@ -237,7 +239,7 @@ class Pipeline:
     def _dns_message(self, ts: float, flow: Flow, data: bytes, start: int, end: int,
                      ep: Endpoints, vlan: tuple[int, ...], mdns: bool) -> None:
         message = decode_dns(data, start, end)
-        if message.__class__ is str:
+        if isinstance(message, str):
             self.malformed[message] += 1
             return
         if message.flags & QR_RESPONSE:

@@ -215,9 +215,9 @@ class DomainSet(Generic[V]):
         describes, testing the last two labels before asking whether they are crowded
         (the crowded pairs themselves are in the filter). Ask again after `compile()`."""
         match_entry = self.match_entry
-        if self._trie is None:
-            return _unfiltered(match_entry, on_found)
         tails, crowded = self._tails, self._crowded
+        if tails is None:                                 # not compiled
+            return _unfiltered(match_entry, on_found)
 
         def match_filtered(name: str) -> R | None:
             cut = name.rfind(".", 0, name.rfind("."))

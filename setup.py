@@ -1,0 +1,39 @@
+"""Builds the packet path's hottest modules to C with mypyc, when a C compiler is at hand.
+
+The modules stay plain, typed Python (what is read, reviewed and tested); mypyc
+compiles the same source, so each runs without the interpreter's per-operation
+dispatch. Without a compiler (or with MADOC_PURE_PYTHON=1) the extensions are
+skipped with a warning and the same modules run as Python, slower (README,
+Performance). `tests/test_build.py` holds a test run to the compiled modules.
+"""
+
+import os
+
+from setuptools import setup
+
+COMPILED = [
+    "sensor/blocklist/matcher.py",
+    "sensor/decode/dns.py",
+    "sensor/decode/ip.py",
+    "sensor/decode/link.py",
+    "sensor/decode/tcpdns.py",
+    "sensor/detect.py",
+    "sensor/flows.py",
+    "sensor/pipeline.py",
+    "sensor/sinks/eve.py",
+    "sensor/tally.py",
+]
+
+
+def compiled_modules() -> list:
+    if os.environ.get("MADOC_PURE_PYTHON"):
+        return []
+    from mypyc.build import mypycify
+
+    extensions = mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3")
+    for extension in extensions:
+        extension.optional = True      # no compiler: a warning, and the Python modules
+    return extensions
+
+
+setup(ext_modules=compiled_modules())
