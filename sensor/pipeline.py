@@ -95,6 +95,26 @@ class Pipeline:
         known_flow = flows.flows.get
         detector = self.detector
         nbytes = 0
+        # The loop's locals, typed for mypyc (setup.py): it keeps them as C integers.
+        sec: int
+        usec: int
+        off: int
+        caplen: int
+        etype: int
+        vihl: int
+        total: int
+        frag: int
+        proto: int
+        src: bytes
+        dst: bytes
+        sport: int
+        dport: int
+        word: int
+        flags: int
+        seq: int
+        poff: int
+        pend: int
+        ip_len: int
         vlan: tuple[int, ...]
         for sec, usec, off, caplen in FRAME_RECORD.iter_unpack(records):
             ts = sec + usec * 1e-6
