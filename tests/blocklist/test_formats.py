@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -220,3 +221,31 @@ def test_a_domains_line_is_refused_as_an_address_exactly_when_it_is_one(text: st
     is_network = bool(_ADDRESS_LIKE.match(text)) and looks_like_network(text)
     parsed = domain_entry(1, text)
     assert (isinstance(parsed, BadLine) and "is an address" in parsed.reason) == is_network
+
+
+_JSON_LEAVES = (st.none() | st.booleans() | st.integers() | st.text(max_size=6)
+                | st.sampled_from(["domain", "hostname", "ip-dst", "domain|ip", "indicator",
+                                   "evil.example", "192.0.2.7",
+                                   "[domain-name:value = 'evil.example']"]))
+_JSON_KEYS = st.sampled_from(["Event", "Attribute", "Object", "response", "objects", "type",
+                              "value", "to_ids", "pattern", "comment", "info", "date", "name",
+                              "valid_from"]) | st.text(max_size=4)
+_JSON_DOCUMENTS = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_JSON_KEYS, inner, max_size=5),
+    max_leaves=40)
+
+
+@given(_JSON_DOCUMENTS)
+def test_a_json_feed_of_any_shape_gives_entries_and_bad_lines_never_an_exception(
+        document: object) -> None:
+    text = json.dumps(document)
+    for format_name in ("misp", "stix"):
+        for item in parser_for(format_name)(text, {}):
+            assert isinstance(item, Entry | BadLine)
+
+
+@pytest.mark.parametrize("format_name", ["misp", "stix"])
+def test_a_json_feed_nested_too_deeply_is_one_bad_line(format_name: str) -> None:
+    (bad,) = parser_for(format_name)("[" * 100_000 + "]" * 100_000, {})
+    assert isinstance(bad, BadLine) and "nested" in bad.reason

@@ -149,6 +149,8 @@ def json_document(text: str) -> object | BadLine:
         return json.loads(text)
     except json.JSONDecodeError as err:
         return BadLine(err.lineno, f"not valid JSON: {err.msg}")
+    except RecursionError:
+        return BadLine(1, "JSON nested too deeply")
 
 
 def is_address(text: str) -> bool:

@@ -27,24 +27,31 @@ _ADDRESS_TYPES = frozenset(("ip-dst", "ip-src"))
 _PORT_TYPES = frozenset(("ip-dst|port", "ip-src|port"))
 
 
-def _events(document: object) -> list[dict]:
-    if isinstance(document, list):
-        return [e for item in document for e in _events(item)]
+def _events(document: object, depth: int = 0) -> list[dict]:
+    """The events of a document: an event, a list of them, or a search result (nothing
+    deeper is a MISP shape, so deeper nesting is not walked)."""
+    if isinstance(document, list) and depth < 3:
+        return [e for item in document for e in _events(item, depth + 1)]
     if isinstance(document, dict):
         if "response" in document:
-            return _events(document["response"])
+            return _events(document["response"], depth + 1)
         if "Event" in document:
-            return [document["Event"]]
+            return _dicts([document["Event"]])
         if "Attribute" in document:
             return [document]
     return []
 
 
+def _dicts(items: object) -> list[dict]:
+    """The objects of a JSON list (anything else in a feed is not an event or attribute)."""
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
 def _attributes(event: dict) -> list[dict]:
-    attributes = list(event.get("Attribute") or [])
-    for obj in event.get("Object") or []:
-        attributes += obj.get("Attribute") or []
-    return [a for a in attributes if isinstance(a, dict)]
+    attributes = _dicts(event.get("Attribute"))
+    for obj in _dicts(event.get("Object")):
+        attributes += _dicts(obj.get("Attribute"))
+    return attributes
 
 
 def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:

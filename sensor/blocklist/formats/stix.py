@@ -24,6 +24,9 @@ def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:
         yield document
         return
     objects = document.get("objects", []) if isinstance(document, dict) else document
+    if not isinstance(objects, list):
+        yield BadLine(1, "no list of STIX objects (a bundle's \"objects\")")
+        return
     indicators = [o for o in objects if isinstance(o, dict) and o.get("type") == "indicator"]
     for number, indicator in enumerate(indicators, 1):
         pattern = str(indicator.get("pattern", ""))
