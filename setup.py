@@ -21,6 +21,7 @@ COMPILED = [
     "sensor/flows.py",
     "sensor/pipeline.py",
     "sensor/sinks/eve.py",
+    "sensor/sinks/summary.py",
     "sensor/tally.py",
 ]
 

@@ -27,13 +27,12 @@ class EventCounts:
     def add(self, events: list[Event]) -> None:
         dns = self.dns
         for event in events:
-            kind = event.__class__
-            if kind is DnsEvent:
+            if isinstance(event, DnsEvent):
                 flags = event.message.flags            # (is_response and rcode, inlined)
                 dns[bool(flags & QR_RESPONSE), flags & RCODE_MASK] += 1
-            elif kind is Hit:
+            elif isinstance(event, Hit):
                 self._hit(event)
-            elif kind is FlowEnd:
+            elif isinstance(event, FlowEnd):
                 self.flow_ends[event.reason] += 1
 
     def _hit(self, hit: Hit) -> None:
