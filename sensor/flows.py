@@ -88,14 +88,7 @@ class FlowTable:
                tcp_flags: int, ip_len: int, vlan: tuple[int, ...]) -> tuple[Flow, bool, bool]:
         """Count one packet; return (flow, is_new, sent_by_initiator)."""
         key = flow_key(proto, src, sport, dst, dport)
-        return self.count(key, self.flows.get(key), ts, proto, src, sport, dst, dport,
-                          tcp_flags, ip_len, vlan)
-
-    def count(self, key: tuple, flow: Flow | None, ts: float, proto: int, src: bytes,
-              sport: int, dst: bytes, dport: int, tcp_flags: int, ip_len: int,
-              vlan: tuple[int, ...]) -> tuple[Flow, bool, bool]:
-        """`update` for a caller that has already looked the packet's flow up: `key` is
-        its `flow_key`, `flow` the table's flow under it (None: none yet)."""
+        flow = self.flows.get(key)
         if flow is None:
             is_new = True
             flow = self._create(key, ts, proto, src, sport, dst, dport, tcp_flags, vlan)

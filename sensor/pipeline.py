@@ -25,7 +25,7 @@ from sensor.decode.link import LinkDecoder, ethernet
 from sensor.decode.tcpdns import TcpDnsStream
 from sensor.detect import Detector, internal_networks
 from sensor.events import QR_RESPONSE, DnsEvent, Endpoints, FlowEnd, Hit, new_record
-from sensor.flows import TCP_FIN, TCP_RST, Flow, FlowTable, FlowTimeouts
+from sensor.flows import Flow, FlowTable, FlowTimeouts
 from sensor.tally import HostTally
 
 FRAME_RECORD = struct.Struct("=IIII")       # sec, usec, offset, caplen (pcapy-ng next_batch)
@@ -33,7 +33,6 @@ FRAME_RECORD = struct.Struct("=IIII")       # sec, usec, offset, caplen (pcapy-n
 # ports, and the next 4 bytes (TCP sequence number; UDP length and checksum).
 _ETH_IPV4 = struct.Struct("!12xHBxH2xHxB2x4s4sHHI")
 DNS_PORT, MDNS_PORT = 53, 5353
-_CLOSING = TCP_FIN | TCP_RST
 DNS_PORTS = frozenset((DNS_PORT, MDNS_PORT))
 
 Event = DnsEvent | Hit | FlowEnd
@@ -91,8 +90,6 @@ class Pipeline:
         eth_ipv4 = _ETH_IPV4.unpack_from
         fast = link is ethernet
         flows = self.flows
-        count = flows.count
-        known_flow = flows.flows.get
         detector = self.detector
         nbytes = 0
         # The loop's locals, typed for mypyc (setup.py): it keeps them as C integers.
@@ -151,34 +148,8 @@ class Pipeline:
                 proto, src, dst, sport, dport, flags, seq, poff, pend, ip_len, _ = decoded
             if ts >= flows.next_deadline:
                 flows.expire(ts)
-            # FlowTable.update, inline: the key, then its commonest case counted here (a
-            # Python call costs as much as the counting): a known flow, no FIN or RST, in
-            # time order; any other packet goes to FlowTable.count with the key and flow
-            # already found. The test
-            # tests/test_flows.py::test_the_pipeline_counts_flows_as_the_table_does holds
-            # the two to the same result.
-            if src < dst or (src == dst and sport <= dport):      # flow_key, inline
-                key = (proto, src, sport, dst, dport)
-            else:
-                key = (proto, dst, dport, src, sport)
-            flow = known_flow(key)
-            if flow is None or flags & _CLOSING or ts < flow.last_ts:
-                flow, is_new, forward = count(key, flow, ts, proto, src, sport, dst, dport,
-                                              flags, ip_len, vlan)
-            else:
-                is_new = False
-                flow.last_ts = ts
-                flow.flags |= flags
-                if src == flow.src and sport == flow.sport:
-                    forward = True
-                    flow.pkts_fwd += 1
-                    flow.bytes_fwd += ip_len
-                else:
-                    forward = False
-                    flow.pkts_rev += 1
-                    flow.bytes_rev += ip_len
-                    if flow.state == "new":
-                        flow.state = "established"
+            flow, is_new, forward = flows.update(ts, proto, src, sport, dst, dport, flags,
+                                                 ip_len, vlan)
             if is_new:
                 hits = detector.flow_start(ts, flow.flow_id, flow.endpoints, vlan)
                 if hits:

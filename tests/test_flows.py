@@ -117,8 +117,8 @@ packets = st.lists(st.tuples(
 @settings(max_examples=300, deadline=None)
 @given(packets)
 def test_the_pipeline_counts_flows_as_the_table_does(sequence) -> None:
-    """The pipeline counts most packets inline (a known flow, no SYN, FIN or RST): its
-    flows end exactly as `FlowTable.update` alone would end them."""
+    """Frames through the pipeline (decoding, expiry, counting) end their flows exactly
+    as `FlowTable.update` alone, given the same packets, ends them."""
     pipeline = Pipeline(timeouts=FlowTimeouts(tcp_idle=100, udp_idle=30, active=300))
     table = FlowTable(FlowTimeouts(tcp_idle=100, udp_idle=30, active=300))
     for micros, (a, b), reverse, proto, flags, length in sequence:
