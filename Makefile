@@ -40,4 +40,4 @@ pcaps: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
-	find . -path ./.venv -prune -o -name '*.so' -print -delete     # mypyc's builds
+	find . -name '*.so' -not -path './.venv/*' -print -delete     # mypyc's builds

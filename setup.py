@@ -3,8 +3,8 @@
 The modules stay plain, typed Python (what is read, reviewed and tested); mypyc
 compiles the same source, so each runs without the interpreter's per-operation
 dispatch. Without a compiler (or with MADOC_PURE_PYTHON=1) the extensions are
-skipped with a warning and the same modules run as Python, slower (README,
-Performance). `tests/test_build.py` holds a test run to the compiled modules.
+skipped with a warning and the same modules run as Python, slower
+(docs/performance.md). `tests/test_build.py` holds a test run to the compiled modules.
 """
 
 import os
@@ -13,16 +13,16 @@ from setuptools import setup
 
 COMPILED = [
     "sensor/blocklist/matcher.py",
-    "sensor/decode/dns.py",
-    "sensor/decode/ip.py",
-    "sensor/decode/link.py",
-    "sensor/decode/tcpdns.py",
-    "sensor/detect.py",
-    "sensor/flows.py",
-    "sensor/pipeline.py",
+    "sensor/core/decode/dns.py",
+    "sensor/core/decode/ip.py",
+    "sensor/core/decode/link.py",
+    "sensor/core/decode/tcpdns.py",
+    "sensor/core/detect.py",
+    "sensor/core/flows.py",
+    "sensor/core/pipeline.py",
+    "sensor/core/tally.py",
+    "sensor/sinks/counts.py",
     "sensor/sinks/eve.py",
-    "sensor/sinks/summary.py",
-    "sensor/tally.py",
 ]
 
 

@@ -1,3 +1,19 @@
 """madoc-sensor: a network sensor for national anti-malware campaigns."""
 
+from pathlib import Path
+
 __version__ = "0.1.0"
+# The folder the package sits in: in a checkout, where rules/, pcaps/ and docs/ are.
+SOURCE_TREE = Path(__file__).resolve().parent.parent
+
+
+def documents_epilog() -> str:
+    """The closing lines of both programs' --help: where the documents are (the
+    checkout's own folder when running from one)."""
+    where = f"in {SOURCE_TREE}" if (SOURCE_TREE / "docs" / "architecture.md").is_file() \
+        else "in the madoc-sensor source tree"
+    return (f"Documents ({where}): README.md (what it is, quick start, a tour), "
+            "deploy/README.md (installing and running a sensor and a collector), "
+            "docs/rules.md (blocklist formats and matching), docs/collector.md (API, tokens, "
+            "storage), docs/report.md (the campaign forms' numbers), docs/architecture.md, "
+            "docs/performance.md.")

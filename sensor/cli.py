@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sensor import __version__
-from sensor.logs import FORMATS, setup_logging
+from sensor import __version__, documents_epilog
+from sensor.support.logs import FORMATS, setup_logging
 
 DESCRIPTION = """\
 madoc-sensor watches DNS and TCP/UDP flows, matches them against a campaign's
@@ -160,7 +160,8 @@ def _doctor_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="madoc-sensor", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="madoc-sensor", description=DESCRIPTION,
+                                     epilog=documents_epilog())
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _replay_parser(sub)
@@ -177,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "replay":
-        from sensor.detect import DEFAULT_INTERNAL_NETWORKS
-        from sensor.replay import ReplayOptions, replay
+        from sensor.commands.replay import ReplayOptions, replay
+        from sensor.core.detect import DEFAULT_INTERNAL_NETWORKS
         from sensor.uplink.backfill import BackfillOptions
 
         uplink = None
@@ -198,18 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "summary":
-        from sensor.localsummary import summary_command
+        from sensor.commands.summary import summary_command
 
         return summary_command(args)
     if args.command == "rules":
-        from sensor.rulescmd import check, lookup
+        from sensor.commands.rules import check, lookup
 
         if args.rules_command == "check":
             return check(args.rules)
         return lookup(args.rules, args.values)
     if args.command == "doctor":
+        from sensor.commands.doctor import doctor
         from sensor.config import ConfigError, load_config
-        from sensor.doctor import doctor
 
         try:
             config = load_config(args.config)
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         config.interfaces = args.interface or config.interfaces
         return doctor(config)
     if args.command == "demo":
-        from sensor.demo import demo
+        from sensor.commands.demo import demo
 
         return demo()
     return 2
@@ -229,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
     import logging
 
     from sensor.config import FILTERS, ConfigError, load_config
-    from sensor.daemon import EXIT_BAD_CONFIG, run
+    from sensor.daemon.main import EXIT_BAD_CONFIG, run
 
     setup_logging("madoc-sensor", args.log_format)
     try:

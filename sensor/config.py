@@ -2,7 +2,7 @@
 
 Everything is validated when the daemon starts, before any socket is opened;
 an error names the file, the line and the key. Relative paths are relative to
-the configuration file. See the README ("Running the sensor") for every key.
+the configuration file. deploy/README.md describes every key.
 """
 
 from __future__ import annotations
@@ -13,9 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sensor.basicauth import Credentials, CredentialsError, read_credentials
-from sensor.flows import FlowTimeouts
-from sensor.yamlconf import ConfigError, Section, host_port, load_mapping, positive, string_list
+from sensor.core.flows import FlowTimeouts
+from sensor.support.basicauth import Credentials, CredentialsError, read_credentials
+from sensor.support.yamlconf import (
+    ConfigError,
+    Section,
+    host_port,
+    load_mapping,
+    positive,
+    string_list,
+)
 
 DEFAULT_CONFIG = Path("/etc/madoc/sensor.yaml")
 DEFAULT_RULES = Path("/etc/madoc/rules.yaml")

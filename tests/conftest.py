@@ -15,8 +15,8 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="madoc-test-cache-")
 os.environ.pop("CACHE_DIRECTORY", None)
 
 from sensor.blocklist.loader import load_blocklist
-from sensor.events import DnsEvent, FlowEnd, Hit
-from sensor.pipeline import Pipeline
+from sensor.core.events import DnsEvent, FlowEnd, Hit
+from sensor.core.pipeline import Pipeline
 from sensor.sources.pcapfile import CaptureFile
 
 ROOT = Path(__file__).resolve().parent.parent

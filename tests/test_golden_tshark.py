@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sensor.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
-from sensor.events import addr_text
+from sensor.core.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
+from sensor.core.events import addr_text
 from tests.conftest import demo_captures, run_pipeline, shared_captures
 from tests.tshark_oracle import canonical, dns_messages, flow_tuples
 

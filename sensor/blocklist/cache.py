@@ -23,7 +23,7 @@ from sensor.blocklist.loader import LoadReport, Source, load_sources, read_sourc
 from sensor.blocklist.matcher import Blocklist
 
 CACHE_FORMAT = 1
-_PICKLED_CODE = ("matcher.py", "loader.py", "../events.py")
+_PICKLED_CODE = ("matcher.py", "loader.py", "../core/events.py")
 
 
 @cache

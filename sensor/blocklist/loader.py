@@ -25,11 +25,12 @@ from typing import Any
 import yaml
 from publicsuffixlist import PublicSuffixList
 
-from sensor.blocklist.formats import FORMATS, BadLine, Entry, detect_format, parser_for
+from sensor.blocklist.formats.common import BadLine, Entry
+from sensor.blocklist.formats.registry import FORMATS, detect_format, parser_for
 from sensor.blocklist.formats.suricata import DATASET_TYPES
 from sensor.blocklist.matcher import Blocklist, Provenance
 from sensor.blocklist.remote import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, FetchError, fetch
-from sensor.paths import cache_directory
+from sensor.support.paths import cache_directory
 
 
 class RulesError(Exception):

@@ -32,7 +32,7 @@ from typing import Generic, NamedTuple, TypeVar
 import marisa_trie
 from rbloom import Bloom
 
-from sensor.events import Indicator, addr_text, new_record
+from sensor.core.events import Indicator, addr_text, new_record
 
 V = TypeVar("V")
 R = TypeVar("R")

@@ -20,15 +20,15 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sensor import gcpolicy
 from sensor.blocklist.cache import load_cached
 from sensor.blocklist.loader import DEFAULT_CACHE_DIR, LoadReport, RulesError, read_sources
 from sensor.blocklist.matcher import Blocklist
+from sensor.support import gcpolicy
 
 
 @dataclass
 class ReloadStatus:
-    """What the metrics issue exposes: counts, last success, and per-source sizes."""
+    """What the metrics expose: counts, last success, and per-source sizes."""
 
     reloads: int = 0
     failures: int = 0

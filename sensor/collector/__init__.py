@@ -1,1 +1,1 @@
-"""The central collector (issue 4): receives alerts and per-host counts from sensors."""
+"""The central collector: receives alerts and per-host counts from sensors."""

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sensor import __version__
+from sensor import __version__, documents_epilog
 from sensor.collector.config import CollectorConfig, ConfigError, load_config
 from sensor.collector.forms import FORMATS as REPORT_FORMATS
 from sensor.collector.forms import LANGS, render, report_file_name
@@ -20,7 +20,7 @@ from sensor.collector.report import (
     period_from,
 )
 from sensor.collector.store import Store, StoreError
-from sensor.logs import FORMATS, setup_logging
+from sensor.support.logs import FORMATS, setup_logging
 
 DESCRIPTION = """\
 The madoc central collector: receives alerts and per-host hit counts from
@@ -33,7 +33,8 @@ def _error(message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="madoc-collector", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="madoc-collector", description=DESCRIPTION,
+                                     epilog=documents_epilog())
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-c", "--config", type=Path, metavar="FILE",
                         help="collector.yaml (default /etc/madoc/collector.yaml when present)")

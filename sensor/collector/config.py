@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from sensor.basicauth import Credentials, CredentialsError, read_credentials
-from sensor.paths import state_directory
-from sensor.yamlconf import host_port
+from sensor.support.basicauth import Credentials, CredentialsError, read_credentials
+from sensor.support.localtime import local_timezone
+from sensor.support.paths import state_directory
+from sensor.support.yamlconf import host_port
 
 DEFAULT_CONFIG = Path("/etc/madoc/collector.yaml")
 DEFAULT_MAX_BODY = 16 << 20
@@ -24,11 +25,6 @@ METRICS_KEYS = {"listen", "cert_file", "key_file", "basic_auth_file"}
 
 class ConfigError(ValueError):
     pass
-
-
-def local_timezone() -> tzinfo:
-    """The machine's time zone: the collector's default, and the sensor's summary's."""
-    return datetime.now(UTC).astimezone().tzinfo or UTC
 
 
 @dataclass

@@ -24,7 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from sensor.basicauth import Credentials, aiohttp_guard
+from sensor.support.basicauth import Credentials, aiohttp_guard
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

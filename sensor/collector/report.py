@@ -170,7 +170,7 @@ class Report:
         return sum(getattr(unit, name) for unit in self.units)
 
     def to_json(self, lang: str = "vi") -> dict[str, Any]:
-        """The contract other tools read (see README, "Campaign report")."""
+        """The contract other tools read (docs/report.md)."""
         return {
             "period": {"from": self.period.first.isoformat(),
                        "to": self.period.last.isoformat(), "week": self.period.iso_week},

@@ -20,7 +20,8 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from sensor.collector.app import (
+from sensor.collector.forms import FORMATS, LABELS, Table, form_tables
+from sensor.collector.http import (
     CONFIG,
     STORE,
     UI,
@@ -30,7 +31,6 @@ from sensor.collector.app import (
     report_query,
     report_response,
 )
-from sensor.collector.forms import FORMATS, LABELS, Table, form_tables
 from sensor.collector.report import Report, ReportError, campaign_report
 
 COOKIE = "madoc_token"

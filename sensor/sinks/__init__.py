@@ -1,1 +1,2 @@
-"""Sinks: the edges that take events out of the core (EVE JSON, summaries …)."""
+"""Sinks: the edges that take events out of the core (EVE JSON, event counts, the
+local summary store)."""

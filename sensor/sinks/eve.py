@@ -14,9 +14,8 @@ from typing import BinaryIO
 
 import orjson
 
-from sensor.collector.config import local_timezone
-from sensor.decode.dns import rcode_name, rrtype_name
-from sensor.events import (
+from sensor.core.decode.dns import rcode_name, rrtype_name
+from sensor.core.events import (
     QR_RESPONSE,
     RCODE_MASK,
     DnsEvent,
@@ -26,6 +25,7 @@ from sensor.events import (
     Hit,
     addr_text,
 )
+from sensor.support.localtime import local_timezone
 
 PROTO_NAMES = {6: "TCP", 17: "UDP"}
 SIGNATURES = {   # match point → (signature id, signature text)

@@ -1,7 +1,7 @@
 """The kernel's conntrack NEW and DESTROY events, over ctnetlink (gateway mode).
 
 A netlink socket joined to the two multicast groups is opened while the
-daemon is still root; datagrams are decoded by `decode/ctnetlink.py` into
+daemon is still root; datagrams are decoded by `core/decode/ctnetlink.py` into
 `ConntrackEvent`s for the pipeline. The socket is non-blocking and
 waited on with select(), like the captures. When the receive buffer
 overflows the kernel says so (ENOBUFS): those events are lost, counted and
@@ -26,8 +26,8 @@ from pyroute2.netlink import NETLINK_NETFILTER
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.nfnetlink import NFNLGRP_CONNTRACK_DESTROY, NFNLGRP_CONNTRACK_NEW
 
-from sensor.conntrack import ConntrackEvent
-from sensor.decode.ctnetlink import decode_conntrack
+from sensor.core.conntrack_flows import ConntrackEvent
+from sensor.core.decode.ctnetlink import decode_conntrack
 
 log = logging.getLogger("madoc.sensor")
 SYSCTL = Path("/proc/sys/net/netfilter")

@@ -11,7 +11,8 @@ releases the GIL for the uplink thread. Several handles on one interface share
 the load through PACKET_FANOUT, keyed by internal host (see `fanout.py`).
 
 `RingCapture` (`ring.py`, `capture.backend: ring`) is our own TPACKET_V3 ring,
-measured against libpcap's and slower in Python (see the README).
+measured against libpcap's and slower in Python (docs/performance.md). What every
+backend shares is in `capture.py`.
 
 `ScapyCapture` is the fallback for kernels or platforms where libpcap cannot map
 a ring; it reads one frame per system call and is much slower. It is used only
@@ -20,48 +21,20 @@ when configured (`capture.backend: scapy`).
 
 from __future__ import annotations
 
-import select
 import struct
 import time
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
 
 import pcapy
 
 from sensor.config import CaptureSettings
-from sensor.decode.link import LinkDecoder
-from sensor.pipeline import FRAME_RECORD
+from sensor.core.pipeline import FRAME_RECORD
+from sensor.sources.capture import READ_TIMEOUT_MS, CaptureStats, Fanout, LiveCapture
 from sensor.sources.fanout import join_host_fanout
 from sensor.sources.pcapfile import Batch, CaptureError, decoder_for
+from sensor.sources.ring import RingCapture
 
-READ_TIMEOUT_MS = 100
-Fanout = tuple[int, bytes]          # (group id, the host-keyed fanout program)
 SOL_PACKET, PACKET_STATISTICS = 263, 6
 _TPACKET_STATS = struct.Struct("=II")      # tp_packets, tp_drops (reset by each read)
-
-
-@dataclass
-class CaptureStats:
-    received: int = 0        # packets that passed the filter
-    dropped: int = 0         # dropped by the kernel: the ring was full
-    interface_dropped: int = 0
-
-
-class LiveCapture(Protocol):
-    interface: str
-    fd: int
-    link: LinkDecoder
-
-    def read(self) -> Batch | None: ...
-    def stats(self) -> CaptureStats: ...
-    def close(self) -> None: ...
-
-
-class Readable(Protocol):
-    fd: int
-
-
-S = TypeVar("S", bound=Readable)
 
 
 class LibpcapCapture:
@@ -157,11 +130,7 @@ class ScapyCapture:
 
 
 def _backend(name: str) -> type:
-    if name == "ring":
-        from sensor.sources.ring import RingCapture  # imports this module
-
-        return RingCapture
-    return {"libpcap": LibpcapCapture, "scapy": ScapyCapture}[name]
+    return {"libpcap": LibpcapCapture, "scapy": ScapyCapture, "ring": RingCapture}[name]
 
 
 def open_captures(interfaces: list[str], bpf_filter: str, settings: CaptureSettings,
@@ -178,17 +147,6 @@ def open_captures(interfaces: list[str], bpf_filter: str, settings: CaptureSetti
             capture.close()
         raise
     return opened
-
-
-def wait_readable(sources: list[S], timeout: float) -> list[S]:
-    """The sources (captures, the conntrack socket) with data waiting, after at most
-    `timeout` seconds."""
-    by_fd = {source.fd: source for source in sources}
-    try:
-        ready, _, _ = select.select(list(by_fd), [], [], timeout)
-    except InterruptedError:
-        return []
-    return [by_fd[fd] for fd in ready]
 
 
 def _explain(err: pcapy.PcapError) -> str:

@@ -23,8 +23,8 @@ from typing import BinaryIO
 
 import pcapy
 
-from sensor.decode.link import LinkDecoder, link_decoder
-from sensor.pipeline import FRAME_RECORD
+from sensor.core.decode.link import LinkDecoder, link_decoder
+from sensor.core.pipeline import FRAME_RECORD
 from sensor.sources.pcapng_mixed import PcapngError, pcapng_frames
 
 BATCH_PACKETS = 2048

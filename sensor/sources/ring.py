@@ -1,10 +1,10 @@
 """Our own AF_PACKET TPACKET_V3 ring (`capture.backend: ring`), beside libpcap's.
 
-The issue asked for both and the faster kept: libpcap maps the same kind of
-ring and copies each frame out in C; here a whole ring block is copied with
-one slice and Python walks the frame headers to write the (sec, usec, offset,
-caplen) records the pipeline reads. `tests/bench/bench_live.py` compares the
-two (README, "Live capture"); libpcap stays the default.
+libpcap maps the same kind of ring and copies each frame out in C; here a
+whole ring block is copied with one slice and Python walks the frame headers to
+write the (sec, usec, offset, caplen) records the pipeline reads.
+`tests/bench/bench_live.py` compares the two (docs/performance.md, "Live
+capture"); libpcap is faster and stays the default.
 
 Block and frame size are settings (`capture.ring`), the ring's size is
 `capture.buffer_mib` as for libpcap; the
@@ -24,10 +24,10 @@ from pathlib import Path
 import pcapy
 
 from sensor.config import CaptureSettings
-from sensor.decode.link import ethernet
-from sensor.pipeline import FRAME_RECORD
+from sensor.core.decode.link import ethernet
+from sensor.core.pipeline import FRAME_RECORD
+from sensor.sources.capture import READ_TIMEOUT_MS, CaptureStats, Fanout
 from sensor.sources.fanout import SOL_PACKET, attach_program, join_host_fanout
-from sensor.sources.live import READ_TIMEOUT_MS, CaptureStats, Fanout
 from sensor.sources.pcapfile import Batch, CaptureError
 
 ETH_P_ALL = 0x0003

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from sensor.paths import state_directory
+from sensor.support.paths import state_directory
 from sensor.uplink.batch import BatchBuilder
 from sensor.uplink.channel import Channel, open_spool, read_token
 from sensor.uplink.sender import UplinkConfig, UplinkError, client_ssl

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sensor.events import FlowEnd, Hit, addr_text
+from sensor.core.events import FlowEnd, Hit, addr_text
 
 Batch = dict[str, Any]
 HOUR = 3600

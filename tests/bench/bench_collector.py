@@ -137,11 +137,11 @@ def cpu_of(command: list[str]) -> float:
 BATCHING_ONLY = """
 import sys, time
 from pathlib import Path
-from sensor import gcpolicy
+from sensor.support import gcpolicy
 from sensor.blocklist.loader import load_blocklist
-from sensor.pipeline import Pipeline, event_chunks
+from sensor.core.pipeline import Pipeline, event_chunks
 from sensor.sinks.eve import EveWriter
-from sensor.sinks.summary import EventCounts
+from sensor.sinks.counts import EventCounts
 from sensor.sources.pcapfile import CaptureFile
 from sensor.uplink.batch import BatchBuilder
 blocklist = load_blocklist([Path(sys.argv[1])])[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sensor.pipeline import Pipeline  # noqa: E402
+from sensor.core.pipeline import Pipeline  # noqa: E402
 from sensor.sources.conntrack import parse_messages  # noqa: E402
 from tests.ctnetlink_messages import DESTROY, NEW, message  # noqa: E402
 

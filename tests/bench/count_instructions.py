@@ -32,11 +32,11 @@ WORKLOAD = r'''
 import sys
 from datetime import timezone
 from pathlib import Path
-from sensor import gcpolicy
+from sensor.support import gcpolicy
 here, kind, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 if kind == "pipeline":
     from sensor.blocklist.loader import load_blocklist
-    from sensor.pipeline import Pipeline, event_chunks
+    from sensor.core.pipeline import Pipeline, event_chunks
     from sensor.sinks.eve import EveWriter
     from sensor.sources.pcapfile import CaptureFile
     blocklist = load_blocklist([here / "bench-rules.yaml"])[0]

@@ -44,9 +44,9 @@ def timed(command: list[str]) -> tuple[float, float]:
 CORE_ONLY = """
 import resource, sys
 from pathlib import Path
-from sensor import gcpolicy
+from sensor.support import gcpolicy
 from sensor.blocklist.loader import load_blocklist
-from sensor.pipeline import Pipeline
+from sensor.core.pipeline import Pipeline
 from sensor.sources.pcapfile import CaptureFile
 blocklist = load_blocklist([Path(sys.argv[1])])[0]
 capture = CaptureFile(Path(sys.argv[2]))

@@ -10,19 +10,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensor.blocklist.formats import (
-    _ADDRESS_LIKE,
+from sensor.blocklist.formats.common import (
     _LABEL,
+    ADDRESS_LIKE,
     BadLine,
     Entry,
     address_entry,
-    detect_format,
     domain_entry,
     looks_like_network,
     network_key,
     normalise_domain,
-    parser_for,
 )
+from sensor.blocklist.formats.registry import detect_format, parser_for
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "rules" / "samples"
@@ -218,7 +217,7 @@ _ADDRESS_TEXT = st.text(st.sampled_from("0123456789abcdefABCDEF.:/=-x ٣²"), ma
 @given(_ADDRESS_TEXT)
 def test_a_domains_line_is_refused_as_an_address_exactly_when_it_is_one(text: str) -> None:
     # domain_entry asks the pattern only about text ending in a digit or with a colon
-    is_network = bool(_ADDRESS_LIKE.match(text)) and looks_like_network(text)
+    is_network = bool(ADDRESS_LIKE.match(text)) and looks_like_network(text)
     parsed = domain_entry(1, text)
     assert (isinstance(parsed, BadLine) and "is an address" in parsed.reason) == is_network
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from publicsuffixlist import PublicSuffixList
 
-from sensor.blocklist.formats import BadLine, Entry, hosts
+from sensor.blocklist.formats import hosts
+from sensor.blocklist.formats.common import BadLine, Entry
 from sensor.blocklist.loader import RulesError, load_blocklist, public_suffix_test
 
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from pathlib import Path
 
-from sensor.collector.app import GroupCommit
+from sensor.collector.ingest import GroupCommit
 from sensor.collector.store import Store
 from tests.collector.test_api import UNIT, batch
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sensor.config import DEFAULT_FILTER, DNS_FILTER, load_config
-from sensor.yamlconf import ConfigError
+from sensor.support.yamlconf import ConfigError
 from tests.conftest import ROOT
 
 DOCUMENTED = """\

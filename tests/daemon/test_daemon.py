@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sensor.config import DEFAULT_FILTER
-from sensor.events import addr_text
+from sensor.core.events import addr_text
 from sensor.uplink.spool import decode
 from tests.collector.harness import Collector
 from tests.conftest import PCAPS, ROOT, RULES, run_pipeline

@@ -20,3 +20,12 @@ def test_the_guides_configurations_are_valid(tmp_path: Path) -> None:
     sensor = load_sensor_config(tmp_path / "sensor.yaml")
     assert sensor.collector is not None and sensor.collector.url.startswith("https://")
     assert sensor.interfaces == ["eth1"] and sensor.metrics_listen == "127.0.0.1:9570"
+
+
+def test_the_readmes_sensor_configuration_is_valid(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    (sensor_yaml,) = re.findall(r"```yaml\n(# /etc/madoc/sensor.yaml\n.*?)```", readme, re.S)
+    (tmp_path / "sensor.yaml").write_text(sensor_yaml)
+    sensor = load_sensor_config(tmp_path / "sensor.yaml")
+    assert sensor.unit == "Sở Tài chính" and sensor.interfaces == ["eth1"]
+    assert sensor.collector is not None and sensor.collector.url.startswith("https://")

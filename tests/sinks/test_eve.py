@@ -6,7 +6,7 @@ import io
 import json
 from datetime import timedelta, timezone
 
-from sensor.events import Endpoints, FlowEnd
+from sensor.core.events import Endpoints, FlowEnd
 from sensor.sinks.eve import EveWriter, Timestamps
 
 HANOI = timezone(timedelta(hours=7))

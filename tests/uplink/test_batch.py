@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sensor.events import DnsEvent, DnsMessage, DnsQuestion, Endpoints, FlowEnd, Hit, Indicator
+from sensor.core.events import DnsEvent, DnsMessage, DnsQuestion, Endpoints, FlowEnd, Hit, Indicator
 from sensor.uplink.batch import BatchBuilder, merge_batches
 
 HOST = ipaddress.ip_address("192.168.1.10").packed

@@ -62,7 +62,7 @@ def test_demo_captures_reach_the_collector_with_the_replays_numbers(tmp_path: Pa
         assert result.returncode == 0, result.stderr
         assert "sending as sensor 'gw1'" in result.stderr
         tally = run_pipeline(captures, [RULES]).pipeline.tally.hosts
-        from sensor.events import addr_text
+        from sensor.core.events import addr_text
         expected = {addr_text(host): (count.hits, len(count.indicators))
                     for host, count in tally.items()}
         infected = {ip: (hits, indicators) for ip, (hits, indicators, status)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from sensor.blocklist.formats import BadLine, Parsed, domain_entry
+from sensor.blocklist.formats.common import BadLine, Parsed, domain_entry
 
 
 def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:

@@ -11,7 +11,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Mapping
 
-from sensor.blocklist.formats import CSV_INDICATOR_COLUMNS, BadLine, Entry, Parsed, value_entry
+from sensor.blocklist.formats.common import (
+    CSV_INDICATOR_COLUMNS,
+    BadLine,
+    Entry,
+    Parsed,
+    value_entry,
+)
 
 _TYPES = {"domain": "domain", "hostname": "domain", "ip": "ip", "ipv4": "ip", "ipv6": "ip",
           "cidr": "cidr", "subnet": "cidr", "url": "url"}

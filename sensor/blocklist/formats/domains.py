@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from sensor.blocklist.formats import Parsed, content_lines, domain_entry
+from sensor.blocklist.formats.common import Parsed, content_lines, domain_entry
 
 
 def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:

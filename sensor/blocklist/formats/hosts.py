@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from sensor.blocklist.formats import BadLine, Parsed, content_lines, domain_entry, is_address
+from sensor.blocklist.formats.common import BadLine, Parsed, content_lines, domain_entry, is_address
 
 # Names every hosts file carries for the machine itself, never indicators.
 _LOCAL_NAMES = frozenset(("localhost", "localhost.localdomain", "local", "broadcasthost",

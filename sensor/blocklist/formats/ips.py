@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from sensor.blocklist.formats import Parsed, address_entry, content_lines, value_entry
+from sensor.blocklist.formats.common import Parsed, address_entry, content_lines, value_entry
 
 
 def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:

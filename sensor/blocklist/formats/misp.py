@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
-from sensor.blocklist.formats import (
+from sensor.blocklist.formats.common import (
     BadLine,
     Entry,
     Parsed,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from sensor.blocklist.formats import BadLine, Entry, Parsed, address_entry, domain_entry
+from sensor.blocklist.formats.common import BadLine, Entry, Parsed, address_entry, domain_entry
 
 _SKIPPED_TYPES = frozenset(("SOA", "NS"))
 _CLASSES = frozenset(("IN", "CH", "HS"))

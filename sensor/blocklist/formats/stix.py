@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
-from sensor.blocklist.formats import BadLine, Parsed, json_document, value_entry
+from sensor.blocklist.formats.common import BadLine, Parsed, json_document, value_entry
 
 _COMPARISON = re.compile(r"(domain-name|ipv4-addr|ipv6-addr|url):value\s*=\s*'((?:[^'\\]|\\.)*)'")
 _ANY_COMPARISON = re.compile(r"[\w-]+:[\w.\[\]*'-]+\s*(=|!=|<|>|LIKE|MATCHES|IN)")

@@ -11,7 +11,13 @@ import base64
 import binascii
 from collections.abc import Iterator, Mapping
 
-from sensor.blocklist.formats import BadLine, Parsed, address_entry, content_lines, domain_entry
+from sensor.blocklist.formats.common import (
+    BadLine,
+    Parsed,
+    address_entry,
+    content_lines,
+    domain_entry,
+)
 
 DATASET_TYPES = ("string", "ipv4", "ipv6", "ip")
 

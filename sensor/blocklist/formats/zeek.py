@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
-from sensor.blocklist.formats import BadLine, Parsed, address_entry, domain_entry, value_entry
+from sensor.blocklist.formats.common import (
+    BadLine,
+    Parsed,
+    address_entry,
+    domain_entry,
+    value_entry,
+)
 
 
 def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:

@@ -1,0 +1,203 @@
+"""The API's routes (`/api/v1/`, JSON, `Authorization: Bearer TOKEN`): sensors post
+batches; admins read sensors, hosts, indicators and the report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from sensor.collector.api_schema import Invalid, openapi, validate_batch
+from sensor.collector.http import (
+    API,
+    CONFIG,
+    EXECUTOR,
+    METRICS,
+    OPEN_PATHS,
+    STORE,
+    error_response,
+    host_id_of,
+    in_db,
+    is_page,
+    iso_time,
+    json_response,
+    report_response,
+)
+from sensor.collector.ingest import GroupCommit
+from sensor.collector.store import STATUSES, Host
+
+INGEST = web.AppKey("ingest", GroupCommit)
+
+
+@web.middleware
+async def bearer_auth(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    if request.path in OPEN_PATHS or is_page(request.path):
+        return await handler(request)       # the web page checks its login cookie itself
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return error_response(401, "missing Authorization: Bearer TOKEN")
+    identity = await in_db(request, request.app[STORE].authenticate, token.strip())
+    if identity is None:
+        return error_response(401, "unknown or revoked token")
+    request["identity"] = identity
+    return await handler(request)
+
+
+def _require_admin(request: web.Request) -> str:
+    kind, name, _unit = request["identity"]
+    if kind != "admin":
+        raise web.HTTPForbidden(reason="this endpoint needs an admin token")
+    return name
+
+
+def _hostjson_response(request: web.Request, host: Host) -> dict[str, Any]:
+    return {"id": host.id, "unit": host.unit, "sensor": host.sensor, "ip": host.ip,
+            "mac": host.mac, "first_seen": iso_time(request, host.first_seen),
+            "last_seen": iso_time(request, host.last_seen), "hits": host.hits,
+            "indicators": host.indicators, "status": host.status,
+            "handled_at": iso_time(request, host.handled_at), "handled_by": host.handled_by,
+            "last_hit": iso_time(request, host.last_hit)}
+
+
+def _since(request: web.Request) -> float | None:
+    text = request.query.get("since")
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise web.HTTPBadRequest(reason=f"since: not an ISO 8601 date or time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=request.app[CONFIG].tz)
+    return moment.timestamp()
+
+
+def _limit(request: web.Request, default: int, ceiling: int) -> int:
+    text = request.query.get("limit", str(default))
+    if not text.isdigit() or not 1 <= int(text) <= ceiling:
+        raise web.HTTPBadRequest(reason=f"limit: expected an integer from 1 to {ceiling}")
+    return int(text)
+
+
+async def post_events(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    kind, name, unit = request["identity"]
+    if kind != "sensor":
+        return error_response(403, "only a sensor token may post events")
+    body = await request.read()
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        return error_response(400, f"body is not JSON: {err}")
+    try:
+        validate_batch(doc)
+    except Invalid as err:
+        return error_response(400, str(err))
+    if doc["sensor"] != name:
+        return error_response(403, f"this token belongs to sensor {name!r}, not {doc['sensor']!r}")
+    stored = await request.app[INGEST].submit(doc)
+    request.app[METRICS].batch(unit, stored, len(doc["alerts"]),
+                               time.perf_counter() - started)
+    return json_response({"stored": True, "duplicate": not stored, "sequence": doc["sequence"]})
+
+
+async def get_identity(request: web.Request) -> web.Response:
+    kind, name, unit = request["identity"]
+    return json_response({"kind": kind, "name": name, "unit": unit})
+
+
+async def get_sensors(request: web.Request) -> web.Response:
+    _require_admin(request)
+    now = time.time()
+    sensors = await in_db(request, request.app[STORE].sensors)
+    for sensor in sensors:
+        last = sensor["last_seen"]
+        sensor["silent_seconds"] = None if last is None else round(now - last, 1)
+        sensor["created"] = iso_time(request, sensor["created"])
+        sensor["last_seen"] = iso_time(request, last)
+    return json_response({"sensors": sensors})
+
+
+async def get_hosts(request: web.Request) -> web.Response:
+    _require_admin(request)
+    status = request.query.get("status")
+    if status is not None and status not in STATUSES:
+        return error_response(400, f"status: expected one of {', '.join(STATUSES)}")
+    hosts = await in_db(request, partial(request.app[STORE].hosts,
+                                       unit=request.query.get("unit"), since=_since(request),
+                                       status=status, limit=_limit(request, 1000, 100_000)))
+    return json_response({"hosts": [_hostjson_response(request, host) for host in hosts]})
+
+
+async def get_host(request: web.Request) -> web.Response:
+    _require_admin(request)
+    store = request.app[STORE]
+    host = await in_db(request, store.host, host_id_of(request))
+    if host is None:
+        return error_response(404, "no such host")
+    detail = await in_db(request, store.host_detail, host)
+    for alert in detail["recent_alerts"]:
+        alert["ts"] = iso_time(request, alert["ts"])
+    return json_response(_hostjson_response(request, host) | detail)
+
+
+async def post_handled(request: web.Request) -> web.Response:
+    admin = _require_admin(request)
+    store = request.app[STORE]
+    host_id = host_id_of(request)
+    if not await in_db(request, store.mark_handled, host_id, admin, time.time()):
+        return error_response(404, "no such host")
+    host = await in_db(request, store.host, host_id)
+    return json_response(_hostjson_response(request, host))
+
+
+async def get_top_indicators(request: web.Request) -> web.Response:
+    _require_admin(request)
+    since = _since(request)
+    since_day = None if since is None else datetime.fromtimestamp(
+        since, request.app[CONFIG].tz).date().isoformat()
+    rows = await in_db(request, partial(request.app[STORE].top_indicators,
+                                      unit=request.query.get("unit"), since_day=since_day,
+                                      limit=_limit(request, 20, 1000)))
+    return json_response({"indicators": rows})
+
+
+async def get_report(request: web.Request) -> web.Response:
+    _require_admin(request)
+    return await report_response(request, request.query.get("format", "json"),
+                                 request.query.get("lang", "vi"))
+
+
+async def get_healthz(request: web.Request) -> web.Response:
+    try:
+        await in_db(request, request.app[STORE].ping)
+    except Exception as err:    # any database failure makes the collector unhealthy
+        return error_response(503, f"database: {err}")
+    return json_response({"status": "ok"})
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return json_response(openapi())
+
+
+def add_routes(app: web.Application) -> None:
+    """The API's routes, and the group commit that stores batches (needs STORE, EXECUTOR)."""
+    store = app[STORE]
+    app[INGEST] = GroupCommit(store, app[EXECUTOR], parallel=store.postgres)
+    app.router.add_post(f"{API}/events", post_events)
+    app.router.add_get(f"{API}/identity", get_identity)
+    app.router.add_get(f"{API}/sensors", get_sensors)
+    app.router.add_get(f"{API}/hosts", get_hosts)
+    app.router.add_get(f"{API}/hosts/{{id}}", get_host)
+    app.router.add_post(f"{API}/hosts/{{id}}/handled", post_handled)
+    app.router.add_get(f"{API}/indicators/top", get_top_indicators)
+    app.router.add_get(f"{API}/report", get_report)
+    app.router.add_get(f"{API}/healthz", get_healthz)
+    app.router.add_get(f"{API}/openapi.json", get_openapi)

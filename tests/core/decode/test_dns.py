@@ -1,0 +1,175 @@
+"""DNS wire format: names, compression, records, and what malformed input becomes."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.all import DNS, DNSQR, DNSRR, raw
+
+from sensor.core.decode import dns
+from sensor.core.decode.dns import DnsFormatError, decode_dns, read_name
+from sensor.core.events import DnsMessage
+
+HEADER_QUERY = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+
+
+def decode(wire: bytes):
+    return decode_dns(wire, 0, len(wire))
+
+
+def test_query_name_lowercased_without_trailing_dot() -> None:
+    message = decode(raw(DNS(id=9, rd=1, qd=[DNSQR(qname="WWW.Evil.Example.", qtype="AAAA")])))
+    assert isinstance(message, DnsMessage)
+    assert [(q.name, q.rrtype) for q in message.questions] == [("www.evil.example", 28)]
+    assert not message.is_response and message.id == 9
+
+
+def test_answers_a_aaaa_cname_mx_ns_ptr_txt() -> None:
+    answers = [DNSRR(rrname="a.example", type="CNAME", rdata="b.example", ttl=30),
+               DNSRR(rrname="b.example", type="A", rdata="203.0.113.5", ttl=31),
+               DNSRR(rrname="b.example", type="AAAA", rdata="2001:db8::5", ttl=32),
+               DNSRR(rrname="b.example", type="MX", rdata=b"\x00\x0a\x04mail\x07example\x00"),
+               DNSRR(rrname="b.example", type="NS", rdata="ns1.example"),
+               DNSRR(rrname="5.113.0.203.in-addr.arpa", type="PTR", rdata="b.example"),
+               DNSRR(rrname="b.example", type="TXT", rdata=["v=1", "k=2"])]
+    wire = raw(DNS(id=1, qr=1, rd=1, ra=1, rcode=0, qd=[DNSQR(qname="a.example")], an=answers))
+    message = decode(wire)
+    assert message.is_response
+    assert [(a.rrtype, a.data) for a in message.answers] == [
+        (5, "b.example"), (1, "203.0.113.5"), (28, "2001:db8::5"), (15, "10 mail.example"),
+        (2, "ns1.example"), (12, "b.example"), (16, "v=1 k=2")]
+    assert [a.ttl for a in message.answers[:3]] == [30, 31, 32]
+    assert message.answers[1].addr == bytes([203, 0, 113, 5])
+
+
+def test_rcode_and_flags() -> None:
+    message = decode(raw(DNS(id=2, qr=1, aa=1, rcode=3, qd=[DNSQR(qname="nx.example")])))
+    assert message.rcode == 3 and message.flags & 0x0400
+
+
+def test_compression_pointer_backward() -> None:
+    # question "evil.example", answer name = pointer to offset 12 (the question name)
+    question = b"\x04evil\x07example\x00\x00\x01\x00\x01"
+    answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xcb\x00\x71\x07"
+    wire = struct.pack("!HHHHHH", 1, 0x8180, 1, 1, 0, 0) + question + answer
+    message = decode(wire)
+    assert message.answers[0].name == "evil.example" and message.answers[0].data == "203.0.113.7"
+
+
+def test_compression_pointer_forward_is_followed() -> None:
+    # The question's name points forward to a name stored after the question.
+    wire = (struct.pack("!HHHHHH", 1, 0x0100, 1, 0, 0, 0)
+            + b"\xc0\x12" + b"\x00\x01\x00\x01" + b"\x03fwd\x07example\x00")
+    assert decode(wire).questions[0].name == "fwd.example"
+
+
+def test_pointer_loops_are_a_reason_not_a_hang() -> None:
+    assert decode(HEADER_QUERY + b"\xc0\x0c\x00\x01\x00\x01") == "dns.pointer_loop"
+    two_step = HEADER_QUERY + b"\xc0\x0e\xc0\x0c\x00\x01\x00\x01"     # 12 → 14 → 12 …
+    assert decode(two_step) == "dns.pointer_loop"
+
+
+def test_over_long_names_are_rejected() -> None:
+    label = b"\x3f" + b"a" * 63
+    assert decode(HEADER_QUERY + label * 4 + b"\x00\x00\x01\x00\x01") == "dns.name_too_long"
+    # 255 bytes on the wire is the limit, reached through pointers as well
+    assert read_name(label * 3 + b"\x3d" + b"b" * 61 + b"\x00", 0, 300, 0)[0].count(".") == 3
+
+
+def test_non_printable_bytes_escaped_and_punycode_kept() -> None:
+    wire = HEADER_QUERY + b"\x04a\x00.\\\x0axn--vi-dua\x02vn\x00\x00\x01\x00\x01"
+    assert decode(wire).questions[0].name == "a\\x00\\x2e\\x5c.xn--vi-dua.vn"
+
+
+def test_truncated_and_bad_label_types() -> None:
+    assert decode(HEADER_QUERY[:7]) == "dns.truncated"
+    assert decode(HEADER_QUERY + b"\x05short") == "dns.truncated"
+    assert decode(HEADER_QUERY + b"\x80bad\x00\x00\x01\x00\x01") == "dns.bad_label_type"
+
+
+def test_response_with_a_broken_answer_keeps_the_ones_before() -> None:
+    good = raw(DNS(id=1, qr=1, qd=[DNSQR(qname="a.example")],
+                   an=[DNSRR(rrname="a.example", rdata="192.0.2.1"),
+                       DNSRR(rrname="a.example", rdata="192.0.2.2")]))
+    message = decode(good[:-3])
+    assert [a.data for a in message.answers] == ["192.0.2.1"] and message.truncated_sections
+
+
+def mutated_response(data: st.DataObject, fewest: int, values: st.SearchStrategy[int]) -> bytes:
+    """A real response (a CNAME and an address) with up to 8 of its bytes changed."""
+    wire = bytearray(raw(DNS(id=1, qr=1, qd=[DNSQR(qname="x.evil.example")],
+                             an=[DNSRR(rrname="x.evil.example", type="CNAME",
+                                       rdata="y.evil.example"),
+                                 DNSRR(rrname="y.evil.example", rdata="192.0.2.9")])))
+    for _ in range(data.draw(st.integers(fewest, 8))):
+        wire[data.draw(st.integers(0, len(wire) - 1))] = data.draw(values)
+    return bytes(wire)
+
+
+def _name_or_reason(wire: bytes, pos: int, names: dict[int, str] | None) -> object:
+    try:
+        return read_name(wire, 0, len(wire), pos, names)
+    except DnsFormatError as err:
+        return err.reason
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_names_remembered_within_a_message_read_as_if_read_afresh(data: st.DataObject) -> None:
+    # Answers' owners point back at the question; the decoder looks those names up in
+    # what it read before. Whatever the bytes, that must equal reading them again.
+    wire = mutated_response(data, 0, st.sampled_from([0x00, 0x01, 0x0C, 0x3F, 0x80, 0xC0])
+                            | st.integers(0, 255))
+    names: dict[int, str] = {}
+    for pos in data.draw(st.permutations(range(len(wire)))):
+        assert _name_or_reason(wire, pos, names) == _name_or_reason(wire, pos, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_names_known_from_earlier_messages_read_as_if_read_afresh(data: st.DataObject) -> None:
+    # Pointer-free names are remembered by their wire form across messages; one read
+    # from that memory must equal a read with the memory empty, at every offset.
+    wire = mutated_response(data, 0, st.sampled_from([0x00, 0x01, 0x0C, 0x3F, 0x40, 0xC0])
+                            | st.integers(0, 255))
+    for pos in range(len(wire)):
+        dns._known_names.clear()
+        fresh = _name_or_reason(wire, pos, None)
+        assert _name_or_reason(wire, pos, None) == fresh      # from the memory, if it holds it
+        assert _name_or_reason(wire, pos, {}) == fresh
+
+
+class CountedBytes(bytes):
+    """Bytes that count how often one of them is read."""
+
+    reads = 0
+
+    def __getitem__(self, index: int | slice) -> int | bytes:  # type: ignore[override]
+        CountedBytes.reads += 1
+        return super().__getitem__(index)
+
+
+def test_a_long_chain_of_labels_is_walked_no_further_than_a_name_can_reach() -> None:
+    # 30,000 one-byte labels: a name may not pass 255 bytes, so neither the search for a
+    # remembered name nor the read may walk the rest (256 such names fit in a TCP message).
+    wire = CountedBytes(b"\x01a" * 30_000 + b"\x00")
+    CountedBytes.reads = 0
+    assert _name_or_reason(wire, 0, None) == "dns.name_too_long"
+    assert CountedBytes.reads < 2 * 300
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.binary(max_size=600))
+def test_no_input_raises(wire: bytes) -> None:
+    result = decode(wire)
+    assert isinstance(result, (DnsMessage, str))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.data())
+def test_mutated_real_messages_never_raise(data: st.DataObject) -> None:
+    wire = mutated_response(data, 1, st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(wire)))
+    assert isinstance(decode(wire[:cut]), (DnsMessage, str))
