@@ -9,6 +9,7 @@ from pathlib import Path
 from sensor import __version__, documents_epilog
 from sensor.support.logs import FORMATS, setup_logging
 
+DEFAULT_CONFIG = Path("/etc/madoc/sensor.yaml")
 DESCRIPTION = """\
 madoc-sensor watches DNS and TCP/UDP flows, matches them against a campaign's
 blocklists of malicious domains and addresses, and reports which internal
@@ -34,7 +35,8 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
                    help="leave flow events out of the EVE output")
     p.add_argument("--no-dns", action="store_true", help="leave dns events out of the EVE output")
     p.add_argument("--filter", metavar="EXPR", dest="bpf_filter",
-                   help="capture filter in libpcap syntax (as tcpdump), applied before decoding")
+                   help="default (what the live sensor keeps by default), all, or a capture "
+                        "filter in libpcap syntax (as tcpdump), applied before decoding")
     p.add_argument("--reload-period", type=float, default=5.0, metavar="SECONDS",
                    help="check the rules' files for changes this often and reload them "
                         "(also on SIGHUP); default 5")
@@ -47,11 +49,16 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
         "on-disk spool, exactly once: a back-fill that is interrupted resumes where it "
         "stopped when run again, and one that finished is not sent twice. Exit status 3 "
         "when batches are still spooled after --drain-timeout.")
+    up.add_argument("-c", "--config", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+                    help="back-fill as the sensor this sensor.yaml configures: its collector, "
+                         "token, CA, sensor id, spool (state_dir), rules and internal "
+                         "networks; the options below override it")
     up.add_argument("--collector", metavar="URL",
                     help="the collector's base URL, https://HOST:PORT")
     up.add_argument("--token-file", type=Path, metavar="FILE",
                     help="file holding this sensor's token (madoc-collector tokens add)")
-    up.add_argument("--sensor-id", help="this sensor's id (default: asked of the collector)")
+    up.add_argument("--sensor-id", help="this sensor's id (default: the configuration's, else "
+                                         "asked of the collector)")
     up.add_argument("--spool", type=Path, metavar="FILE",
                     help="spool file (default: STATE_DIR/spool-SENSOR_ID.db; STATE_DIR is "
                          "$STATE_DIRECTORY, /var/lib/madoc for root, else "
@@ -88,7 +95,7 @@ def _summary_parser(sub: argparse._SubParsersAction) -> None:
                     "counted as the collector counts them. Exit status 2 when the store "
                     "or the period cannot be used.")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("-c", "--config", type=Path, metavar="FILE",
+    where.add_argument("-c", "--config", type=Path, metavar="FILE", default=argparse.SUPPRESS,
                        help="take the store from this configuration's state_dir")
     where.add_argument("--db", type=Path, metavar="FILE",
                        help="the store itself (default /var/lib/madoc/summary.db)")
@@ -113,8 +120,8 @@ def _rules_parser(sub: argparse._SubParsersAction) -> None:
 
 def _config_arguments(p: argparse.ArgumentParser, interface_verb: str) -> None:
     """The daemon's configuration file and interface override, shared by run and doctor."""
-    p.add_argument("-c", "--config", type=Path, default=Path("/etc/madoc/sensor.yaml"),
-                   metavar="FILE", help="configuration file (default /etc/madoc/sensor.yaml)")
+    p.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS,
+                   metavar="FILE", help=f"configuration file (default {DEFAULT_CONFIG})")
     p.add_argument("-i", "--interface", action="append", metavar="NAME",
                    help=f"{interface_verb} this interface instead of sensor.interfaces "
                         "(repeatable)")
@@ -163,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="madoc-sensor", description=DESCRIPTION,
                                      epilog=documents_epilog())
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-c", "--config", type=Path, metavar="FILE",
+                        help="sensor.yaml, for run, doctor, summary and replay's back-fill; "
+                             "may be given before or after the command")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _replay_parser(sub)
     _run_parser(sub)
@@ -176,26 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("run", "doctor"):
+        args.config = args.config or DEFAULT_CONFIG
+    elif args.command == "summary" and args.config and args.db:
+        parser.error("summary: give -c/--config or --db, not both")
+    elif args.command not in ("replay", "summary") and args.config:
+        parser.error(f"{args.command} takes no -c/--config")
     if args.command == "replay":
-        from sensor.commands.replay import ReplayOptions, replay
-        from sensor.core.detect import DEFAULT_INTERNAL_NETWORKS
-        from sensor.uplink.backfill import BackfillOptions
-
-        uplink = None
-        if args.collector:
-            if not args.token_file:
-                build_parser().error("--collector needs --token-file")
-            uplink = BackfillOptions(args.collector, args.token_file, args.sensor_id,
-                                     args.spool, args.ca_file, args.insecure,
-                                     args.drain_timeout, args.resend,
-                                     max_age=args.batch_seconds, backoff_max=args.retry_max)
-        return replay(ReplayOptions(
-            captures=args.captures, rules=args.rules, eve=args.eve, dns=not args.no_dns,
-            flows=not args.no_flows, bpf_filter=args.bpf_filter,
-            internal=args.internal or list(DEFAULT_INTERNAL_NETWORKS),
-            reload_period=args.reload_period, uplink=uplink, summary=args.summary_db,
-            unit=args.unit))
+        return _replay(parser, args)
     if args.command == "run":
         return _run(args)
     if args.command == "summary":
@@ -224,6 +224,43 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo()
     return 2
+
+
+def _replay(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from sensor.commands.replay import ReplayOptions, replay
+    from sensor.config import FILTERS, ConfigError, SensorConfig, load_config
+    from sensor.core.detect import DEFAULT_INTERNAL_NETWORKS
+    from sensor.uplink.backfill import BackfillOptions
+
+    config = SensorConfig(interfaces=[])
+    if args.config:
+        try:
+            config = load_config(args.config)
+        except ConfigError as err:
+            print(f"madoc-sensor: {err}", file=sys.stderr)
+            return 2
+        if config.collector is None:
+            parser.error(f"replay: {args.config} configures no collector to back-fill to")
+    settings = config.collector
+    uplink = None
+    if args.collector or settings:
+        token_file = args.token_file or (settings and settings.token_file)
+        if not token_file:
+            parser.error("--collector needs --token-file")
+        sensor_id = args.sensor_id or config.sensor_id
+        uplink = BackfillOptions(
+            args.collector or settings.url, token_file, sensor_id,
+            args.spool or (config.spool_path if settings and sensor_id else None),
+            args.ca_file or (settings and settings.ca_file),
+            args.insecure or bool(settings and settings.insecure), args.drain_timeout,
+            args.resend, max_age=args.batch_seconds, backoff_max=args.retry_max)
+    return replay(ReplayOptions(
+        captures=args.captures, rules=args.rules or (config.rules if args.config else []),
+        eve=args.eve, dns=not args.no_dns, flows=not args.no_flows,
+        bpf_filter=FILTERS.get(args.bpf_filter, args.bpf_filter),
+        internal=args.internal or config.internal_networks or list(DEFAULT_INTERNAL_NETWORKS),
+        reload_period=args.reload_period, uplink=uplink, summary=args.summary_db,
+        unit=args.unit))
 
 
 def _run(args: argparse.Namespace) -> int:

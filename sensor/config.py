@@ -42,6 +42,16 @@ DEFAULT_FILTER = f"({_KEEP}) or (vlan and ({_KEEP}))"
 _DNS = "port 53 or port 5353"
 DNS_FILTER = f"({_DNS}) or (vlan and ({_DNS}))"
 FILTERS = {"default": DEFAULT_FILTER, "all": ""}
+# Only Ethernet frames carry 802.1Q tags; libpcap refuses `vlan` on other link types.
+_UNTAGGED = {DEFAULT_FILTER: f"({_KEEP})", DNS_FILTER: f"({_DNS})"}
+DLT_EN10MB = 1
+
+
+def filter_for_link(expression: str, datalink: int) -> str:
+    """The filter to compile for a capture of link type `datalink` (a DLT): the built-in
+    filters without their `vlan` half where frames cannot be tagged; any other
+    expression as written."""
+    return expression if datalink == DLT_EN10MB else _UNTAGGED.get(expression, expression)
 MODES = ("capture", "gateway")
 BACKENDS = ("libpcap", "ring", "scapy")
 

@@ -296,7 +296,9 @@ def _add(blocklist: Blocklist, source: Source, entry: Entry,
         existing = domains.get(entry.value, entry.exact)
         value = _listing(source, entry, existing, shared, plain)
         if value is not None:
-            domains.add(entry.value, value, entry.exact)
+            domains.add(entry.value, value, entry.exact, entry.subdomains_only)
+        elif not (entry.exact or entry.subdomains_only):
+            domains.include_name(entry.value)     # listed again, this time with the name
     else:
         assert entry.key is not None, "address entries carry their parsed key"
         packed, prefixlen = entry.key

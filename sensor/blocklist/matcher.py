@@ -3,7 +3,8 @@
 `DomainSet` matches at label boundaries by walking the name's suffixes
 (`a.b.evil.example`, `b.evil.example`, `evil.example`) against one dict, so
 `evil.example` lists every subdomain and never `notevil.example`; entries
-written `=name` match that exact name only. `PrefixSet` keeps IPv4/IPv6
+written `=name` match that exact name only, and entries written `*.name` (RPZ's
+wildcard owners) its subdomains only. `PrefixSet` keeps IPv4/IPv6
 networks as integer keys in one dict per prefix length actually present,
 asked longest first, with a direct dict for single addresses (a sorted integer
 array for a large set of IPv4 ones).
@@ -90,12 +91,13 @@ class DomainSet(Generic[V]):
     and the filter is filled again when a set is unpickled.
     """
 
-    __slots__ = ("_suffix", "_exact", "_max_dots", "_trie", "_values", "_tails", "_crowded",
-                 "_tail_keys")
+    __slots__ = ("_suffix", "_exact", "_below", "_max_dots", "_trie", "_values", "_tails",
+                 "_crowded", "_tail_keys")
 
     def __init__(self) -> None:
         self._suffix: dict[str, V] = {}
         self._exact: dict[str, V] = {}
+        self._below: set[str] = set()  # suffix entries that list their subdomains only
         self._max_dots = 1             # dots in the longest suffix entry
         self._trie: marisa_trie.Trie | None = None
         self._values: list[V] = []     # by trie key id
@@ -104,21 +106,33 @@ class DomainSet(Generic[V]):
         self._tail_keys = ""           # compiled: every tail the filter holds, a line each
 
     def __getstate__(self) -> tuple:
-        return (self._suffix, self._exact, self._max_dots, self._trie, self._values,
-                self._crowded, self._tail_keys)
+        return (self._suffix, self._exact, self._below, self._max_dots, self._trie,
+                self._values, self._crowded, self._tail_keys)
 
     def __setstate__(self, state: tuple) -> None:
-        (self._suffix, self._exact, self._max_dots, self._trie, self._values,
+        (self._suffix, self._exact, self._below, self._max_dots, self._trie, self._values,
          self._crowded, self._tail_keys) = state
         self._fill_tail_filter()
 
-    def add(self, name: str, value: V, exact: bool = False) -> None:
+    def add(self, name: str, value: V, exact: bool = False,
+            subdomains_only: bool = False) -> None:
+        """List `name` and its subdomains; with `exact`, the name alone; with
+        `subdomains_only`, its subdomains alone, unless the name itself is (or is later)
+        listed with them."""
         assert self._trie is None, "a compiled DomainSet takes no more names"
         if exact:
             self._exact[name] = value
             return
+        if not subdomains_only:
+            self._below.discard(name)
+        elif name not in self._suffix:
+            self._below.add(name)
         self._suffix[name] = value
         self._max_dots = max(self._max_dots, name.count("."))
+
+    def include_name(self, name: str) -> None:
+        """`name` itself is listed too, not only its subdomains (a second listing)."""
+        self._below.discard(name)
 
     def get(self, name: str, exact: bool = False) -> V | None:
         """The value stored for this very entry (no suffix walk)."""
@@ -181,31 +195,41 @@ class DomainSet(Generic[V]):
             value = self._exact.get(name)
             if value is not None:
                 return "=" + name, value
+        below = self._below
         if self._trie is not None:
-            found = None
+            found = previous = None
             try:      # the listed suffixes, shortest first: the last is the most specific
-                for found in self._trie.iter_prefixes_with_ids(name[::-1] + "."):  # noqa: B007
-                    pass
+                for listed in self._trie.iter_prefixes_with_ids(name[::-1] + "."):
+                    previous, found = found, listed
             except UnicodeEncodeError:     # a lone surrogate (undecodable command-line text)
                 return None
             if found is None:
                 return None
+            if below and len(found[0]) == len(name) + 1 and name in below:
+                if previous is None:       # the entry lists the subdomains, not the name
+                    return None
+                found = previous
             key, key_id = found
-            return key[-2::-1], self._values[key_id]
+            entry = key[-2::-1]
+            return ("*." + entry if below and entry in below else entry), self._values[key_id]
         # Only suffixes that could be entries: no longer than the longest entry, and of
         # two labels at least.
         suffix = self._suffix
         if not suffix:
             return None
         dots = name.count(".")
+        whole = True                    # `name` is still the name asked about
         if dots > self._max_dots:
             name = name.split(".", dots - self._max_dots)[-1]
-            dots = self._max_dots
+            dots, whole = self._max_dots, False
         for _ in range(dots):
             value = suffix.get(name)
             if value is not None:
-                return name, value
-            name = name[name.find(".") + 1:]
+                if name not in below:
+                    return name, value
+                if not whole:
+                    return "*." + name, value
+            name, whole = name[name.find(".") + 1:], False
         return None
 
     def matcher(self, on_found: Callable[[str, str, V], R]) -> Callable[[str], R | None]:

@@ -36,13 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="madoc-collector", description=DESCRIPTION,
                                      epilog=documents_epilog())
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-c", "--config", type=Path, metavar="FILE",
-                        help="collector.yaml (default /etc/madoc/collector.yaml when present)")
-    parser.add_argument("--database", metavar="URL",
-                        help="sqlite:///PATH or postgresql://… (overrides the config's)")
+    _where_arguments(parser, before_command=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="serve the API until SIGTERM",
                          description="Apply database migrations, then serve /api/v1/.")
+    _where_arguments(run)
     run.add_argument("--log-format", choices=FORMATS, default="text",
                      help="log lines as text (default) or one JSON object per line")
     tokens = sub.add_parser("tokens", help="issue, revoke and list sensor and admin tokens")
@@ -59,18 +57,30 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = tokens_sub.add_parser("revoke", help="revoke a sensor's or admin's tokens, or one "
                                                   "token by the id `tokens list` shows")
     revoke.add_argument("name_or_id", metavar="NAME|TOKEN_ID")
-    tokens_sub.add_parser("list", help="tokens (id, kind, name, unit, created, revoked)")
+    listing = tokens_sub.add_parser("list", help="tokens (id, kind, name, unit, created, "
+                                                 "revoked)")
     units = sub.add_parser("units", help="the unit directory")
     units_sub = units.add_subparsers(dest="units_command", required=True, metavar="ACTION")
     load = units_sub.add_parser("import", help="add or update units from a TSV file with "
                                                "columns group, unit[, code, parent, informed]")
     load.add_argument("file", type=Path, metavar="FILE.tsv")
-    units_sub.add_parser("list", help="units by group, with their sensor counts")
-    _report_parser(sub)
+    units_list = units_sub.add_parser("list", help="units by group, with their sensor counts")
+    for leaf in (add, revoke, listing, load, units_list, _report_parser(sub)):
+        _where_arguments(leaf)
     return parser
 
 
-def _report_parser(sub: argparse._SubParsersAction) -> None:
+def _where_arguments(parser: argparse.ArgumentParser, before_command: bool = False) -> None:
+    """-c and --database, before the command or after it (`madoc-collector run -c FILE`):
+    after it they take effect only when given, so they never undo what came before."""
+    default = None if before_command else argparse.SUPPRESS
+    parser.add_argument("-c", "--config", type=Path, metavar="FILE", default=default,
+                        help="collector.yaml (default /etc/madoc/collector.yaml when present)")
+    parser.add_argument("--database", metavar="URL", default=default,
+                        help="sqlite:///PATH or postgresql://… (overrides the config's)")
+
+
+def _report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report", help="the campaign report (Phụ lục forms 1 and 2) for a period",
         description="Count, in the database, the numbers of the campaign's forms for a period\n"
@@ -102,6 +112,7 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
                      help="write the (single) format to FILE")
     out.add_argument("--out-dir", type=Path, metavar="DIR",
                      help="write each format to DIR/madoc-report-PERIOD[-SCOPE].EXT")
+    return report
 
 
 def _when(epoch: float | None) -> str:

@@ -9,7 +9,6 @@ doctor means the daemon will start. Nothing is changed on the host.
 from __future__ import annotations
 
 import os
-import pwd
 import socket
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sensor.config import SensorConfig
-from sensor.daemon.privileges import CAP_NET_ADMIN, CAP_NET_RAW
+from sensor.daemon.privileges import CAP_NET_ADMIN, CAP_NET_RAW, PrivilegeError, service_account
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 _SOL_PACKET, _PACKET_VERSION, _TPACKET_V3 = 263, 10, 2
@@ -52,12 +51,10 @@ def check_capabilities(config: SensorConfig) -> Iterator[Finding]:
         yield Finding(OK, "capabilities", " ".join(_NAMES[c] for c in needed))
     if os.geteuid() == 0 and config.user != "root":
         try:
-            pwd.getpwnam(config.user)
+            service_account(config.user)
             yield Finding(OK, "user", f"{config.user} exists (root is given up for it)")
-        except KeyError:
-            yield Finding(FAIL, "user", f"{config.user} does not exist: useradd --system "
-                          f"--no-create-home {config.user}, or systemd-sysusers "
-                          "deploy/systemd/madoc.sysusers.conf")
+        except PrivilegeError as err:
+            yield Finding(FAIL, "user", str(err))
 
 
 def check_tpacket_v3() -> Iterator[Finding]:

@@ -211,7 +211,9 @@ class Pipeline:
 
     def _dns(self, ts: float, flow: Flow, forward: bool, data: bytes, poff: int, pend: int,
              seq: int, ep: Endpoints, vlan: tuple[int, ...]) -> None:
-        mdns = ep.sport == MDNS_PORT or ep.dport == MDNS_PORT
+        # DNS by its server's port: 53 on either side is DNS, whatever the other port
+        # (a client may ask from 5353); otherwise one side is 5353, which is mDNS.
+        mdns = ep.sport != DNS_PORT and ep.dport != DNS_PORT
         if ep.proto != PROTO_TCP:
             self._dns_message(ts, flow, data, poff, pend, ep, vlan, mdns)
             return

@@ -27,7 +27,6 @@ import multiprocessing
 import multiprocessing.popen_fork  # noqa: F401 - imported while still root (see start)
 import os
 import pickle
-import pwd
 import signal
 import time
 from multiprocessing.connection import Connection, wait
@@ -42,7 +41,13 @@ from sensor.core.detect import internal_networks
 from sensor.core.pipeline import Event, Pipeline, event_chunks
 from sensor.daemon.metrics import MetricsError, SensorCollector, SensorSnapshot, serve
 from sensor.daemon.netinfo import NeighbourTable, auto_internal_networks
-from sensor.daemon.privileges import CAP_NET_ADMIN, CAP_NET_RAW, PrivilegeError, drop_privileges
+from sensor.daemon.privileges import (
+    CAP_NET_ADMIN,
+    CAP_NET_RAW,
+    PrivilegeError,
+    drop_privileges,
+    service_account,
+)
 from sensor.daemon.worker import CaptureWorker, WorkerStats, worker_process
 from sensor.sinks.counts import EventCounts
 from sensor.sinks.eve import EveWriter
@@ -126,8 +131,10 @@ class Daemon:
     def start(self) -> None:
         config = self.config
         try:
+            if os.geteuid() == 0 and config.user != "root":
+                service_account(config.user)      # before anything is opened
             blocklist, report, _ = load_cached(config.rules, DEFAULT_CACHE_DIR)
-        except RulesError as err:
+        except (PrivilegeError, RulesError) as err:
             raise StartError(str(err)) from err
         for warning in report.warnings:
             log.warning("%s", warning)
@@ -235,10 +242,10 @@ class Daemon:
         try:
             state.mkdir(parents=True, exist_ok=True, mode=0o750)
             if os.geteuid() == 0 and self.config.user != "root":
-                account = pwd.getpwnam(self.config.user)
+                account = service_account(self.config.user)
                 for path in [state, *state.glob("spool-*")]:
                     os.chown(path, account.pw_uid, account.pw_gid)
-        except (OSError, KeyError) as err:
+        except (OSError, PrivilegeError) as err:
             self._close_workers()
             raise StartError(f"cannot prepare the state directory {state}: {err}") from err
 

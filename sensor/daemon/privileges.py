@@ -49,17 +49,25 @@ def _last_capability() -> int:
         return 40
 
 
+def service_account(user: str) -> pwd.struct_passwd:
+    """The account root is given up for, or an error that says how to make it."""
+    try:
+        return pwd.getpwnam(user)
+    except KeyError:
+        raise PrivilegeError(
+            f"user {user!r} does not exist: create it with the shipped sysusers file (cp "
+            f"deploy/systemd/madoc.sysusers.conf /etc/sysusers.d/madoc.conf && "
+            f"systemd-sysusers) or useradd --system --no-create-home {user}, or name an "
+            f"existing user in sensor.user (or --user)") from None
+
+
 def drop_privileges(user: str, keep: tuple[int, ...]) -> str:
     """Become `user` with only the capabilities `keep`; returns what was done, for the log.
     Does nothing unless running as root; `user: root` keeps the uid but still drops
     the other capabilities."""
     if os.geteuid() != 0:
         return "not started as root: running with the privileges given"
-    try:
-        account = pwd.getpwnam(user)
-    except KeyError:
-        raise PrivilegeError(f"user {user!r} does not exist: create it (useradd --system "
-                             f"--no-create-home {user}) or set sensor.user") from None
+    account = service_account(user)
     for cap in range(_last_capability() + 1):
         if cap not in keep:
             _check(_libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0), f"dropping capability {cap}")

@@ -6,7 +6,7 @@ answered address are two flows, and the connection is flagged (`resolved_from`)
 only if the worker that sees it has seen the answer. So frames are spread by
 the host they belong to, which every worker agrees on without talking:
 
-- DNS (port 53 or 5353 on one side): the other side, the client;
+- DNS (port 53 on one side, else 5353): the other side, the client;
 - else the side that is in the internal networks, when exactly one is;
 - else both addresses mixed (symmetric, so a flow's directions stay together).
 
@@ -98,13 +98,14 @@ def _internal_tests(asm: _Assembler, networks: list[ipaddress._BaseNetwork], add
 
 
 def _port_tests(asm: _Assembler, sport_at: int, indexed: bool) -> None:
-    """Jump to key_dst when the source port is DNS's, key_src when the destination's."""
+    """Jump to key_dst when the source port is DNS's, key_src when the destination's:
+    port 53 on either side first, then 5353, as the pipeline tells DNS from mDNS (a
+    client whose own port is 5353 asking a resolver's 53 is a DNS client)."""
     load = LD_H_IND if indexed else LD_H_ABS
-    asm.op(load, _NET + sport_at)
     for port in DNS_PORTS:
+        asm.op(load, _NET + sport_at)
         asm.jump(JEQ_K, port, "key_dst", 0)
-    asm.op(load, _NET + sport_at + 2)
-    for port in DNS_PORTS:
+        asm.op(load, _NET + sport_at + 2)
         asm.jump(JEQ_K, port, "key_src", 0)
     asm.goto("decide")
 

@@ -26,7 +26,7 @@ import time
 
 import pcapy
 
-from sensor.config import CaptureSettings
+from sensor.config import CaptureSettings, filter_for_link
 from sensor.core.pipeline import FRAME_RECORD
 from sensor.sources.capture import READ_TIMEOUT_MS, CaptureStats, Fanout, LiveCapture
 from sensor.sources.fanout import join_host_fanout
@@ -53,7 +53,7 @@ class LibpcapCapture:
             raise CaptureError(f"cannot capture on {interface}: {_explain(err)}") from None
         try:
             if bpf_filter:
-                handle.setfilter(bpf_filter)
+                handle.setfilter(filter_for_link(bpf_filter, handle.datalink()))
             if fanout is not None:
                 join_host_fanout(handle.getfd(), *fanout)
             handle.setnonblock(1)

@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 import pcapy
 
+from sensor.config import filter_for_link
 from sensor.core.decode.link import LinkDecoder, link_decoder
 from sensor.core.pipeline import FRAME_RECORD
 from sensor.sources.pcapng_mixed import PcapngError, pcapng_frames
@@ -99,7 +100,7 @@ class CaptureFile:
             raise CaptureError(f"not a capture file ({err})") from None
         if self.bpf_filter:
             try:
-                handle.setfilter(self.bpf_filter)
+                handle.setfilter(filter_for_link(self.bpf_filter, handle.datalink()))
             except pcapy.PcapError as err:
                 raise CaptureError(f"bad filter {self.bpf_filter!r}: {err}") from None
         return handle
@@ -186,10 +187,10 @@ class CaptureFile:
     def _passes(self, filters: dict[int, object], linktype: int, frame: bytes) -> bool:
         program = filters.get(linktype)
         if program is None:
+            datalink = _LINKTYPE_TO_DLT.get(linktype, linktype)
             try:
                 program = filters[linktype] = pcapy.compile(
-                    _LINKTYPE_TO_DLT.get(linktype, linktype), 65535, self.bpf_filter, 1,
-                    0xFFFFFFFF)
+                    datalink, 65535, filter_for_link(self.bpf_filter, datalink), 1, 0xFFFFFFFF)
             except pcapy.PcapError as err:
                 raise CaptureError(f"bad filter {self.bpf_filter!r} for link type "
                                    f"{linktype}: {err}") from None

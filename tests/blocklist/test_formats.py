@@ -22,6 +22,7 @@ from sensor.blocklist.formats.common import (
     normalise_domain,
 )
 from sensor.blocklist.formats.registry import detect_format, parser_for
+from sensor.blocklist.loader import load_blocklist
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "rules" / "samples"
@@ -34,7 +35,8 @@ def parse(format_name: str, sample: str, **options: object) -> tuple[list[Entry]
 
 
 def values(entries: list[Entry]) -> list[tuple[str, str]]:
-    return [(e.kind, ("=" if e.exact else "") + e.value) for e in entries]
+    return [(e.kind, ("=" if e.exact else "*." if e.subdomains_only else "") + e.value)
+            for e in entries]
 
 
 def test_domains() -> None:
@@ -80,10 +82,29 @@ def test_csv_named_column_missing() -> None:
 
 def test_rpz() -> None:
     entries, bad = parse("rpz", "policy.rpz")
-    assert values(entries) == [("domain", "=c2-panel.example"), ("domain", "c2-panel.example"),
+    assert values(entries) == [("domain", "=c2-panel.example"), ("domain", "*.c2-panel.example"),
                                ("domain", "=exact-only.example"), ("ip", "203.0.113.77"),
                                ("cidr", "2001:db8:bad::/48")]
     assert [b.reason.split(" ")[0] for b in bad] == ["rpz-passthru", "rpz-nsdname"]
+
+
+def test_an_rpz_wildcard_lists_the_subdomains_but_not_the_name(tmp_path: Path) -> None:
+    """RPZ's `*.name` owner covers the names below `name`, not `name` itself; the
+    name listed by another source as well is listed with its subdomains."""
+    zone = tmp_path / "wild.rpz"
+    zone.write_text("$TTL 300\n@ SOA localhost. root.localhost. 1 3600 600 86400 300\n"
+                    "*.wild.example CNAME .\n")
+    blocklist, _ = load_blocklist([zone])
+    for name, listed in [("a.wild.example", "*.wild.example"),
+                         ("b.a.wild.example", "*.wild.example"), ("wild.example", None),
+                         ("notwild.example", None)]:
+        indicator = blocklist.match_domain(name)
+        assert (indicator and indicator.value) == listed, name
+    apex = tmp_path / "apex.txt"
+    apex.write_text("wild.example\n")
+    blocklist, _ = load_blocklist([zone, apex])
+    assert blocklist.match_domain("wild.example").value == "wild.example"
+    assert blocklist.match_domain("a.wild.example").sources == ("wild", "apex")
 
 
 def test_zeek_intel() -> None:

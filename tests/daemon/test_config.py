@@ -106,7 +106,9 @@ def test_an_interface_that_does_not_exist_is_named(tmp_path: Path) -> None:
         "collector: {url: https://collector.example:8443, token_file: /etc/madoc/token, "
         "ca_file: null}\n", "").replace("/var/lib/madoc", str(tmp_path / "state")).replace(
         "/var/log/madoc", str(tmp_path)).replace("/etc/madoc/rules.yaml",
-                                                 str(ROOT / "rules" / "rules.yaml"))
+                                                 str(ROOT / "rules" / "rules.yaml")).replace(
+        "  internal_networks: auto\n",       # an existing user: only the interface is wrong
+        "  internal_networks: auto\n  user: nobody\n")
     result = subprocess.run([sys.executable, "-m", "sensor", "run", "-c",
                              str(write(tmp_path, text))], capture_output=True, text=True,
                             cwd=ROOT)

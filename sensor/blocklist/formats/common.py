@@ -25,6 +25,7 @@ class Entry:                # and a million entries are made per load
     comment: str = ""
     first_listed: str = ""
     key: tuple[bytes, int] | None = None   # ip and cidr: (packed network address, length)
+    subdomains_only: bool = False   # domain: its subdomains, not the name (RPZ's `*.name`)
 
 
 @dataclass(frozen=True, slots=True)

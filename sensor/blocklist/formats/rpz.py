@@ -1,16 +1,18 @@
 """`rpz`: DNS Response Policy Zone files (BIND, Unbound, PowerDNS).
 
 Triggers read: QNAME (`name CNAME .` lists that exact name; `*.name CNAME .`
-lists its subdomains) and response IP (`32.7.113.0.203.rpz-ip CNAME .`; IPv6
-with `zz` for `::`). Owner names are relative to the zone, or absolute with
-the zone's `$ORIGIN`. `rpz-passthru.` rules are allow rules and are rejected
-here with that reason (put them in an allowlist source); NSDNAME, NSIP and
-client-IP triggers are not indicators of a contacted address and are rejected.
+lists its subdomains but not the name itself, as RPZ's wildcard rule says) and
+response IP (`32.7.113.0.203.rpz-ip CNAME .`; IPv6 with `zz` for `::`). Owner
+names are relative to the zone, or absolute with the zone's `$ORIGIN`.
+`rpz-passthru.` rules are allow rules and are rejected here with that reason (put
+them in an allowlist source); NSDNAME, NSIP and client-IP triggers are not
+indicators of a contacted address and are rejected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 from sensor.blocklist.formats.common import BadLine, Entry, Parsed, address_entry, domain_entry
 
@@ -64,7 +66,8 @@ def parse(text: str, options: Mapping[str, object]) -> Iterator[Parsed]:
         elif labels[-1] in ("rpz-nsdname", "rpz-nsip", "rpz-client-ip"):
             yield BadLine(number, f"{labels[-1]} trigger is not supported")
         elif owner.startswith("*."):
-            yield domain_entry(number, owner[2:])
+            entry = domain_entry(number, owner[2:])
+            yield replace(entry, subdomains_only=True) if isinstance(entry, Entry) else entry
         else:
             entry = domain_entry(number, owner)
             yield Entry(entry.line, entry.kind, entry.value, True) \
