@@ -19,6 +19,13 @@ Files written beside this script:
 - office-vlan.pcapng 802.1Q-tagged trunk capture of the afternoon beacons of .23
 - gateway-sll.pcap   Linux cooked (tcpdump -i any) capture of .37's afternoon
 - expected-hits.json every hit planted, per file: what replay must find
+- tunnels/*.pcap     one infected host's lookup and connection as a sensor behind a
+                     mirror session or an overlay sees them: in GRE (key, sequence and
+                     checksum; over IPv4 and IPv6), Ethernet over GRE, ERSPAN types I, II
+                     and III, VXLAN, Geneve (with an option), IPv4 and IPv6 in IPv4, an
+                     MPLS label stack, an MPLS Ethernet pseudowire with its control word,
+                     a PPPoE session, VXLAN inside GRE, and five IP-in-IP levels (more
+                     than the sensor follows); tunnels/expected.json says what each holds
 
 All internet addresses are documentation ranges (RFC 5737, RFC 3849).
 Run: python pcaps/make_pcaps.py
@@ -318,6 +325,116 @@ def gateway_any(rng: random.Random) -> Capture:
     return cap
 
 
+TUNNEL_CLIENT4, TUNNEL_RESOLVER4, TUNNEL_SERVER4 = "192.168.20.10", "192.168.20.1", "198.51.100.99"
+TUNNEL_CLIENT6, TUNNEL_RESOLVER6, TUNNEL_SERVER6 = "fd00:20::10", "fd00:20::1", "2001:db8:99::1"
+UNDERLAY = ("198.51.100.201", "198.51.100.202")    # the tunnel's end points
+UNDERLAY6 = ("2001:db8:201::1", "2001:db8:201::2")
+
+
+def infected_exchange(six: bool = False) -> list:
+    """A host's lookup of a listed name and its connection to the answer, as IP packets."""
+    client, resolver, server = ((TUNNEL_CLIENT6, TUNNEL_RESOLVER6, TUNNEL_SERVER6) if six
+                                else (TUNNEL_CLIENT4, TUNNEL_RESOLVER4, TUNNEL_SERVER4))
+    qtype, record = ("AAAA", DNSRR(rrname="malhost.example", type="AAAA", ttl=300,
+                                   rdata=server)) if six else \
+        ("A", DNSRR(rrname="malhost.example", type="A", ttl=300, rdata=server))
+    question = DNSQR(qname="malhost.example", qtype=qtype)
+    return [
+        ip_layer(client, resolver) / UDP(sport=40001, dport=53) / DNS(id=7, rd=1, qd=question),
+        ip_layer(resolver, client) / UDP(sport=53, dport=40001)
+        / DNS(id=7, qr=1, rd=1, ra=1, qd=question, an=record),
+        ip_layer(client, server) / TCP(sport=40002, dport=443, flags="S", seq=1000),
+        ip_layer(server, client) / TCP(sport=443, dport=40002, flags="SA", seq=5000, ack=1001),
+        ip_layer(client, server) / TCP(sport=40002, dport=443, flags="R", seq=1001),
+    ]
+
+
+def inner_frame(packet) -> object:
+    """The inner packet as an Ethernet frame (what bridging tunnels carry)."""
+    return Ether(src="02:20:00:00:00:10", dst="02:20:00:00:00:01") / packet
+
+
+def underlay(payload, six: bool = False) -> object:
+    src, dst = UNDERLAY6 if six else UNDERLAY
+    return Ether(src="02:00:00:00:02:01", dst="02:00:00:00:02:02") / ip_layer(src, dst) / payload
+
+
+def tunnel_wraps() -> dict[str, tuple]:
+    """File name → (how one inner packet is wrapped, inner IPv6?, tunnel proto, depth)."""
+    from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
+    from scapy.contrib.geneve import GENEVE, GeneveOptions
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.l2 import GRE
+    from scapy.layers.ppp import PPP, PPPoE
+    from scapy.layers.vxlan import VXLAN
+
+    def gre(proto, **fields):
+        return GRE(proto=proto, **fields)
+    return {
+        "gre.pcap": (lambda p: underlay(gre(0x0800, chksum_present=1, key_present=1, key=7,
+                                            seqnum_present=1, seqence_number=1) / p),
+                     False, "GRE", 1),
+        "gre-ipv6.pcap": (lambda p: underlay(gre(0x0800) / p, six=True), False, "GRE", 1),
+        "gretap.pcap": (lambda p: underlay(gre(0x6558, key_present=1, key=9)
+                                           / inner_frame(p)), False, "GRE", 1),
+        "erspan-1.pcap": (lambda p: underlay(gre(0x88BE) / inner_frame(p)), False, "GRE", 1),
+        "erspan-2.pcap": (lambda p: underlay(gre(0x88BE, seqnum_present=1, seqence_number=3)
+                                             / ERSPAN_II(session_id=100, vlan=10)
+                                             / inner_frame(p)), False, "GRE", 1),
+        "erspan-3.pcap": (lambda p: underlay(gre(0x22EB, seqnum_present=1, seqence_number=3)
+                                             / ERSPAN_III(session_id=101, o=1)
+                                             / ERSPAN_PlatformSpecific(platf_id=3)
+                                             / inner_frame(p)), False, "GRE", 1),
+        "vxlan.pcap": (lambda p: underlay(UDP(sport=51000, dport=4789) / VXLAN(vni=42)
+                                          / inner_frame(p)), False, "UDP", 1),
+        "geneve.pcap": (lambda p: underlay(UDP(sport=51000, dport=6081) / GENEVE(
+            vni=43, proto=0x6558, options=GeneveOptions(classid=0x0102, type=0x80,
+                                                        data=b"\x00\x00\x00\x2a"))
+            / inner_frame(p)), False, "UDP", 1),
+        "ipip.pcap": (lambda p: underlay(p), False, "IPIP", 1),
+        "6in4.pcap": (lambda p: underlay(p), True, "IPv6", 1),
+        "mpls.pcap": (lambda p: Ether(src="02:00:00:00:03:01", dst="02:00:00:00:03:02")
+                      / MPLS(label=16, s=0, ttl=64) / MPLS(label=100, s=1, ttl=64) / p,
+                      False, None, 0),
+        "mpls-pw.pcap": (lambda p: Ether(src="02:00:00:00:03:01", dst="02:00:00:00:03:02",
+                                         type=0x8847) / MPLS(label=200, s=1, ttl=64)
+                         / Raw(b"\x00\x00\x00\x05") / inner_frame(p), False, None, 0),
+        "pppoe.pcap": (lambda p: Ether(src="02:00:00:00:04:01", dst="02:00:00:00:04:02")
+                       / PPPoE(sessionid=0x1234) / PPP(proto=0x0021) / p, False, None, 0),
+        "vxlan-in-gre.pcap": (lambda p: underlay(gre(0x0800) / IP(src="10.200.0.1",
+                                                                   dst="10.200.0.2")
+                                                 / UDP(sport=51000, dport=4789)
+                                                 / VXLAN(vni=44) / inner_frame(p)),
+                              False, "GRE", 2),
+        "too-deep.pcap": (lambda p: underlay(IP(src="10.201.0.1", dst="10.201.0.2")
+                                             / IP(src="10.202.0.1", dst="10.202.0.2")
+                                             / IP(src="10.203.0.1", dst="10.203.0.2")
+                                             / IP(src="10.204.0.1", dst="10.204.0.2") / p),
+                          False, "IPIP", 5),
+    }
+
+
+def tunnel_captures() -> None:
+    """pcaps/tunnels/: the infected exchange wrapped in each encapsulation."""
+    directory = HERE / "tunnels"
+    directory.mkdir(exist_ok=True)
+    expected = {}
+    for name, (wrap, six, proto, depth) in tunnel_wraps().items():
+        frames = []
+        for n, packet in enumerate(infected_exchange(six)):
+            wrapped = wrap(packet)
+            wrapped.time = START + 7200 + n * 0.01
+            frames.append(wrapped)
+        wrpcap(str(directory / name), frames)
+        client = TUNNEL_CLIENT6 if six else TUNNEL_CLIENT4
+        expected[name] = {"tunnel": proto, "depth": depth, "hits": [] if depth > 4 else [
+            {"host": client, "match": "dns.query", "indicator": "malhost.example"},
+            {"host": client, "match": "flow.dest_ip", "indicator": "malhost.example",
+             "resolved_from": "malhost.example"}]}
+    (directory / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    print(f"tunnels/: {len(expected)} captures")
+
+
 def main() -> None:
     rng = random.Random(SEED)
     captures = [office_morning(rng), vlan_trunk(rng), gateway_any(rng)]
@@ -335,6 +452,7 @@ def main() -> None:
         expected[cap.name] = cap.hits
         print(f"{path.name}: {len(frames)} packets, {len(cap.hits)} planted hits")
     (HERE / "expected-hits.json").write_text(json.dumps(expected, indent=1) + "\n")
+    tunnel_captures()
 
 
 if __name__ == "__main__":

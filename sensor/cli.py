@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sensor import __version__, documents_epilog
 from sensor.support.logs import FORMATS, setup_logging
+
+if TYPE_CHECKING:            # the commands import their modules when they run
+    from sensor.config import SensorConfig
+    from sensor.core.decode.tunnel import TunnelPorts
 
 DEFAULT_CONFIG = Path("/etc/madoc/sensor.yaml")
 DESCRIPTION = """\
@@ -40,6 +45,11 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reload-period", type=float, default=5.0, metavar="SECONDS",
                    help="check the rules' files for changes this often and reload them "
                         "(also on SIGHUP); default 5")
+    p.add_argument("--vxlan-port", type=int, metavar="PORT",
+                   help="UDP port read as VXLAN (default: the configuration's, else 4789; "
+                        "Linux's old default is 8472)")
+    p.add_argument("--geneve-port", type=int, metavar="PORT",
+                   help="UDP port read as Geneve (default: the configuration's, else 6081)")
     p.add_argument("--internal", action="append", metavar="CIDR",
                    help="internal network (repeatable); default: RFC 1918, 100.64.0.0/10, "
                         "fc00::/7, fe80::/10")
@@ -260,7 +270,17 @@ def _replay(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         bpf_filter=FILTERS.get(args.bpf_filter, args.bpf_filter),
         internal=args.internal or config.internal_networks or list(DEFAULT_INTERNAL_NETWORKS),
         reload_period=args.reload_period, uplink=uplink, summary=args.summary_db,
-        unit=args.unit))
+        unit=args.unit, tunnels=_tunnel_ports(parser, args, config)))
+
+
+def _tunnel_ports(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  config: SensorConfig) -> TunnelPorts:
+    """--vxlan-port/--geneve-port, else the configuration's (-c), else the defaults."""
+    ports = config.tunnels._replace(vxlan=args.vxlan_port or config.tunnels.vxlan,
+                                    geneve=args.geneve_port or config.tunnels.geneve)
+    if not all(1 <= port <= 65535 for port in ports):
+        parser.error("--vxlan-port and --geneve-port take a port, 1 … 65535")
+    return ports
 
 
 def _run(args: argparse.Namespace) -> int:

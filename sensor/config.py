@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sensor.core.decode.tunnel import TunnelPorts
 from sensor.core.flows import FlowTimeouts
 from sensor.support.basicauth import Credentials, CredentialsError, read_credentials
 from sensor.support.yamlconf import (
@@ -31,13 +32,20 @@ DEFAULT_USER = "madoc"
 DEFAULT_METRICS = "127.0.0.1:9570"
 
 # What the flow table and the matcher need, both ways: every UDP datagram (DNS and
-# UDP flows), TCP DNS, and the TCP segments that open or close a connection. libpcap
-# cannot index TCP behind IPv6 with `tcp[]`, hence the ip6[] form (no extension
-# headers). The `vlan` half keeps tagged frames when they reach the filter tagged
-# (capture files); the kernel hands live frames to it untagged.
+# UDP flows, VXLAN and Geneve), TCP DNS, and the TCP segments that open or close a
+# connection. libpcap cannot index TCP behind IPv6 with `tcp[]`, hence the ip6[] form
+# (no extension headers). A filter cannot look inside a tunnel, so every packet of
+# one is kept: IP in IP, IPv6 in IP and GRE (ERSPAN mirror sessions), and on Ethernet
+# MPLS and PPPoE sessions (by EtherType: libpcap's `mpls` and `pppoes` keywords would
+# shift the offsets of the rest of the expression). The `vlan` half keeps tagged
+# frames when they reach the filter tagged (capture files); the kernel hands live
+# frames to it untagged.
 _KEEP = ("udp or tcp port 53 or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 "
-         "or (ip6[6] = 6 and ip6[53] & 7 != 0)")
-DEFAULT_FILTER = f"({_KEEP}) or (vlan and ({_KEEP}))"
+         "or (ip6[6] = 6 and ip6[53] & 7 != 0) "
+         "or ip proto 4 or ip proto 41 or ip proto 47 "
+         "or ip6 proto 4 or ip6 proto 41 or ip6 proto 47")
+_LINK_CARRIERS = "ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864"
+DEFAULT_FILTER = f"({_KEEP}) or {_LINK_CARRIERS} or (vlan and (({_KEEP}) or {_LINK_CARRIERS}))"
 # Gateway mode: flows come from conntrack, packets only for the DNS messages.
 _DNS = "port 53 or port 5353"
 DNS_FILTER = f"({_DNS}) or (vlan and ({_DNS}))"
@@ -108,6 +116,7 @@ class SensorConfig:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     conntrack: ConntrackSettings = field(default_factory=ConntrackSettings)
     flows: FlowTimeouts = field(default_factory=FlowTimeouts)
+    tunnels: TunnelPorts = field(default_factory=TunnelPorts)
     user: str = DEFAULT_USER
     rules: list[Path] = field(default_factory=lambda: [DEFAULT_RULES])
     rules_reload_seconds: float = 30.0
@@ -145,6 +154,7 @@ def load_config(path: Path) -> SensorConfig:
         capture=_capture(sensor.section("capture")),
         conntrack=_conntrack(sensor.section("conntrack")),
         flows=_flows(sensor.section("flows")),
+        tunnels=_tunnels(sensor.section("tunnels")),
         user=sensor.get("user", str, DEFAULT_USER),
         source=str(path))
     if config.mode == "gateway":
@@ -274,6 +284,20 @@ def _flows(section: Section) -> FlowTimeouts:
         max_flows=section.get("max_flows", int, defaults.max_flows, positive))
     section.finish()
     return timeouts
+
+
+def _tunnels(section: Section) -> TunnelPorts:
+    """The UDP ports read as VXLAN and Geneve (a switch or cloud mirroring to another)."""
+    defaults = TunnelPorts()
+    ports = TunnelPorts(
+        vxlan=section.get("vxlan_port", int, defaults.vxlan, _port),
+        geneve=section.get("geneve_port", int, defaults.geneve, _port))
+    section.finish()
+    return ports
+
+
+def _port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else "must be a port, 1 … 65535"
 
 
 def _collector(section: Section, base: Path) -> CollectorSettings | None:

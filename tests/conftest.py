@@ -63,6 +63,12 @@ def demo_captures() -> list[Path]:
     return sorted(p for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
 
 
+def tunnel_captures() -> list[Path]:
+    """Captures of tunnelled traffic (pcaps/tunnels/, made by pcaps/make_pcaps.py, and the
+    kernel's VXLAN made by pcaps/capture_vxlan.py)."""
+    return sorted((PCAPS / "tunnels").glob("*.pcap"))
+
+
 def shared_captures() -> list[Path]:
     if not SHARED_PCAPS.is_dir():
         pytest.fail(f"{SHARED_PCAPS} is missing: the real captures live in ../shared beside "

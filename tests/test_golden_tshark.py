@@ -1,7 +1,7 @@
 """Golden tests: our DNS and flow events against tshark's reading of the same capture.
 
-Every capture in pcaps/ and ../shared/pcaps/ is read by both. Where we
-disagree on purpose (a malformed packet tshark reads leniently, or a link
+Every capture in pcaps/ (tunnels included) and ../shared/pcaps/ is read by both.
+Where we disagree on purpose (a malformed packet tshark reads leniently, or a link
 type tshark decodes and we do not), the packet and the reason are listed in
 KNOWN_DIFFERENCES; anything else fails.
 """
@@ -14,7 +14,7 @@ import pytest
 
 from sensor.core.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
 from sensor.core.events import addr_text
-from tests.conftest import demo_captures, run_pipeline, shared_captures
+from tests.conftest import demo_captures, run_pipeline, shared_captures, tunnel_captures
 from tests.tshark_oracle import canonical, dns_messages, flow_tuples
 
 # (capture, the item only one side has) → why we differ from tshark on that packet.
@@ -25,11 +25,19 @@ KNOWN_DIFFERENCES: dict[tuple[str, tuple], str] = {
     ("udp-length-heapoverflow.pcap", (17, "48.48.48.48", 12336, "48.48.48.48", 12336)):
         "only 4 of the 8 UDP header bytes were captured: we count udp.truncated; "
         "tshark still shows the two ports it could read",
+    **{("too-deep.pcap", item): "five tunnels deep: past the four the sensor follows, it "
+       "counts tunnel.too_deep and drops the packet; tshark reads on"
+       for item in [("192.168.20.10", "malhost.example", 1),
+                    ("192.168.20.10", "malhost.example", 1, "198.51.100.99"),
+                    (17, "192.168.20.1", 53, "192.168.20.10", 40001),
+                    (6, "192.168.20.10", 40002, "198.51.100.99", 443)]},
 }
+# tshark's options for a capture it cannot read right from the bytes alone.
+DECODE_AS = {"mpls-pw.pcap": ("-d", "mpls.label==200,pwethcw")}   # a pseudowire's payload
 
 
 def _captures() -> list[Path]:
-    return demo_captures() + shared_captures()
+    return demo_captures() + tunnel_captures() + shared_captures()
 
 
 def _ours(path: Path):
@@ -52,14 +60,15 @@ def _ours(path: Path):
 
 def _theirs(path: Path):
     queries, answers = set(), set()
-    for message in dns_messages(path):
+    decode_as = DECODE_AS.get(path.name, ())
+    for message in dns_messages(path, decode_as):
         if not message["response"]:
             for name, rrtype in message["questions"]:
                 queries.add((message["client"], name, rrtype))
         for name, rrtype, data in message["answers"]:
             if rrtype in (RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME):
                 answers.add((message["client"], name, rrtype, data))
-    return queries, answers, flow_tuples(path)
+    return queries, answers, flow_tuples(path, decode_as)
 
 
 @pytest.mark.parametrize("path", _captures(), ids=lambda p: p.name)

@@ -15,6 +15,7 @@ from sensor.blocklist.loader import DEFAULT_CACHE_DIR, LoadReport, RulesError
 from sensor.blocklist.matcher import Blocklist
 from sensor.blocklist.reload import RulesReloader
 from sensor.collector.store import StoreError
+from sensor.core.decode.tunnel import TunnelPorts
 from sensor.core.detect import DEFAULT_INTERNAL_NETWORKS, internal_networks
 from sensor.core.pipeline import Pipeline, event_chunks
 from sensor.sinks.counts import EventCounts, write_summary
@@ -45,6 +46,7 @@ class ReplayOptions:
     uplink: BackfillOptions | None = None  # send hits and host counts to a collector
     summary: Path | None = None          # keep per-host daily counts in this SQLite file
     unit: str = "local"                  # the unit the summary store names
+    tunnels: TunnelPorts = field(default_factory=TunnelPorts)   # UDP ports of VXLAN, Geneve
 
 
 def _error(message: str) -> None:
@@ -77,7 +79,7 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     except ValueError as err:
         _error(f"bad internal network: {err}")
         return EXIT_BAD_INPUT
-    pipeline = Pipeline(blocklist, internal)
+    pipeline = Pipeline(blocklist, internal, tunnel_ports=options.tunnels)
     backfill = None
     if options.uplink is not None:
         try:

@@ -87,6 +87,19 @@ class Endpoints(NamedTuple):
     dport: int
 
 
+class Tunnel(NamedTuple):
+    """The outermost packet of a tunnelled one, as Suricata's EVE `tunnel` object has
+    it: the carrier's addresses (and ports, for VXLAN and Geneve), its IP protocol
+    (4, 41, 47 or 17) and how many tunnels deep the packet was."""
+
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    proto: int
+    depth: int
+
+
 class DnsEvent(NamedTuple):
     ts: float
     flow_id: int
@@ -94,6 +107,7 @@ class DnsEvent(NamedTuple):
     message: DnsMessage
     mdns: bool = False
     vlan: tuple[int, ...] = ()
+    tunnel: Tunnel | None = None
 
 
 class FlowEnd(NamedTuple):
@@ -113,6 +127,7 @@ class FlowEnd(NamedTuple):
                         # (gateway mode: the kernel ended it) | end_of_input
     alerted: bool
     vlan: tuple[int, ...] = ()
+    tunnel: Tunnel | None = None
 
 
 class Indicator(NamedTuple):
@@ -141,3 +156,4 @@ class Hit(NamedTuple):
     resolved_from: str = ""     # the listed name whose answer gave this address
     dns: DnsMessage | None = None
     vlan: tuple[int, ...] = ()
+    tunnel: Tunnel | None = None

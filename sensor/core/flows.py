@@ -18,7 +18,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 from sensor.core.decode.ip import PROTO_TCP
-from sensor.core.events import Endpoints, FlowEnd, new_record
+from sensor.core.events import Endpoints, FlowEnd, Tunnel, new_record
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -37,7 +37,7 @@ class Flow:
 
     __slots__ = ("flow_id", "key", "proto", "src", "sport", "dst", "dport", "endpoints",
                  "first_ts", "last_ts", "pkts_fwd", "bytes_fwd", "pkts_rev", "bytes_rev", "flags",
-                 "state", "fins", "end_reason", "alerted", "vlan", "dns_streams")
+                 "state", "fins", "end_reason", "alerted", "vlan", "tunnel", "dns_streams")
 
     def __init__(self, flow_id: int, key: Hashable, proto: int, src: bytes, sport: int,
                  dst: bytes, dport: int, ts: float, vlan: tuple[int, ...]) -> None:
@@ -54,13 +54,14 @@ class Flow:
         self.end_reason = ""
         self.alerted = False
         self.vlan = vlan
+        self.tunnel: Tunnel | None = None      # set by the pipeline for a tunnelled flow
         self.dns_streams: dict | None = None   # TcpDnsStream per direction, DNS flows only
 
     def to_end(self, reason: str) -> FlowEnd:
         return new_record(FlowEnd, (
             self.flow_id, self.endpoints, self.first_ts, self.last_ts, self.pkts_fwd,
             self.bytes_fwd, self.pkts_rev, self.bytes_rev, self.flags, self.state, reason,
-            self.alerted, self.vlan))
+            self.alerted, self.vlan, self.tunnel))
 
 
 def flow_key(proto: int, src: bytes, sport: int, dst: bytes, dport: int) -> tuple:

@@ -6,8 +6,11 @@ a capture source in bulk; `feed` wraps a single frame. Everything the batch
 produced is appended to `events` (DnsEvent, Hit, FlowEnd, in order) for the
 caller to drain. The per-packet path touches only link, IP and port bytes;
 DNS is parsed only for DNS ports, and detection runs once per new flow.
-In gateway mode `feed_conntrack` takes the kernel's connection events in
-place of the packets of non-DNS flows (see `conntrack_flows.py`).
+Tunnelled packets (IP in IP, GRE and ERSPAN, VXLAN, Geneve) are followed to the
+innermost TCP or UDP packet, which is what flows, hits and hosts are about; the
+flow remembers the outermost packet as its `Tunnel`. In gateway mode
+`feed_conntrack` takes the kernel's connection events in place of the packets of
+non-DNS flows (see `conntrack_flows.py`).
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from sensor.core.decode.dns import decode_dns
 from sensor.core.decode.ip import NOT_MALFORMED, PROTO_TCP, PROTO_UDP, decode_ip
 from sensor.core.decode.link import LinkDecoder, ethernet
 from sensor.core.decode.tcpdns import TcpDnsStream
+from sensor.core.decode.tunnel import TunnelPorts, decapsulate
 from sensor.core.detect import Detector, internal_networks
-from sensor.core.events import QR_RESPONSE, DnsEvent, Endpoints, FlowEnd, Hit, new_record
+from sensor.core.events import QR_RESPONSE, DnsEvent, Endpoints, FlowEnd, Hit, Tunnel, new_record
 from sensor.core.flows import Flow, FlowTable, FlowTimeouts
 from sensor.core.tally import HostTally
 
@@ -63,8 +67,10 @@ class PipelineStats:
 class Pipeline:
     def __init__(self, blocklist: Blocklist | None = None,
                  internal: PrefixSet[bool] | None = None,
-                 timeouts: FlowTimeouts | None = None) -> None:
+                 timeouts: FlowTimeouts | None = None,
+                 tunnel_ports: TunnelPorts | None = None) -> None:
         self.events: list[Event] = []
+        self.tunnel_ports = tunnel_ports or TunnelPorts()
         self.flows = FlowTable(timeouts or FlowTimeouts(), ended=self.events)
         self.detector = Detector(blocklist or Blocklist.empty(), internal or internal_networks())
         self.conntrack = ConntrackFlows(self.flows.new_flow_id)
@@ -91,6 +97,9 @@ class Pipeline:
         fast = link is ethernet
         flows = self.flows
         detector = self.detector
+        ports = self.tunnel_ports
+        vxlan_port: int = ports.vxlan
+        geneve_port: int = ports.geneve
         nbytes = 0
         # The loop's locals, typed for mypyc (setup.py): it keeps them as C integers.
         sec: int
@@ -113,11 +122,13 @@ class Pipeline:
         pend: int
         ip_len: int
         vlan: tuple[int, ...]
+        tunnel: Tunnel | None
         for sec, usec, off, caplen in FRAME_RECORD.iter_unpack(records):
             ts = sec + usec * 1e-6
             end = off + caplen
             nbytes += caplen
             proto = 0
+            tunnel = None
             if fast and caplen >= 42:
                 # Fast path: untagged Ethernet, IPv4 without options or fragments, whole
                 # TCP/UDP header. Anything else takes the general decoders below, which
@@ -131,7 +142,8 @@ class Pipeline:
                     if poff > pend or poff < off + 54:
                         proto = 0
                     flags, seq, ip_len, vlan = data[off + 47], word, total, ()
-                elif proto == 17 and (word >> 16) == total - 20 and total >= 28:
+                elif proto == 17 and (word >> 16) == total - 20 and total >= 28 \
+                        and dport != vxlan_port and dport != geneve_port:
                     poff, pend = off + 42, off + 14 + total
                     flags, seq, ip_len, vlan = 0, 0, total, ()
                 else:
@@ -145,12 +157,22 @@ class Pipeline:
                 if isinstance(decoded, str):
                     self._count(decoded)
                     continue
+                proto, dport = decoded[0], decoded[4]
+                if proto != PROTO_TCP and (proto != PROTO_UDP
+                                           or dport in (vxlan_port, geneve_port)):
+                    inner = decapsulate(data, decoded, ports)
+                    if isinstance(inner, str):
+                        self._count(inner)
+                        continue
+                    decoded, tunnel = inner
                 proto, src, dst, sport, dport, flags, seq, poff, pend, ip_len, _ = decoded
             if ts >= flows.next_deadline:
                 flows.expire(ts)
             flow, is_new, forward = flows.update(ts, proto, src, sport, dst, dport, flags,
                                                  ip_len, vlan)
             if is_new:
+                if tunnel is not None:
+                    flow.tunnel = tunnel
                 hits = detector.flow_start(ts, flow.flow_id, flow.endpoints, vlan)
                 if hits:
                     self._hits(flow, hits)
@@ -205,6 +227,8 @@ class Pipeline:
 
     def _hits(self, flow: Flow, hits: list[Hit]) -> None:
         flow.alerted = True
+        if flow.tunnel is not None:
+            hits = [hit._replace(tunnel=flow.tunnel) for hit in hits]
         self.events.extend(hits)
         for hit in hits:
             self.tally.add(hit)
@@ -239,7 +263,8 @@ class Pipeline:
             self.stats.dns_responses += 1
         else:
             self.stats.dns_requests += 1
-        self.events.append(new_record(DnsEvent, (ts, flow.flow_id, ep, message, mdns, vlan)))
+        self.events.append(new_record(DnsEvent, (ts, flow.flow_id, ep, message, mdns, vlan,
+                                                 flow.tunnel)))
         if not mdns:
             hits = self.detector.dns(ts, flow.flow_id, ep, message, vlan)
             if hits:

@@ -23,11 +23,13 @@ from sensor.core.events import (
     Endpoints,
     FlowEnd,
     Hit,
+    Tunnel,
     addr_text,
 )
 from sensor.support.localtime import local_timezone
 
 PROTO_NAMES = {6: "TCP", 17: "UDP"}
+TUNNEL_PROTO_NAMES = {4: "IPIP", 17: "UDP", 41: "IPv6", 47: "GRE"}
 SIGNATURES = {   # match point → (signature id, signature text)
     "dns.query": (9_000_001, "MADOC listed domain queried"),
     "dns.cname": (9_000_002, "MADOC listed domain in DNS CNAME answer"),
@@ -74,14 +76,26 @@ Stamp = Callable[[float], str]
 
 
 def _common(ts: float, flow_id: int, event_type: str, ep: Endpoints, vlan: tuple[int, ...],
-            stamp: Stamp) -> dict:
+            tunnel: Tunnel | None, stamp: Stamp) -> dict:
     event = {"timestamp": stamp(ts), "flow_id": flow_id, "event_type": event_type,
              "src_ip": addr_text(ep.src), "src_port": ep.sport,
              "dest_ip": addr_text(ep.dst), "dest_port": ep.dport,
              "proto": PROTO_NAMES.get(ep.proto) or str(ep.proto)}
     if vlan:
         event["vlan"] = list(vlan)
+    if tunnel is not None:
+        event["tunnel"] = tunnel_object(tunnel)
     return event
+
+
+def tunnel_object(tunnel: Tunnel) -> dict:
+    """Suricata's `tunnel`: the outermost packet of a tunnelled one, and the depth."""
+    obj: dict = {"src_ip": addr_text(tunnel.src), "dest_ip": addr_text(tunnel.dst),
+                 "proto": TUNNEL_PROTO_NAMES.get(tunnel.proto) or str(tunnel.proto),
+                 "depth": tunnel.depth}
+    if tunnel.dport:
+        obj["src_port"], obj["dest_port"] = tunnel.sport, tunnel.dport
+    return obj
 
 
 @lru_cache(maxsize=1024)
@@ -105,7 +119,8 @@ def dns_object(msg: DnsMessage) -> dict:
 
 
 def dns_event(event: DnsEvent, stamp: Stamp) -> dict:
-    record = _common(event.ts, event.flow_id, "dns", event.endpoints, event.vlan, stamp)
+    record = _common(event.ts, event.flow_id, "dns", event.endpoints, event.vlan, event.tunnel,
+                     stamp)
     record["dns"] = dns_object(event.message)
     if event.mdns:
         record["app_proto"] = "mdns"
@@ -114,7 +129,7 @@ def dns_event(event: DnsEvent, stamp: Stamp) -> dict:
 
 def flow_event(flow: FlowEnd, stamp: Stamp) -> dict:
     ep = flow.endpoints
-    record = _common(flow.last_ts, flow.flow_id, "flow", ep, flow.vlan, stamp)
+    record = _common(flow.last_ts, flow.flow_id, "flow", ep, flow.vlan, flow.tunnel, stamp)
     record["flow"] = {
         "pkts_toserver": flow.pkts_toserver, "pkts_toclient": flow.pkts_toclient,
         "bytes_toserver": flow.bytes_toserver, "bytes_toclient": flow.bytes_toclient,
@@ -131,7 +146,7 @@ def flow_event(flow: FlowEnd, stamp: Stamp) -> dict:
 
 def alert_event(hit: Hit, stamp: Stamp) -> dict:
     ep = hit.endpoints
-    record = _common(hit.ts, hit.flow_id, "alert", ep, hit.vlan, stamp)
+    record = _common(hit.ts, hit.flow_id, "alert", ep, hit.vlan, hit.tunnel, stamp)
     indicator = hit.indicator
     signature_id, signature = SIGNATURES[hit.match]
     metadata = {"campaign": [indicator.campaign] if indicator.campaign else [],

@@ -93,6 +93,67 @@ class Wire:
         return inside(self.b)
 
 
+class VxlanWire(Wire):
+    """A Wire whose veth is the underlay (10.99.0.1 in a, 10.99.0.2 in b) of a real
+    kernel VXLAN tunnel (VNI 42, UDP 4789) between the namespaces: 192.168.77.10 in a,
+    192.168.77.1 in b, and the made-up Internet 203.0.113.0/24 routed through the
+    tunnel from a. Traffic in a comes from real tools: glibc's resolver (`getent`, with
+    a resolv.conf of a's own naming 192.168.77.1) and bash's /dev/tcp. A sensor on end b
+    sees what a mirror session tunnelled to it by VXLAN looks like."""
+
+    HOST, RESOLVER = "192.168.77.10", "192.168.77.1"
+    UNDERLAY = ("10.99.0.1", "10.99.0.2")
+
+    def __enter__(self) -> VxlanWire:
+        self.resolv = Path("/etc/netns") / self.a / "resolv.conf"
+        super().__enter__()
+        for ns, end, local, remote, inner in (
+                (self.a, self.end_a, *self.UNDERLAY, self.HOST),
+                (self.b, self.end_b, *reversed(self.UNDERLAY), self.RESOLVER)):
+            _run("ip", "-n", ns, "addr", "add", f"{local}/24", "dev", end)
+            made = subprocess.run(["ip", "-n", ns, "link", "add", "vx0", "type", "vxlan", "id",
+                                   "42", "local", local, "remote", remote, "dstport", "4789",
+                                   "dev", end], capture_output=True, text=True)
+            if made.returncode:
+                self.__exit__()
+                pytest.skip(f"this kernel makes no VXLAN device: {made.stderr.strip()}")
+            _run("ip", "-n", ns, "addr", "add", f"{inner}/24", "dev", "vx0")
+            _run("ip", "-n", ns, "link", "set", "vx0", "up")
+        _run("ip", "-n", self.a, "route", "add", "203.0.113.0/24", "via", self.RESOLVER)
+        self.resolv.parent.mkdir(parents=True, exist_ok=True)
+        self.resolv.write_text(f"nameserver {self.RESOLVER}\noptions timeout:1 attempts:1\n")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with contextlib.suppress(OSError):
+            self.resolv.unlink()
+            self.resolv.parent.rmdir()
+        super().__exit__()
+
+    def infected_host(self) -> None:
+        """From a, through the tunnel: `getent hosts malhost.example` (glibc asks the
+        resolver, which does not answer: the query is what the sensor matches), then a
+        TCP connection attempt to the listed 203.0.113.9 (no one answers either)."""
+        subprocess.run(["ip", "netns", "exec", self.a, "getent", "hosts", "malhost.example"],
+                       capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "exec", self.a, "timeout", "2", "bash", "-c",
+                        "exec 3<>/dev/tcp/203.0.113.9/443"], capture_output=True)
+
+    @contextlib.contextmanager
+    def recording(self, path: Path) -> Iterator[None]:
+        """tcpdump on end b (the underlay) writing `path` while the block runs."""
+        tcpdump = subprocess.Popen(["ip", "netns", "exec", self.b, "tcpdump", "-i", self.end_b,
+                                    "-w", str(path), "-U"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert tcpdump.stderr is not None and "listening" in tcpdump.stderr.readline()
+            yield
+        finally:
+            time.sleep(0.3)                        # the last frames reach the file
+            tcpdump.terminate()
+            tcpdump.wait(10)
+
+
 @contextlib.contextmanager
 def inside(namespace: str) -> Iterator[None]:
     """Run this thread (and the processes it starts) in `namespace`: e.g. the daemon's

@@ -69,6 +69,8 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
      "not 1000"),
     (("  workers: 1\n", "  workers: 1\n  conntrack: {receive_buffer_mib: 0}\n"),
      "sensor.yaml:7: sensor.conntrack.receive_buffer_mib: must be 1 … 1024, not 0"),
+    (("  workers: 1\n", "  workers: 1\n  tunnels: {vxlan_port: 70000}\n"),
+     "sensor.yaml:7: sensor.tunnels.vxlan_port: must be a port, 1 … 65535"),
 ])
 def test_mistakes_name_file_line_and_key(tmp_path: Path, change: tuple[str, str],
                                          message: str) -> None:

@@ -22,6 +22,15 @@ def test_the_guides_configurations_are_valid(tmp_path: Path) -> None:
     assert sensor.interfaces == ["eth1"] and sensor.metrics_listen == "127.0.0.1:9570"
 
 
+def test_the_guides_key_by_key_reference_loads(tmp_path: Path) -> None:
+    guide = (ROOT / "deploy" / "README.md").read_text()
+    (reference,) = re.findall(r"```yaml\n(# /etc/madoc/sensor.yaml\n.*?)```", guide, re.S)
+    (tmp_path / "sensor.yaml").write_text(reference)
+    sensor = load_sensor_config(tmp_path / "sensor.yaml")
+    assert (sensor.tunnels.vxlan, sensor.tunnels.geneve) == (4789, 6081)
+    assert sensor.flows.max_flows == 500_000 and sensor.unit == "Sở Tài chính"
+
+
 def test_the_readmes_sensor_configuration_is_valid(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     (sensor_yaml,) = re.findall(r"```yaml\n(# /etc/madoc/sensor.yaml\n.*?)```", readme, re.S)

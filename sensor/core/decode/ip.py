@@ -9,8 +9,9 @@ this runs for every packet) or a reason string:
 `payload_end` never exceeds the captured bytes; `ip_len` is the length the IP
 header declares (what the flow table counts, like conntrack does), so a
 snaplen-truncated capture still counts the bytes that were on the wire.
-Non-first fragments, ICMP and other protocols come back as reasons too
-(`ip.fragment`, `icmp`, `ip.other`), counted but not malformed.
+Tunnel carriers (IP in IP, IPv6 in IP, GRE) come back with ports 0 and their
+payload's bounds, for `tunnel.py`. Non-first fragments, ICMP and other protocols
+come back as reasons (`ip.fragment`, `icmp`, `ip.other`), counted but not malformed.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from __future__ import annotations
 import struct
 
 PROTO_ICMP = 1
+PROTO_IPIP = 4
 PROTO_TCP = 6
 PROTO_UDP = 17
+PROTO_IPV6 = 41
+PROTO_GRE = 47
 PROTO_ICMPV6 = 58
 
 _V4 = struct.Struct("!BxHxxHxB2x4s4s")    # ver/ihl, total length, flags/frag, proto, src, dst
@@ -33,8 +37,8 @@ _HOP_BY_HOP, _ROUTING, _FRAGMENT, _AH, _DEST_OPTS, _MOBILITY = 0, 43, 44, 51, 60
 _EXT_HEADERS = frozenset((_HOP_BY_HOP, _ROUTING, _FRAGMENT, _AH, _DEST_OPTS, _MOBILITY))
 _MAX_EXT_HEADERS = 8
 
-MALFORMED_PREFIXES = ("ip.", "ipv6.", "tcp.", "udp.", "link.")
-NOT_MALFORMED = frozenset(("ip.fragment", "icmp", "ip.other", "link.not_ip"))
+NOT_MALFORMED = frozenset(("ip.fragment", "icmp", "ip.other", "link.not_ip", "tunnel.other",
+                           "gre.version", "mpls.control_channel"))
 
 Decoded = tuple[int, bytes, bytes, int, int, int, int, int, int, int, bool]
 
@@ -114,6 +118,8 @@ def decode_ip(buf: bytes, off: int, end: int, version: int) -> Decoded | str:
         if ulen and l4 + ulen < stop:
             stop = l4 + ulen
         return proto, src, dst, sport, dport, 0, 0, l4 + 8, stop, total, first_fragment
+    if proto in (PROTO_GRE, PROTO_IPIP, PROTO_IPV6):
+        return proto, src, dst, 0, 0, 0, 0, l4, stop, total, first_fragment
     if proto in (PROTO_ICMP, PROTO_ICMPV6):
         return "icmp"
     return "ip.other"
