@@ -1,4 +1,4 @@
-# madoc-sensor: `make demo`, `make test`, `make bench`, `make lint`.
+# madoc-sensor: `make demo`, `make test`, `make bench`, `make fuzz`, `make lint`.
 # Each target creates .venv and installs the project on first use.
 
 PYTHON ?= python3
@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint pcaps clean
+.PHONY: demo test bench fuzz lint pcaps clean
 
 # The modules setup.py compiles with mypyc: a change to one rebuilds (tests/test_build.py).
 COMPILED := $(shell sed -n 's/^    "\(sensor\/.*\.py\)",$$/\1/p' setup.py)
@@ -26,11 +26,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run_bench.py
+	$(BIN)/python tests/bench/bench_flood.py
 	$(BIN)/python tests/bench/bench_matcher.py
 	$(BIN)/python tests/bench/bench_collector.py
 	$(BIN)/python tests/bench/bench_report.py
 	$(BIN)/python tests/bench/bench_live.py
 	$(BIN)/python tests/bench/bench_conntrack.py
+
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/fuzz_packets.py --packets 10000000
 
 lint: $(STAMP)
 	$(BIN)/ruff check sensor tests pcaps

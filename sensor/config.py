@@ -281,7 +281,9 @@ def _flows(section: Section) -> FlowTimeouts:
         tcp_idle=float(section.get("tcp_idle", number, defaults.tcp_idle, positive)),
         udp_idle=float(section.get("udp_idle", number, defaults.udp_idle, positive)),
         active=float(section.get("active", number, defaults.active, positive)),
-        max_flows=section.get("max_flows", int, defaults.max_flows, positive))
+        max_flows=section.get("max_flows", int, defaults.max_flows, positive),
+        emergency_idle=float(section.get("emergency_idle", number, defaults.emergency_idle,
+                                         positive)))
     section.finish()
     return timeouts
 

@@ -53,9 +53,7 @@ class ConntrackFlows:
         self.flows: dict[int, Flow] = {}
 
     def open(self, ts: float, event: ConntrackEvent) -> Flow:
-        ep = event.endpoints
-        flow = Flow(self.new_flow_id(), event.ct_id, ep.proto, ep.src, ep.sport, ep.dst,
-                    ep.dport, event.start or ts, ())
+        flow = Flow(self.new_flow_id(), event.ct_id, event.endpoints, event.start or ts, ())
         self.flows[event.ct_id] = flow
         return flow
 

@@ -16,6 +16,8 @@ clock or does I/O.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from sensor.blocklist.matcher import Blocklist, PrefixSet
 from sensor.core.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
 from sensor.core.events import QR_RESPONSE, DnsMessage, Endpoints, Hit, Indicator, addr_text
@@ -28,17 +30,21 @@ MAX_KNOWN_ADDRESSES = 65_536    # internal-or-not answers remembered per address
 
 
 class ResolvedNames:
-    """Bounded map: address → (listed name, its indicator, expiry), oldest out first."""
+    """Bounded map: address → (listed name, its indicator, expiry), oldest out first.
+
+    An OrderedDict, because dropping the oldest entry of a plain dict means stepping over
+    the slots of every entry dropped before it (until the dict is resized): under a flood
+    of answers for a listed parent domain that turned each answer into a scan."""
 
     def __init__(self, capacity: int = MAX_RESOLVED) -> None:
         self.capacity = capacity
-        self._entries: dict[bytes, tuple[str, Indicator, float]] = {}
+        self._entries: OrderedDict[bytes, tuple[str, Indicator, float]] = OrderedDict()
 
     def remember(self, addr: bytes, name: str, indicator: Indicator, expires: float) -> None:
         entries = self._entries
         entries.pop(addr, None)
         if len(entries) >= self.capacity:
-            del entries[next(iter(entries))]
+            entries.popitem(last=False)
         entries[addr] = (name, indicator, expires)
 
     def lookup(self, addr: bytes, now: float) -> tuple[str, Indicator] | None:

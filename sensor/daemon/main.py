@@ -125,6 +125,7 @@ class Daemon:
         self.outputs: Outputs | None = None
         self.metrics: SensorCollector | None = None
         self._next_snapshot = 0.0
+        self._tables_in_emergency = 0
 
     # -- start -----------------------------------------------------------------------
 
@@ -328,14 +329,29 @@ class Daemon:
             self.outputs.counts, self.outputs.uplink)
 
     def _tick(self) -> None:
-        if self.metrics and time.monotonic() >= self._next_snapshot:
-            self._snapshot()
+        if time.monotonic() >= self._next_snapshot:
+            if self.metrics:
+                self._snapshot()
+            self._watch_flow_tables()
             self._next_snapshot = time.monotonic() + METRICS_PERIOD
         self.outputs.tick(time.time())
         if self.neighbours is not None:   # an empty table is falsy (it has __len__)
             self.neighbours.tick()
         if not self.children or all(c.is_alive() for c in self.children.values()):
             self.notifier.watchdog()
+
+    def _watch_flow_tables(self) -> None:
+        """Say when a flow table goes into emergency mode (nearly full) and out of it."""
+        stats = self.stats()
+        if stats.flows_in_emergency and not self._tables_in_emergency:
+            log.warning("flow table nearly full (%s open flows, max_flows %s): unanswered "
+                        "flows now end after %.0f s; %s evicted so far",
+                        f"{stats.flows_active:,}", f"{self.config.flows.max_flows:,}",
+                        self.config.flows.emergency_idle, f"{stats.flow_evictions:,}")
+        elif self._tables_in_emergency and not stats.flows_in_emergency:
+            log.warning("flow table emergency over: %s open flows, %s evicted in all",
+                        f"{stats.flows_active:,}", f"{stats.flow_evictions:,}")
+        self._tables_in_emergency = stats.flows_in_emergency
 
     def worker_stats(self) -> list[WorkerStats]:
         """Each worker's latest figures (from its messages, or in-process)."""

@@ -103,6 +103,13 @@ class SensorCollector(Collector):
         yield CounterMetricFamily("madoc_flow_table_evictions",
                                   "Flows ended early because the flow table was full.",
                                   value=total.flow_evictions)
+        yield GaugeMetricFamily("madoc_flow_table_emergency",
+                                "Flow tables (one per worker) nearly full now: unanswered "
+                                "flows get the short emergency timeout.",
+                                value=total.flows_in_emergency)
+        yield CounterMetricFamily("madoc_flow_table_emergencies",
+                                  "Times a flow table went into emergency mode.",
+                                  value=total.flow_emergencies)
         yield _labelled(CounterMetricFamily, "madoc_hits",
                         "Blocklist hits, once for each list naming the indicator.",
                         ["list", "kind", "match"], dict(snap.hits))

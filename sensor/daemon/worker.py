@@ -27,6 +27,8 @@ from sensor.sources.conntrack import ConntrackSource
 
 log = logging.getLogger("madoc.sensor")
 MAX_BATCHES_PER_STEP = 64          # then look at the clock, reloads and signals again
+MAX_EVENTS_PER_STEP = 16_384       # or hand the events on sooner: a flood can end a flow
+                                   # per packet, and they must not pile up
 # Conntrack events are held this long before use: the DNS answer that led to a
 # connection may still sit in a ring block (handed over after READ_TIMEOUT_MS at the
 # latest) when the connection's NEW event arrives, and must be seen first.
@@ -44,6 +46,8 @@ class WorkerStats:
     rules: ReloadStatus = field(default_factory=ReloadStatus)
     flows_active: int = 0
     flow_evictions: int = 0
+    flow_emergencies: int = 0           # times a flow table went into emergency mode
+    flows_in_emergency: int = 0         # flow tables in emergency mode now
     malformed: Counter[str] = field(default_factory=Counter)
     capture: dict[str, CaptureStats] = field(default_factory=dict)    # by interface
     conntrack_overruns: int = 0
@@ -62,7 +66,8 @@ class WorkerStats:
         """Sum of two workers' figures (capture statistics summed per interface; of the
         rules, the oldest last success)."""
         _add_fields(self.pipeline, other.pipeline)
-        for name in ("flows_active", "flow_evictions", "conntrack_overruns"):
+        for name in ("flows_active", "flow_evictions", "flow_emergencies",
+                     "flows_in_emergency", "conntrack_overruns"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         mine, theirs = self.rules, other.rules
         self.rules = ReloadStatus(
@@ -107,6 +112,8 @@ class CaptureWorker:
                 pipeline.feed_batch(*batch)
                 sec, usec = FRAME_RECORD.unpack_from(batch[1], len(batch[1]) - 16)[:2]
                 self.lag = time.time() - (sec + usec * 1e-6)
+                if len(pipeline.events) >= MAX_EVENTS_PER_STEP:
+                    break
         if self._held:
             self._feed_conntrack(time.time() - CONNTRACK_HOLD)
         pipeline.tick(time.time() - FLOW_CLOCK_SLACK)
@@ -152,6 +159,7 @@ class CaptureWorker:
         p = self.pipeline
         return WorkerStats(replace(p.stats), replace(self.reloader.status),
                            len(p.flows.flows) + len(p.conntrack.flows), p.flows.evictions,
+                           p.flows.emergencies, int(p.flows.emergency),
                            Counter(p.malformed), {c.interface: c.stats() for c in self.captures},
                            self.conntrack.overruns if self.conntrack else 0, self.lag)
 

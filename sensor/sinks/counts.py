@@ -91,7 +91,8 @@ def write_summary(out: TextIO, pipeline: Pipeline, counts: EventCounts, files: i
         f"time: {seconds:.2f} s ({rate:,.0f} packets/s)",
         f"dns: {stats.dns_requests:,} requests, {stats.dns_responses:,} responses",
         f"flows: {sum(counts.flow_ends.values()):,} ({_counter_text(counts.flow_ends) or 'none'}); "
-        f"evicted when the table was full: {pipeline.flows.evictions:,}",
+        f"evicted when the table was full: {pipeline.flows.evictions:,}; "
+        f"emergency mode (table nearly full) entered: {pipeline.flows.emergencies:,}",
         f"malformed: {malformed:,}"
         + (f" ({_counter_text(pipeline.malformed)})" if malformed else ""),
         f"not analysed: {_counter_text(pipeline.skipped) or 'none'}",

@@ -1,8 +1,9 @@
 """Pipeline events → uplink batches: alerts, per-host hit-count deltas, hosts seen.
 
-A batch is cut when it holds `max_alerts` alerts or `max_counts` count rows, or
-when an event arrives `max_age` seconds (packet time) after the batch's first
-event. Cutting depends only on the event stream, so the same capture always
+A batch is cut when it holds `max_alerts` alerts or `max_counts` rows (hit counts and
+hosts seen alike, so a flood from a million spoofed addresses makes many batches on
+disk, not one in memory), or when an event arrives `max_age` seconds (packet time)
+after the batch's first event. Cutting depends only on the event stream, so the same capture always
 gives the same batches: a back-fill that is killed and started again can skip
 exactly the batches it already spooled. Counts are bucketed by hour (UTC epoch
 seconds of the hour's start), so the collector can sum them into days in any
@@ -67,6 +68,7 @@ class BatchBuilder:
         # hour index (ts // HOUR) → host → [first, last]: nearly every event falls in the
         # hour of the one before, so the loop below keeps that hour's table at hand
         self._seen: dict[float, dict[bytes, list[float]]] = {}
+        self._rows = 0                  # hosts-seen rows: with the counts, up to max_counts
 
     def add(self, events: Iterable) -> None:
         # The uplink's share of the packet path: every ended flow. A host is seen through
@@ -93,7 +95,8 @@ class BatchBuilder:
                 hour = None
             if cls is Hit:
                 self._hit(event)
-                if len(self._alerts) >= self.max_alerts or len(self._counts) >= self.max_counts:
+                if len(self._alerts) >= self.max_alerts or \
+                        len(self._counts) + self._rows >= self.max_counts:
                     self.cut()
                     hour = None
                 continue
@@ -108,6 +111,10 @@ class BatchBuilder:
                     span[0] = ts
             elif is_internal(host):
                 hosts[host] = [ts, ts]
+                self._rows += 1
+                if self._rows + len(self._counts) >= self.max_counts:
+                    self.cut()
+                    hour = None
 
     def _hosts_in(self, hour: float) -> dict[bytes, list[float]]:
         hosts = self._seen.get(hour)
@@ -134,6 +141,7 @@ class BatchBuilder:
         span = hosts.get(host)
         if span is None:
             hosts[host] = [ts, ts]
+            self._rows += 1
         elif ts < span[0]:
             span[0] = ts
         elif ts > span[1]:

@@ -70,7 +70,7 @@ def test_destination_nat_names_the_real_server(pipeline: Pipeline) -> None:
                                          reply_src=HOST, reply_dst=LISTED))
     assert [(h.match, socket.inet_ntoa(h.host), h.outbound) for h in events] == [
         ("flow.src_ip", HOST, False)]
-    assert socket.inet_ntoa(pipeline.conntrack.flows[11].dst) == HOST
+    assert socket.inet_ntoa(pipeline.conntrack.flows[11].endpoints.dst) == HOST
 
 
 def test_dns_connections_are_left_to_the_captured_packets(pipeline: Pipeline) -> None:

@@ -26,7 +26,7 @@ def packet(table: FlowTable, ts: float, forward: bool = True, flags: int = TCP_A
 def test_initiator_is_the_syn_sender_even_when_the_syn_ack_comes_first() -> None:
     table = FlowTable()
     flow, is_new, forward = packet(table, 1.0, forward=False, flags=TCP_SYN | TCP_ACK)
-    assert is_new and (flow.src, flow.sport) == (A, 40000) and not forward
+    assert is_new and flow.endpoints[1:3] == (A, 40000) and not forward
 
 
 def test_counters_per_direction_and_fin_close() -> None:
@@ -77,12 +77,37 @@ def test_active_timeout_ends_a_long_busy_flow() -> None:
     assert table.ended[0].last_ts == 1750.0
 
 
-def test_a_full_table_evicts_the_oldest_and_counts_it() -> None:
-    table = FlowTable(FlowTimeouts(max_flows=3))
-    for port in range(4):
-        packet(table, float(port), proto=UDP, cport=1000 + port)
-    assert table.evictions == 1 and len(table.flows) == 3
-    assert [(e.endpoints.sport, e.reason) for e in table.ended] == [(1000, "table_full")]
+def test_a_full_table_evicts_the_flow_nearest_its_deadline_and_counts_it() -> None:
+    table = FlowTable(FlowTimeouts(max_flows=100, udp_idle=60.0, emergency_idle=10.0))
+    packet(table, 0.0, proto=UDP, cport=999)                   # answered: established
+    packet(table, 0.1, forward=False, proto=UDP, cport=999)
+    for port in range(100):                                    # a flood that is not answered
+        packet(table, 1.0 + port / 100, proto=UDP, cport=1000 + port)
+    assert table.evictions == 1 and len(table.flows) == 100
+    (evicted,) = table.ended
+    assert evicted.reason == "table_full" and evicted.endpoints.sport >= 1000
+    assert evicted.endpoints.sport in range(1094, 1100)        # one given the short timeout
+    assert (17, A, 999, B, 443) in {f.endpoints for f in table.flows.values()}
+
+
+def test_emergency_mode_shortens_unanswered_flows_and_ends_below_seventy_percent() -> None:
+    table = FlowTable(FlowTimeouts(max_flows=20, udp_idle=60.0, emergency_idle=10.0))
+    packet(table, 0.0, proto=UDP, cport=999)
+    packet(table, 0.1, forward=False, proto=UDP, cport=999)    # answered
+    for port in range(18):
+        packet(table, 1.0, proto=UDP, cport=1000 + port)
+    assert not table.emergency                                 # 19 flows: below 95 %
+    packet(table, 2.0, proto=UDP, cport=2000)                  # the 20th: nearly full
+    assert table.emergency and table.emergencies == 1
+    table.expire(2.0 + 10.0)                                   # emergency flows go first
+    assert [e.endpoints.sport for e in table.ended] == [2000]
+    packet(table, 30.0, forward=False, proto=UDP, cport=999)   # the answered one goes on
+    table.expire(61.0)                                         # the others at their idle time
+    assert table.emergency is False and table.emergencies == 1  # below 70 %: over
+    assert {e.endpoints.sport for e in table.ended} == {2000, *range(1000, 1018)}
+    assert len(table.flows) == 1                               # the answered one, not idle yet
+    packet(table, 61.5, proto=UDP, cport=3000)
+    assert table.emergencies == 1 and table.flows[next(reversed(table.flows))].deadline == 121.5
 
 
 def test_flush_ends_everything_as_end_of_input() -> None:
