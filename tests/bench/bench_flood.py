@@ -15,7 +15,12 @@ map of addresses answered for listed names at its capacity, and the time to reme
 million answers past it (each one then drops the oldest); the cache of DNS names read
 before, at its capacity.
 
-    python tests/bench/bench_flood.py [--syns N] [--names N]
+With `--live` (root) the same capture is sent by tcpreplay at top speed into a veth pair
+between two namespaces made for the purpose, while `madoc-sensor run` (default flow
+table) captures on the other end: what it processed, the kernel's drops, its memory
+growth, the evictions and emergency mode its /metrics show, and the listed names alerted.
+
+    python tests/bench/bench_flood.py [--syns N] [--names N] [--live]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import resource
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -141,10 +147,50 @@ def memory_budget() -> list[str]:
     ]
 
 
+def live(capture: Path) -> list[str]:
+    """The capture sent at top speed into a daemon on a veth pair (see the docstring)."""
+    from tests.collector.harness import free_port
+    from tests.daemon.netns import SensorProcess, Wire, inside
+    from tests.daemon.test_daemon import write_config
+    from tests.daemon.test_flood import memory_kib
+    from tests.daemon.test_metrics import scrape
+
+    with tempfile.TemporaryDirectory() as name, Wire() as wire:
+        directory = Path(name)
+        port = free_port()
+        config = write_config(directory, wire, rules=RULES)
+        config.write_text(config.read_text() + f"metrics: {{listen: '127.0.0.1:{port}'}}\n")
+        sensor = SensorProcess(wire.b, config)
+        sensor.wait_for("READY=1")
+        before = memory_kib(sensor.process.pid, "VmRSS")
+        sent = wire.replay(capture)
+        time.sleep(3)
+        with inside(wire.b):
+            samples = scrape(f"http://127.0.0.1:{port}/metrics")
+        peak = memory_kib(sensor.process.pid, "VmHWM")
+        running = sensor.process.poll() is None
+        sensor.stop()
+        alerts = [json.loads(line) for line in (directory / "eve.json").read_text().splitlines()]
+    rate = [line.strip() for line in sent.splitlines() if "Rated:" in line]
+    drops = sum(v for (name, _), v in samples.items()
+                if name == "madoc_kernel_dropped_packets_total")
+    listed = sum(a["madoc"]["indicator"] == LISTED for a in alerts
+                 if a["event_type"] == "alert")
+    return [f"live: tcpreplay {rate[0] if rate else sent.strip()[:80]}",
+            f"live: daemon {'still running' if running else 'DIED'}; processed "
+            f"{samples['madoc_captured_packets_total', ()]:,.0f}, kernel drops {drops:,.0f}; "
+            f"grew {(peak - before) / 1024:.0f} MiB at its peak; evictions "
+            f"{samples['madoc_flow_table_evictions_total', ()]:,.0f}, emergency mode entered "
+            f"{samples['madoc_flow_table_emergencies_total', ()]:.0f}; listed-name queries "
+            f"alerted: {listed} of 2"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--syns", type=int, default=1_000_000)
     parser.add_argument("--names", type=int, default=1_000_000)
+    parser.add_argument("--live", action="store_true",
+                        help="also send it into a live daemon on a veth pair (root)")
     args = parser.parse_args()
     capture = HERE / f"bench-flood-{args.syns}-{args.names}.pcap"
     if not capture.exists():
@@ -170,6 +216,8 @@ def main() -> int:
     print("\n".join(summary))
     print("\n".join(memory_budget()))
     eve.unlink()
+    if args.live:
+        print("\n".join(live(capture)))
     return 0 if result.returncode == 0 else 1
 
 
