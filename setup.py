@@ -17,6 +17,7 @@ COMPILED = [
     "sensor/core/decode/ip.py",
     "sensor/core/decode/link.py",
     "sensor/core/decode/tcpdns.py",
+    "sensor/core/decode/tls.py",
     "sensor/core/decode/tunnel.py",
     "sensor/core/detect.py",
     "sensor/core/flows.py",

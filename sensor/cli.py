@@ -39,6 +39,9 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-flows", action="store_true",
                    help="leave flow events out of the EVE output")
     p.add_argument("--no-dns", action="store_true", help="leave dns events out of the EVE output")
+    p.add_argument("--no-app", action="store_true",
+                   help="leave tls events (one per ClientHello) out of the EVE output; "
+                        "alerts keep their tls object")
     p.add_argument("--filter", metavar="EXPR", dest="bpf_filter",
                    help="default (what the live sensor keeps by default), all, or a capture "
                         "filter in libpcap syntax (as tcpdump), applied before decoding")
@@ -266,7 +269,7 @@ def _replay(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             args.resend, max_age=args.batch_seconds, backoff_max=args.retry_max)
     return replay(ReplayOptions(
         captures=args.captures, rules=args.rules or (config.rules if args.config else []),
-        eve=args.eve, dns=not args.no_dns, flows=not args.no_flows,
+        eve=args.eve, dns=not args.no_dns, flows=not args.no_flows, app=not args.no_app,
         bpf_filter=FILTERS.get(args.bpf_filter, args.bpf_filter),
         internal=args.internal or config.internal_networks or list(DEFAULT_INTERNAL_NETWORKS),
         reload_period=args.reload_period, uplink=uplink, summary=args.summary_db,

@@ -15,7 +15,7 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="madoc-test-cache-")
 os.environ.pop("CACHE_DIRECTORY", None)
 
 from sensor.blocklist.loader import load_blocklist
-from sensor.core.events import DnsEvent, FlowEnd, Hit
+from sensor.core.events import DnsEvent, FlowEnd, Hit, TlsEvent
 from sensor.core.pipeline import Pipeline
 from sensor.sources.pcapfile import CaptureFile
 
@@ -31,6 +31,7 @@ class Outcome:
     dns: list[DnsEvent] = field(default_factory=list)
     flows: list[FlowEnd] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    tls: list[TlsEvent] = field(default_factory=list)
 
 
 def run_pipeline(paths: list[Path], rules: list[Path] | None = None,
@@ -45,6 +46,8 @@ def run_pipeline(paths: list[Path], rules: list[Path] | None = None,
                 outcome.dns.append(event)
             elif isinstance(event, FlowEnd):
                 outcome.flows.append(event)
+            elif isinstance(event, TlsEvent):
+                outcome.tls.append(event)
             else:
                 outcome.hits.append(event)
         pipeline.events.clear()

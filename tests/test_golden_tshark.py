@@ -14,7 +14,7 @@ import pytest
 
 from sensor.core.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
 from sensor.core.events import addr_text
-from tests.conftest import demo_captures, run_pipeline, shared_captures, tunnel_captures
+from tests.conftest import PCAPS, demo_captures, run_pipeline, shared_captures, tunnel_captures
 from tests.tshark_oracle import canonical, dns_messages, flow_tuples
 
 # (capture, the item only one side has) → why we differ from tshark on that packet.
@@ -37,7 +37,8 @@ DECODE_AS = {"mpls-pw.pcap": ("-d", "mpls.label==200,pwethcw")}   # a pseudowire
 
 
 def _captures() -> list[Path]:
-    return demo_captures() + tunnel_captures() + shared_captures()
+    return (demo_captures() + tunnel_captures() + sorted((PCAPS / "tls").glob("*.pcap"))
+            + shared_captures())
 
 
 def _ours(path: Path):

@@ -40,6 +40,7 @@ class ReplayOptions:
     eve: str | None = None               # a path, "-" for stdout, None for no EVE output
     dns: bool = True
     flows: bool = True
+    app: bool = True                     # tls events (alerts always keep their tls object)
     bpf_filter: str | None = None
     internal: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS))
     reload_period: float = 5.0           # seconds between checks of the rules' files
@@ -104,7 +105,8 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     except OSError as err:
         _error(f"cannot write EVE output {options.eve}: {err.strerror}")
         return EXIT_BAD_INPUT
-    writer = EveWriter(stream, dns=options.dns, flows=options.flows) if stream else None
+    writer = EveWriter(stream, dns=options.dns, flows=options.flows,
+                       app=options.app) if stream else None
     gcpolicy.settle()
 
     def drain() -> None:

@@ -20,7 +20,15 @@ from collections import OrderedDict
 
 from sensor.blocklist.matcher import Blocklist, PrefixSet
 from sensor.core.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
-from sensor.core.events import QR_RESPONSE, DnsMessage, Endpoints, Hit, Indicator, addr_text
+from sensor.core.events import (
+    QR_RESPONSE,
+    ClientHello,
+    DnsMessage,
+    Endpoints,
+    Hit,
+    Indicator,
+    addr_text,
+)
 
 DEFAULT_INTERNAL_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
                              "fc00::/7", "fe80::/10")
@@ -128,6 +136,18 @@ class Detector:
                     self.resolved.remember(answer.addr, origin[0], origin[1],
                                            ts + max(float(answer.ttl), MIN_TTL))
         return found
+
+    def client_hello(self, ts: float, flow_id: int, ep: Endpoints, hello: ClientHello,
+                     vlan: tuple[int, ...]) -> list[Hit]:
+        """A listed name in a TLS ClientHello's SNI: the client connected to it."""
+        if not hello.sni:
+            return []
+        indicator = self.blocklist.match_domain(hello.sni)
+        if indicator is None:
+            return []
+        host, outbound = self._host(ep.src, ep.dst)
+        return [Hit(ts, flow_id, ep, indicator, "tls.sni", host, outbound, hello.sni,
+                    vlan=vlan, tls=hello)]
 
     def flow_start(self, ts: float, flow_id: int, ep: Endpoints,
                    vlan: tuple[int, ...]) -> list[Hit]:

@@ -110,6 +110,25 @@ class DnsEvent(NamedTuple):
     tunnel: Tunnel | None = None
 
 
+class ClientHello(NamedTuple):
+    """What a TLS ClientHello says of the connection it opens (`decode/tls.py`)."""
+
+    sni: str                    # the server name, "" when none is sent
+    version: int                # the highest offered: 0x0304 for TLS 1.3
+    alpn: tuple[str, ...]
+    ja3: str                    # the JA3 string; ja3_hash is its MD5
+    ja3_hash: str
+
+
+class TlsEvent(NamedTuple):
+    ts: float
+    flow_id: int
+    endpoints: Endpoints        # the client first
+    hello: ClientHello
+    vlan: tuple[int, ...] = ()
+    tunnel: Tunnel | None = None
+
+
 class FlowEnd(NamedTuple):
     """A finished bidirectional flow; `src` is the initiator."""
 
@@ -149,7 +168,8 @@ class Hit(NamedTuple):
     flow_id: int
     endpoints: Endpoints
     indicator: Indicator
-    match: str                  # dns.query | dns.answer | dns.cname | flow.dest_ip | flow.src_ip
+    match: str                  # dns.query | dns.answer | dns.cname | tls.sni |
+                                # flow.dest_ip | flow.src_ip
     host: bytes                 # the internal side
     outbound: bool              # True: our host contacted the indicator
     seen: str                   # the name or address that matched
@@ -157,3 +177,4 @@ class Hit(NamedTuple):
     dns: DnsMessage | None = None
     vlan: tuple[int, ...] = ()
     tunnel: Tunnel | None = None
+    tls: ClientHello | None = None

@@ -26,9 +26,19 @@ from sensor.core.decode.dns import decode_dns
 from sensor.core.decode.ip import NOT_MALFORMED, PROTO_TCP, PROTO_UDP, decode_ip
 from sensor.core.decode.link import LinkDecoder, ethernet
 from sensor.core.decode.tcpdns import TcpDnsStream
+from sensor.core.decode.tls import client_hello
 from sensor.core.decode.tunnel import TunnelPorts, decapsulate
 from sensor.core.detect import Detector, internal_networks
-from sensor.core.events import QR_RESPONSE, DnsEvent, Endpoints, FlowEnd, Hit, Tunnel, new_record
+from sensor.core.events import (
+    QR_RESPONSE,
+    DnsEvent,
+    Endpoints,
+    FlowEnd,
+    Hit,
+    TlsEvent,
+    Tunnel,
+    new_record,
+)
 from sensor.core.flows import Flow, FlowTable, FlowTimeouts
 from sensor.core.tally import HostTally
 
@@ -38,8 +48,9 @@ FRAME_RECORD = struct.Struct("=IIII")       # sec, usec, offset, caplen (pcapy-n
 _ETH_IPV4 = struct.Struct("!12xHBxH2xHxB2x4s4sHHI")
 DNS_PORT, MDNS_PORT = 53, 5353
 DNS_PORTS = frozenset((DNS_PORT, MDNS_PORT))
+TLS_HELLO_WITHIN = 4        # the client's data packets a ClientHello is looked for in
 
-Event = DnsEvent | Hit | FlowEnd
+Event = DnsEvent | Hit | FlowEnd | TlsEvent
 EVENT_CHUNK = 512
 
 
@@ -62,6 +73,7 @@ class PipelineStats:
     dns_requests: int = 0
     dns_responses: int = 0
     conntrack_events: int = 0
+    tls_hellos: int = 0
 
 
 class Pipeline:
@@ -176,6 +188,9 @@ class Pipeline:
                 hits = detector.flow_start(ts, flow.flow_id, flow.endpoints, vlan)
                 if hits:
                     self._hits(flow, hits)
+            if proto == PROTO_TCP and pend > poff and forward and data[poff] == 0x16 \
+                    and flow.pkts_fwd <= TLS_HELLO_WITHIN:
+                self._client_hello(ts, flow, data, poff, pend, vlan)
             if pend > poff and (sport in DNS_PORTS or dport in DNS_PORTS):
                 ep = flow.endpoints if forward else new_record(
                     Endpoints, (proto, src, sport, dst, dport))      # as this packet went
@@ -232,6 +247,19 @@ class Pipeline:
         self.events.extend(hits)
         for hit in hits:
             self.tally.add(hit)
+
+    def _client_hello(self, ts: float, flow: Flow, data: bytes, poff: int, pend: int,
+                      vlan: tuple[int, ...]) -> None:
+        hello = client_hello(data, poff, pend)
+        if isinstance(hello, str):
+            self._count(hello)
+            return
+        self.stats.tls_hellos += 1
+        self.events.append(new_record(TlsEvent, (ts, flow.flow_id, flow.endpoints, hello, vlan,
+                                                 flow.tunnel)))
+        hits = self.detector.client_hello(ts, flow.flow_id, flow.endpoints, hello, vlan)
+        if hits:
+            self._hits(flow, hits)
 
     def _dns(self, ts: float, flow: Flow, forward: bool, data: bytes, poff: int, pend: int,
              seq: int, ep: Endpoints, vlan: tuple[int, ...]) -> None:

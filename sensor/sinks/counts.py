@@ -89,7 +89,8 @@ def write_summary(out: TextIO, pipeline: Pipeline, counts: EventCounts, files: i
     lines = [
         f"files: {files}  packets: {stats.packets:,}  bytes: {stats.bytes:,}  "
         f"time: {seconds:.2f} s ({rate:,.0f} packets/s)",
-        f"dns: {stats.dns_requests:,} requests, {stats.dns_responses:,} responses",
+        f"dns: {stats.dns_requests:,} requests, {stats.dns_responses:,} responses; "
+        f"tls: {stats.tls_hellos:,} ClientHellos",
         f"flows: {sum(counts.flow_ends.values()):,} ({_counter_text(counts.flow_ends) or 'none'}); "
         f"evicted when the table was full: {pipeline.flows.evictions:,}; "
         f"emergency mode (table nearly full) entered: {pipeline.flows.emergencies:,}",

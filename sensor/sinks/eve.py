@@ -18,11 +18,13 @@ from sensor.core.decode.dns import rcode_name, rrtype_name
 from sensor.core.events import (
     QR_RESPONSE,
     RCODE_MASK,
+    ClientHello,
     DnsEvent,
     DnsMessage,
     Endpoints,
     FlowEnd,
     Hit,
+    TlsEvent,
     Tunnel,
     addr_text,
 )
@@ -36,7 +38,10 @@ SIGNATURES = {   # match point → (signature id, signature text)
     "dns.answer": (9_000_003, "MADOC listed address in DNS answer"),
     "flow.dest_ip": (9_000_004, "MADOC connection to listed address"),
     "flow.src_ip": (9_000_005, "MADOC connection from listed address"),
+    "tls.sni": (9_000_006, "MADOC listed domain in TLS server name"),
 }
+TLS_VERSIONS = {0x0300: "SSLv3", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2",
+                0x0304: "TLS 1.3"}
 CATEGORY = "Malware Command and Control Activity Detected"
 # Suricata's flow.reason has three values; a FIN/RST-closed flow ends on the closed
 # timeout there. madoc.end_reason keeps the precise reason.
@@ -127,6 +132,23 @@ def dns_event(event: DnsEvent, stamp: Stamp) -> dict:
     return record
 
 
+def tls_object(hello: ClientHello) -> dict:
+    """Suricata's `tls` object, from the ClientHello alone."""
+    obj: dict = {"version": TLS_VERSIONS.get(hello.version, "UNDETERMINED"),
+                 "ja3": {"hash": hello.ja3_hash, "string": hello.ja3}}
+    if hello.sni:
+        obj["sni"] = hello.sni
+    return obj
+
+
+def tls_event(event: TlsEvent, stamp: Stamp) -> dict:
+    record = _common(event.ts, event.flow_id, "tls", event.endpoints, event.vlan, event.tunnel,
+                     stamp)
+    record["app_proto"] = "tls"
+    record["tls"] = tls_object(event.hello)
+    return record
+
+
 def flow_event(flow: FlowEnd, stamp: Stamp) -> dict:
     ep = flow.endpoints
     record = _common(flow.last_ts, flow.flow_id, "flow", ep, flow.vlan, flow.tunnel, stamp)
@@ -158,6 +180,9 @@ def alert_event(hit: Hit, stamp: Stamp) -> dict:
                        "metadata": metadata}
     if hit.dns is not None:
         record["dns"] = dns_object(hit.dns)
+    if hit.tls is not None:
+        record["app_proto"] = "tls"
+        record["tls"] = tls_object(hit.tls)
     madoc = {"indicator": indicator.value, "indicator_type": indicator.kind, "match": hit.match,
              "host": addr_text(hit.host), "sources": list(indicator.sources),
              "campaign": indicator.campaign, "seen": hit.seen, "outbound": hit.outbound}
@@ -178,10 +203,11 @@ class EveWriter:
     this runs for every DNS message and flow."""
 
     def __init__(self, stream: BinaryIO, dns: bool = True, flows: bool = True,
-                 tz: tzinfo | None = None) -> None:
+                 tz: tzinfo | None = None, app: bool = True) -> None:
         self.stream = stream
         self.dns = dns
         self.flows = flows
+        self.app = app
         self.stamp = Timestamps(tz or local_timezone()).text
         self.written = 0
 
@@ -196,6 +222,10 @@ class EveWriter:
                 if not self.dns:
                     continue
                 record = dns_event(event, stamp)
+            elif event.__class__ is TlsEvent:
+                if not self.app:
+                    continue
+                record = tls_event(event, stamp)
             elif self.flows:
                 record = flow_event(event, stamp)
             else:

@@ -143,7 +143,7 @@ class VxlanWire(Wire):
     def recording(self, path: Path) -> Iterator[None]:
         """tcpdump on end b (the underlay) writing `path` while the block runs."""
         tcpdump = subprocess.Popen(["ip", "netns", "exec", self.b, "tcpdump", "-i", self.end_b,
-                                    "-w", str(path), "-U"],
+                                    "-w", str(path), "-U", "--immediate-mode"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             assert tcpdump.stderr is not None and "listening" in tcpdump.stderr.readline()

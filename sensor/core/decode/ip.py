@@ -38,7 +38,8 @@ _EXT_HEADERS = frozenset((_HOP_BY_HOP, _ROUTING, _FRAGMENT, _AH, _DEST_OPTS, _MO
 _MAX_EXT_HEADERS = 8
 
 NOT_MALFORMED = frozenset(("ip.fragment", "icmp", "ip.other", "link.not_ip", "tunnel.other",
-                           "gre.version", "mpls.control_channel"))
+                           "gre.version", "mpls.control_channel", "tls.partial",
+                           "tls.not_client_hello"))
 
 Decoded = tuple[int, bytes, bytes, int, int, int, int, int, int, int, bool]
 
