@@ -10,14 +10,14 @@ Flow life (TCP):     new ──packets both ways──► established
 UDP flows are new until a reply, then established; they end on idle/active
 timeout.
 
-Floods stay cheap. Every flow has one entry in a heap of deadlines (its due time and
-key; an entry whose time the flow no longer holds is stale and skipped), so opening,
-expiring and evicting a flow cost O(log n) whatever the table holds. A full table evicts
-the flow whose deadline is nearest. When the table is nearly full (`EMERGENCY_AT` of
-`max_flows`), it goes into emergency mode, as Suricata's flow engine does: flows that
-have had no answer (a SYN scan, a flood of queries from spoofed addresses) are given
-`emergency_idle` seconds instead of the idle timeout, so they are the ones to go; the
-mode ends below `EMERGENCY_END` of `max_flows`. Entries and evictions are counted.
+Floods stay cheap. Every flow has one entry in a wheel of deadlines (see `FlowTable`),
+so opening, expiring and evicting a flow cost the same whatever the table holds. A full
+table evicts a flow of the earliest second in the wheel. When the table is nearly full
+(`EMERGENCY_AT` of `max_flows`), it goes into emergency mode, as Suricata's flow engine
+does: flows that have had no answer (a SYN scan, a flood of queries from spoofed
+addresses) are given `emergency_idle` seconds instead of the idle timeout, so they are
+the ones to go; the mode ends below `EMERGENCY_END` of `max_flows`. Entries and
+evictions are counted.
 """
 
 from __future__ import annotations

@@ -52,11 +52,19 @@ def rcode_name(rcode: int) -> str:
     return RCODE_NAMES.get(rcode) or f"RCODE{rcode}"
 
 
-def _label_text(label: bytes) -> str:
+def label_text(label: bytes) -> str:
+    """One label as names are written everywhere (nothing from the wire is trusted):
+    lowercase, bytes outside printable ASCII and `.`/`\\` escaped `\\xNN`."""
     if _SAFE_LABEL.match(label):
         return label.decode("ascii").lower()
     return "".join(chr(b).lower() if 0x21 <= b <= 0x7E and b not in (0x2E, 0x5C)
                    else f"\\x{b:02x}" for b in label)
+
+
+def name_text(raw: bytes) -> str:
+    """A dotted name given as text on the wire (a TLS server name), written as a decoded
+    DNS name is: label by label, without the trailing dot."""
+    return ".".join(map(label_text, raw.split(b"."))).rstrip(".")
 
 
 # Pointer-free names by their wire form (labels with their length bytes, no final zero):
@@ -130,7 +138,7 @@ def read_name(buf: bytes, base: int, end: int, pos: int,
     if _SAFE_LABEL.match(b"".join(labels)):        # the usual case: one check, one decode
         name = b".".join(labels).decode("ascii").lower()
     else:
-        name = ".".join(map(_label_text, labels))
+        name = ".".join(map(label_text, labels))
     if after < 0:
         if names is not None:
             names[at] = name
@@ -168,7 +176,7 @@ def _rdata_text(buf: bytes, base: int, pos: int, stop: int, rrtype: int) -> tupl
             n = buf[pos]
             if pos + 1 + n > stop:
                 raise DnsFormatError("dns.bad_rdata")
-            parts.append(_label_text(buf[pos + 1:pos + 1 + n]))
+            parts.append(label_text(buf[pos + 1:pos + 1 + n]))
             pos += 1 + n
         return " ".join(parts), b""
     return "", b""

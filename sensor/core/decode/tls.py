@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from hashlib import md5
 
+from sensor.core.decode.dns import name_text
 from sensor.core.events import ClientHello
 
 RECORD_HANDSHAKE, HANDSHAKE_CLIENT_HELLO = 22, 1
@@ -28,13 +29,6 @@ def _is_grease(value: int) -> bool:
 
 def _u16s(buf: bytes, at: int, end: int) -> list[int]:
     return [(buf[i] << 8) | buf[i + 1] for i in range(at, end - 1, 2)]
-
-
-def _name(raw: bytes) -> str:
-    """The name as the DNS decoder writes one: lowercase, no trailing dot, bytes
-    outside printable ASCII escaped `\\xNN` (nothing from the wire is trusted)."""
-    text = "".join(chr(b) if 0x21 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in raw)
-    return text.lower().rstrip(".")
 
 
 def client_hello(buf: bytes, off: int, end: int) -> ClientHello | str:
@@ -83,7 +77,7 @@ def client_hello(buf: bytes, off: int, end: int) -> ClientHello | str:
                 length = (buf[data + 3] << 8) | buf[data + 4]
                 if data + 5 + length > data_end or length > MAX_NAME:
                     return "tls.bad_server_name"
-                sni = _name(buf[data + 5:data + 5 + length])
+                sni = name_text(buf[data + 5:data + 5 + length])
             elif kind == EXT_GROUPS and data + 2 <= data_end:
                 groups = _u16s(buf, data + 2, min(data_end, data + 2 + ((buf[data] << 8)
                                                                        | buf[data + 1])))
@@ -92,7 +86,7 @@ def client_hello(buf: bytes, off: int, end: int) -> ClientHello | str:
             elif kind == EXT_ALPN and data + 2 <= data_end:
                 item = data + 2
                 while item < data_end and item + 1 + buf[item] <= data_end:
-                    alpn.append(_name(buf[item + 1:item + 1 + buf[item]]))
+                    alpn.append(name_text(buf[item + 1:item + 1 + buf[item]]))
                     item += 1 + buf[item]
             elif kind == EXT_VERSIONS and data < data_end:
                 versions = _u16s(buf, data + 1, min(data_end, data + 1 + buf[data]))

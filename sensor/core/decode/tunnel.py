@@ -42,7 +42,7 @@ _GRE_CSUM, _GRE_ROUTING, _GRE_KEY, _GRE_SEQ, _GRE_VERSION = 0x8000, 0x4000, 0x20
 
 
 class TunnelPorts(NamedTuple):
-    """The UDP destination ports read as tunnels (`capture.tunnels` in sensor.yaml)."""
+    """The UDP destination ports read as tunnels (`sensor.tunnels` in sensor.yaml)."""
 
     vxlan: int = 4789
     geneve: int = 6081
@@ -73,9 +73,9 @@ def carried(buf: bytes, proto: int, dport: int, off: int, end: int,
             ports: TunnelPorts) -> LinkResult:
     """The inner packet of a carrier whose payload is `buf[off:end]`."""
     if proto == PROTO_IPIP:
-        return (4, off, ()) if off < end else (0, "tunnel.truncated", ())
+        return _ip(4, off, end)
     if proto == PROTO_IPV6:
-        return (6, off, ()) if off < end else (0, "tunnel.truncated", ())
+        return _ip(6, off, end)
     if proto == PROTO_GRE:
         return gre(buf, off, end)
     if dport == ports.vxlan:
@@ -85,12 +85,17 @@ def carried(buf: bytes, proto: int, dport: int, off: int, end: int,
     return 0, "tunnel.other", ()
 
 
+def _ip(version: int, off: int, end: int) -> LinkResult:
+    """An IP packet of `version` starting at `off`, if anything is there."""
+    return (version, off, ()) if off < end else (0, "tunnel.truncated", ())
+
+
 def _by_protocol(buf: bytes, off: int, end: int, protocol: int) -> LinkResult:
     """What an EtherType-numbered payload (GRE's and Geneve's protocol field) holds."""
     if protocol == ETH_IPV4:
-        return (4, off, ()) if off < end else (0, "tunnel.truncated", ())
+        return _ip(4, off, end)
     if protocol == ETH_IPV6:
-        return (6, off, ()) if off < end else (0, "tunnel.truncated", ())
+        return _ip(6, off, end)
     if protocol == GRE_TEB:
         return ethernet(buf, off, end)
     if protocol == ETH_MPLS:
