@@ -192,7 +192,7 @@ class Daemon:
             [outputs.uplink.send] if outputs.uplink else []))
         if config.metrics_listen:
             self.metrics = SensorCollector()
-            self._snapshot()
+            self._snapshot(self.worker_stats())
             try:
                 serve(config.metrics_listen, self.metrics,
                       str(config.metrics_cert_file) if config.metrics_cert_file else None,
@@ -323,16 +323,17 @@ class Daemon:
         elif kind == "done":
             self.children.pop(conn).join()
 
-    def _snapshot(self) -> None:
+    def _snapshot(self, workers: list[WorkerStats]) -> None:
         self.metrics.snapshot = SensorSnapshot.take(
-            self.config.sensor_id or "", self.config.mode, self.worker_stats(),
-            self.outputs.counts, self.outputs.uplink)
+            self.config.sensor_id or "", self.config.mode, workers, self.outputs.counts,
+            self.outputs.uplink)
 
     def _tick(self) -> None:
         if time.monotonic() >= self._next_snapshot:
+            workers = self.worker_stats()       # once a second, for both
             if self.metrics:
-                self._snapshot()
-            self._watch_flow_tables()
+                self._snapshot(workers)
+            self._watch_flow_tables(_total(workers))
             self._next_snapshot = time.monotonic() + METRICS_PERIOD
         self.outputs.tick(time.time())
         if self.neighbours is not None:   # an empty table is falsy (it has __len__)
@@ -340,9 +341,8 @@ class Daemon:
         if not self.children or all(c.is_alive() for c in self.children.values()):
             self.notifier.watchdog()
 
-    def _watch_flow_tables(self) -> None:
+    def _watch_flow_tables(self, stats: WorkerStats) -> None:
         """Say when a flow table goes into emergency mode (nearly full) and out of it."""
-        stats = self.stats()
         if stats.flows_in_emergency and not self._tables_in_emergency:
             log.warning("flow table nearly full (%s open flows, max_flows %s): unanswered "
                         "flows now end after %.0f s; %s evicted so far",
@@ -360,10 +360,7 @@ class Daemon:
         return [w.stats() for w in self.workers]
 
     def stats(self) -> WorkerStats:
-        total = WorkerStats()
-        for part in self.worker_stats():
-            total.add(part)
-        return total
+        return _total(self.worker_stats())
 
     def _report_status(self) -> None:
         stats = self.stats()
@@ -417,6 +414,13 @@ class Daemon:
     def _close_workers(self) -> None:
         for worker in self.workers:
             worker.close()
+
+
+def _total(workers: list[WorkerStats]) -> WorkerStats:
+    total = WorkerStats()
+    for part in workers:
+        total.add(part)
+    return total
 
 
 def _share(part: int, whole: int) -> str:
