@@ -62,6 +62,19 @@ def run_pipeline(paths: list[Path], rules: list[Path] | None = None,
     return outcome
 
 
+def proc_status(pid: int | str, field: str) -> str:
+    """A field of /proc/PID/status as written there (`self`: this process)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"/proc/{pid}/status has no {field}")
+
+
+def memory_kib(pid: int | str, field: str = "VmHWM") -> int:
+    """A process's resident memory (VmRSS) or its peak (VmHWM), in KiB."""
+    return int(proc_status(pid, field).split()[0])
+
+
 def demo_captures() -> list[Path]:
     return sorted(p for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
 

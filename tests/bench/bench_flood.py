@@ -150,9 +150,9 @@ def memory_budget() -> list[str]:
 def live(capture: Path) -> list[str]:
     """The capture sent at top speed into a daemon on a veth pair (see the docstring)."""
     from tests.collector.harness import free_port
+    from tests.conftest import memory_kib
     from tests.daemon.netns import SensorProcess, Wire, inside
     from tests.daemon.test_daemon import write_config
-    from tests.daemon.test_flood import memory_kib
     from tests.daemon.test_metrics import scrape
 
     with tempfile.TemporaryDirectory() as name, Wire() as wire:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from tests.bench.run_bench import machine  # noqa: E402
 from tests.collector.harness import Collector  # noqa: E402
 from tests.collector.hostile import hostile_load  # noqa: E402
-from tests.collector.test_hostile import peak_mib  # noqa: E402
+from tests.conftest import memory_kib  # noqa: E402
 from tests.uplink.test_uplink_e2e import registered, sensor_command, totals  # noqa: E402
 from tests.uplink.traffic import write_dns_capture  # noqa: E402
 
@@ -30,7 +30,7 @@ def backfill(tmp: Path, capture: Path, hostile: bool) -> None:
     collector = Collector(tmp / "c").start()
     try:
         assert collector.process is not None
-        before = peak_mib(collector.process.pid)
+        before = memory_kib(collector.process.pid)
         command = sensor_command(collector, registered(collector, tmp), tmp / "spool.db",
                                  [capture], "--batch-seconds", "5")
         started = time.monotonic()
@@ -42,7 +42,7 @@ def backfill(tmp: Path, capture: Path, hostile: bool) -> None:
         hosts, alerts = totals(collector)
         print(f"back-fill {'under hostile load' if hostile else 'alone'}: {took:.1f} s, "
               f"{len(hosts)} hosts, {alerts} alerts stored; collector grew "
-              f"{peak_mib(collector.process.pid) - before:.0f} MiB at its peak")
+              f"{(memory_kib(collector.process.pid) - before) / 1024:.0f} MiB at its peak")
         if hostile:
             print(f"hostile: {sum(statuses.values()):,} requests in {seconds:.1f} s "
                   f"({sum(statuses.values()) / seconds:,.0f}/s) and 200 slow clients; "

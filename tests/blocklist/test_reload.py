@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sensor.blocklist.loader import load_blocklist
 from sensor.blocklist.reload import RulesReloader
+from tests.conftest import proc_status
 
 NEW_NAMES = [f"new-{n:03d}.example" for n in range(100)]
 
@@ -95,10 +96,7 @@ def dns_query_capture(path: Path, count: int) -> None:
 
 
 def handles_sighup(pid: int) -> bool:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) & 1)
-    return False
+    return bool(int(proc_status(pid, "SigCgt"), 16) & 1)
 
 
 def alerted_sequence(eve: Path) -> list[bool]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.collector.harness import Collector
 from tests.collector.hostile import hostile_load
-from tests.conftest import ROOT
+from tests.conftest import ROOT, memory_kib
 from tests.uplink.test_uplink_e2e import (  # noqa: F401 - fixtures
     long_capture,
     reference,
@@ -23,19 +23,12 @@ from tests.uplink.test_uplink_e2e import (  # noqa: F401 - fixtures
 MEMORY_BUDGET_MIB = 100       # the collector's growth under this load (docs: measured 18)
 
 
-def peak_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
 def test_a_sensors_batches_arrive_exactly_once_under_hostile_load(
         tmp_path: Path, long_capture: Path, reference: tuple[dict, int]) -> None:  # noqa: F811
     collector = Collector(tmp_path / "c").start()
     try:
         assert collector.process is not None
-        before = peak_mib(collector.process.pid)
+        before = memory_kib(collector.process.pid)
         token_file = registered(collector, tmp_path)
         rogue = collector.sensor_token("rogue")           # a compromised sensor's token
         sensor = subprocess.Popen(sensor_command(collector, token_file, tmp_path / "spool.db",
@@ -47,7 +40,7 @@ def test_a_sensors_batches_arrive_exactly_once_under_hostile_load(
         assert totals(collector) == reference
         assert sum(statuses.values()) == 10_000
         assert statuses == {401: 4000, 413: 2000, 400: 2000, 403: 2000}, statuses
-        assert peak_mib(collector.process.pid) - before < MEMORY_BUDGET_MIB
+        assert (memory_kib(collector.process.pid) - before) / 1024 < MEMORY_BUDGET_MIB
         assert collector.get("/api/v1/healthz")[0] == 200
     finally:
         collector.stop()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.bench.bench_flood import write_flood
 from tests.collector.harness import free_port
+from tests.conftest import memory_kib
 from tests.daemon.netns import SensorProcess, Wire, inside
 from tests.daemon.test_daemon import write_config
 from tests.daemon.test_metrics import scrape
@@ -21,13 +22,6 @@ MAX_FLOWS = 20_000
 # of working memory in a flood (events handed on, their EVE lines, the summary store's
 # batches, the memo of internal addresses).
 FLOW_BUDGET, WORKING_BUDGET = 600, 48 << 20
-
-
-def memory_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} for {pid}")
 
 
 def test_a_syn_flood_is_survived_within_budget_and_a_listed_query_still_alerted(

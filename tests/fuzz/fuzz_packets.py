@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import resource
 import struct
 import sys
 import time
@@ -34,6 +33,7 @@ from sensor.core.decode.link import LinkDecoder, ethernet  # noqa: E402
 from sensor.core.flows import FlowTimeouts  # noqa: E402
 from sensor.core.pipeline import FRAME_RECORD, Pipeline  # noqa: E402
 from sensor.sources.pcapfile import CaptureError, CaptureFile  # noqa: E402
+from tests.conftest import memory_kib  # noqa: E402
 
 RULES = ROOT / "rules" / "rules.yaml"
 EDGES = (0, 1, 2, 7, 8, 0x7F, 0x80, 0xFF, 0x100, 0x3FFF, 0x7FFF, 0x8000, 0xC000, 0xFFFE, 0xFFFF)
@@ -128,13 +128,6 @@ def mutant(rng: random.Random, pool: list[Seed]) -> Seed:
     return (ethernet if rng.random() < 0.02 else link), bytes(data)
 
 
-def rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def fuzz(packets: int, seconds: float, seed: int, say: Callable[[str], None] = print) -> dict:
     """Run; return the figures. Raises whatever escapes the pipeline."""
     rng = random.Random(seed)
@@ -156,12 +149,12 @@ def fuzz(packets: int, seconds: float, seed: int, say: Callable[[str], None] = p
         pipeline.events.clear()
         done += 2048
         if done % (2048 * 50) == 0:
-            samples.append(rss_kib())
+            samples.append(memory_kib("self", "VmRSS"))
             if len(samples) % 20 == 0:
                 say(f"{done:,} packets, {time.monotonic() - started:.0f} s, "
                     f"{samples[-1] / 1024:.0f} MiB")
     pipeline.finish()
-    warm = samples[len(samples) // 10:] or samples or [rss_kib()]
+    warm = samples[len(samples) // 10:] or samples or [memory_kib("self", "VmRSS")]
     return {"packets": done, "seconds": time.monotonic() - started, "seeds": len(pool),
             "rss_after_warmup_mib": warm[0] / 1024, "rss_max_mib": max(warm) / 1024,
             "malformed": sum(pipeline.malformed.values()),
