@@ -14,8 +14,10 @@ from setuptools import setup
 COMPILED = [
     "sensor/blocklist/matcher.py",
     "sensor/core/decode/dns.py",
+    "sensor/core/decode/http1.py",
     "sensor/core/decode/ip.py",
     "sensor/core/decode/link.py",
+    "sensor/core/decode/segments.py",
     "sensor/core/decode/tcpdns.py",
     "sensor/core/decode/tls.py",
     "sensor/core/decode/tunnel.py",

@@ -40,8 +40,9 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
                    help="leave flow events out of the EVE output")
     p.add_argument("--no-dns", action="store_true", help="leave dns events out of the EVE output")
     p.add_argument("--no-app", action="store_true",
-                   help="leave tls events (one per ClientHello) out of the EVE output; "
-                        "alerts keep their tls object")
+                   help="do not read names inside connections (TLS and QUIC ClientHellos, "
+                        "HTTP requests): no tls, quic or http events, and no tls.*, quic.* "
+                        "or http.* alerts")
     p.add_argument("--filter", metavar="EXPR", dest="bpf_filter",
                    help="default (what the live sensor keeps by default), all, or a capture "
                         "filter in libpcap syntax (as tcpdump), applied before decoding")

@@ -117,6 +117,7 @@ class SensorConfig:
     conntrack: ConntrackSettings = field(default_factory=ConntrackSettings)
     flows: FlowTimeouts = field(default_factory=FlowTimeouts)
     tunnels: TunnelPorts = field(default_factory=TunnelPorts)
+    app: bool = True                # read names inside connections: TLS, QUIC, HTTP
     user: str = DEFAULT_USER
     rules: list[Path] = field(default_factory=lambda: [DEFAULT_RULES])
     rules_reload_seconds: float = 30.0
@@ -155,6 +156,7 @@ def load_config(path: Path) -> SensorConfig:
         conntrack=_conntrack(sensor.section("conntrack")),
         flows=_flows(sensor.section("flows")),
         tunnels=_tunnels(sensor.section("tunnels")),
+        app=sensor.get("app", bool, True),
         user=sensor.get("user", str, DEFAULT_USER),
         source=str(path))
     if config.mode == "gateway":

@@ -15,7 +15,7 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="madoc-test-cache-")
 os.environ.pop("CACHE_DIRECTORY", None)
 
 from sensor.blocklist.loader import load_blocklist
-from sensor.core.events import DnsEvent, FlowEnd, Hit, TlsEvent
+from sensor.core.events import DnsEvent, FlowEnd, Hit, HttpEvent, QuicEvent, TlsEvent
 from sensor.core.pipeline import Pipeline
 from sensor.sources.pcapfile import CaptureFile
 
@@ -32,6 +32,8 @@ class Outcome:
     flows: list[FlowEnd] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
     tls: list[TlsEvent] = field(default_factory=list)
+    quic: list[QuicEvent] = field(default_factory=list)
+    http: list[HttpEvent] = field(default_factory=list)
 
 
 def run_pipeline(paths: list[Path], rules: list[Path] | None = None,
@@ -48,6 +50,10 @@ def run_pipeline(paths: list[Path], rules: list[Path] | None = None,
                 outcome.flows.append(event)
             elif isinstance(event, TlsEvent):
                 outcome.tls.append(event)
+            elif isinstance(event, QuicEvent):
+                outcome.quic.append(event)
+            elif isinstance(event, HttpEvent):
+                outcome.http.append(event)
             else:
                 outcome.hits.append(event)
         pipeline.events.clear()

@@ -207,7 +207,10 @@ def guard(source: Source, blocklist: Blocklist) -> Callable[[Entry], str]:
     """The safety guards for one source's entries: a function of an entry saying why it
     is refused, or "" to load it. Made once a source, as what it asks is fixed by then
     (allowlists load first)."""
-    if source.force or source.allow:
+    if source.allow:
+        return lambda entry: "" if entry.kind in ("domain", "ip", "cidr") else \
+            f"{entry.value!r}: an allowlist holds names and addresses, not {entry.kind}s"
+    if source.force:
         return lambda entry: ""
     is_public = public_suffix_test()
     allowlisted = blocklist.allow_domains.match if len(blocklist.allow_domains) else None
@@ -222,7 +225,8 @@ def guard(source: Source, blocklist: Blocklist) -> Callable[[Entry], str]:
                 return f"{entry.value!r} is allowlisted by {allowed} " \
                        "(force: true to load it anyway)"
             return ""
-        assert entry.key is not None, "address entries carry their parsed key"
+        if entry.key is None:                           # a URL or a fingerprint
+            return ""
         packed, prefixlen = entry.key
         widest = 8 if len(packed) == 4 else 32
         if prefixlen < widest:
@@ -299,6 +303,16 @@ def _add(blocklist: Blocklist, source: Source, entry: Entry,
             domains.add(entry.value, value, entry.exact, entry.subdomains_only)
         elif not (entry.exact or entry.subdomains_only):
             domains.include_name(entry.value)     # listed again, this time with the name
+    elif entry.kind == "url":
+        prefix = entry.value.endswith("*")
+        url = entry.value[:-1] if prefix else entry.value
+        value = _listing(source, entry, blocklist.urls.get(url, prefix), shared, plain)
+        if value is not None:
+            blocklist.urls.add(url, value, prefix)
+    elif entry.key is None:                       # ja3, ja4
+        value = _listing(source, entry, blocklist.fingerprints.get(entry.value), shared, plain)
+        if value is not None:
+            blocklist.fingerprints[entry.value] = value
     else:
         assert entry.key is not None, "address entries carry their parsed key"
         packed, prefixlen = entry.key

@@ -40,7 +40,7 @@ class ReplayOptions:
     eve: str | None = None               # a path, "-" for stdout, None for no EVE output
     dns: bool = True
     flows: bool = True
-    app: bool = True                     # tls events (alerts always keep their tls object)
+    app: bool = True                     # read names inside connections (TLS, QUIC, HTTP)
     bpf_filter: str | None = None
     internal: list[str] = field(default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS))
     reload_period: float = 5.0           # seconds between checks of the rules' files
@@ -80,7 +80,7 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     except ValueError as err:
         _error(f"bad internal network: {err}")
         return EXIT_BAD_INPUT
-    pipeline = Pipeline(blocklist, internal, tunnel_ports=options.tunnels)
+    pipeline = Pipeline(blocklist, internal, tunnel_ports=options.tunnels, app=options.app)
     backfill = None
     if options.uplink is not None:
         try:

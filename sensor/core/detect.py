@@ -4,7 +4,10 @@ Match points: a DNS request's query names (`dns.query`); a response's CNAME
 targets (`dns.cname`) and answer addresses (`dns.answer`); a flow's remote
 address at its first packet (`flow.dest_ip` when our host started it,
 `flow.src_ip` when a listed address started it), so a TCP attempt that never
-completes still shows the infected host. Addresses that a DNS answer gave
+completes still shows the infected host. Inside connections: the server name of a
+TLS or QUIC ClientHello (`tls.sni`, `quic.sni`) and its JA3/JA4 fingerprints
+(`tls.ja3`, `tls.ja4`); an HTTP request's Host (`http.host`) and full URL
+(`http.url`, against URL indicators). Addresses that a DNS answer gave
 for a listed name are remembered (bounded, honouring TTLs) so a flow to one
 of them is reported with `resolved_from`, even when the address itself is
 not listed.
@@ -26,6 +29,7 @@ from sensor.core.events import (
     DnsMessage,
     Endpoints,
     Hit,
+    HttpRequest,
     Indicator,
     addr_text,
 )
@@ -138,16 +142,44 @@ class Detector:
         return found
 
     def client_hello(self, ts: float, flow_id: int, ep: Endpoints, hello: ClientHello,
-                     vlan: tuple[int, ...]) -> list[Hit]:
-        """A listed name in a TLS ClientHello's SNI: the client connected to it."""
-        if not hello.sni:
-            return []
-        indicator = self.blocklist.match_domain(hello.sni)
-        if indicator is None:
+                     vlan: tuple[int, ...], point: str = "tls.sni") -> list[Hit]:
+        """A listed name in a ClientHello's SNI (`tls.sni`, or `quic.sni`): the client
+        connected to it; a listed JA3 or JA4 fingerprint: a listed client program."""
+        blocklist = self.blocklist
+        found = []
+        if hello.sni:
+            indicator = blocklist.match_domain(hello.sni)
+            if indicator is not None:
+                found.append((indicator, point, hello.sni))
+        if blocklist.fingerprints:
+            for fingerprint, match in ((hello.ja3_hash, "tls.ja3"), (hello.ja4, "tls.ja4")):
+                indicator = blocklist.match_fingerprint(fingerprint)
+                if indicator is not None:
+                    found.append((indicator, match, fingerprint))
+        if not found:
             return []
         host, outbound = self._host(ep.src, ep.dst)
-        return [Hit(ts, flow_id, ep, indicator, "tls.sni", host, outbound, hello.sni,
-                    vlan=vlan, tls=hello)]
+        return [Hit(ts, flow_id, ep, indicator, match, host, outbound, seen, vlan=vlan,
+                    tls=hello) for indicator, match, seen in found]
+
+    def http_request(self, ts: float, flow_id: int, ep: Endpoints, request: HttpRequest,
+                     vlan: tuple[int, ...]) -> list[Hit]:
+        """A listed name in a request's Host (`http.host`), a listed URL (`http.url`)."""
+        blocklist = self.blocklist
+        found = []
+        if request.host:
+            indicator = blocklist.match_domain(request.host)
+            if indicator is not None:
+                found.append((indicator, "http.host", request.host))
+        if request.url and blocklist.urls:
+            indicator = blocklist.match_url(request.url, request.host)
+            if indicator is not None:
+                found.append((indicator, "http.url", request.url))
+        if not found:
+            return []
+        host, outbound = self._host(ep.src, ep.dst)
+        return [Hit(ts, flow_id, ep, indicator, match, host, outbound, seen, vlan=vlan,
+                    http=request) for indicator, match, seen in found]
 
     def flow_start(self, ts: float, flow_id: int, ep: Endpoints,
                    vlan: tuple[int, ...]) -> list[Hit]:

@@ -118,6 +118,7 @@ class ClientHello(NamedTuple):
     alpn: tuple[str, ...]
     ja3: str                    # the JA3 string; ja3_hash is its MD5
     ja3_hash: str
+    ja4: str                    # FoxIO's JA4: "t13d1516h2_8daaf6152771_e5627efa2ab1"
 
 
 class TlsEvent(NamedTuple):
@@ -125,6 +126,40 @@ class TlsEvent(NamedTuple):
     flow_id: int
     endpoints: Endpoints        # the client first
     hello: ClientHello
+    vlan: tuple[int, ...] = ()
+    tunnel: Tunnel | None = None
+
+
+class QuicEvent(NamedTuple):
+    """A ClientHello read from a QUIC connection's Initial packets (`decode/quic.py`)."""
+
+    ts: float
+    flow_id: int
+    endpoints: Endpoints        # the client first
+    hello: ClientHello
+    version: int                # 1 (RFC 9000) or 0x6b3343cf (version 2, RFC 9369)
+    vlan: tuple[int, ...] = ()
+    tunnel: Tunnel | None = None
+
+
+class HttpRequest(NamedTuple):
+    """One HTTP/1.x request head (`decode/http1.py`); names escaped as DNS names are."""
+
+    method: str
+    host: str                   # the Host header's (or absolute target's) name, no port
+    port: int                   # the port the Host header or target names, else 0
+    target: str                 # the request target as sent: "/a?b", or "host:443"
+    user_agent: str
+    protocol: str               # "HTTP/1.1"
+    url: str                    # the full URL, normalised as URL indicators are; "" for
+                                # CONNECT, which names a host and port only
+
+
+class HttpEvent(NamedTuple):
+    ts: float
+    flow_id: int
+    endpoints: Endpoints        # the client first
+    request: HttpRequest
     vlan: tuple[int, ...] = ()
     tunnel: Tunnel | None = None
 
@@ -153,7 +188,7 @@ class Indicator(NamedTuple):
     """One blocklist entry after merging every source that lists it."""
 
     value: str                  # "evil.example", "=exact.example", "203.0.113.7", "198.51.100.0/24"
-    kind: str                   # domain | ip | cidr
+    kind: str                   # domain | ip | cidr | url | ja3 | ja4
     sources: tuple[str, ...]
     campaign: str
     severity: int               # 1 high … 3 low
@@ -169,6 +204,7 @@ class Hit(NamedTuple):
     endpoints: Endpoints
     indicator: Indicator
     match: str                  # dns.query | dns.answer | dns.cname | tls.sni |
+                                # quic.sni | http.host | http.url | tls.ja3 | tls.ja4 |
                                 # flow.dest_ip | flow.src_ip
     host: bytes                 # the internal side
     outbound: bool              # True: our host contacted the indicator
@@ -177,4 +213,5 @@ class Hit(NamedTuple):
     dns: DnsMessage | None = None
     vlan: tuple[int, ...] = ()
     tunnel: Tunnel | None = None
-    tls: ClientHello | None = None
+    tls: ClientHello | None = None      # tls.* and quic.sni hits: the hello
+    http: HttpRequest | None = None     # http.* hits: the request

@@ -54,7 +54,7 @@ class Flow:
 
     __slots__ = ("flow_id", "key", "endpoints", "first_ts", "last_ts", "pkts_fwd", "bytes_fwd",
                  "pkts_rev", "bytes_rev", "flags", "state", "fins", "end_reason", "alerted",
-                 "vlan", "tunnel", "dns_streams", "deadline")
+                 "vlan", "tunnel", "dns_streams", "app", "deadline")
 
     def __init__(self, flow_id: int, key: Hashable, endpoints: Endpoints, ts: float,
                  vlan: tuple[int, ...]) -> None:
@@ -71,6 +71,7 @@ class Flow:
         self.vlan = vlan
         self.tunnel: Tunnel | None = None      # set by the pipeline for a tunnelled flow
         self.dns_streams: dict | None = None   # TcpDnsStream per direction, DNS flows only
+        self.app: object = None        # the client's reader (app_layer.py), once it has data
         self.deadline = 0.0            # when it is next due (its live entry in the wheel)
 
     def to_end(self, reason: str) -> FlowEnd:

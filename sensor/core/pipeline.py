@@ -21,20 +21,24 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from sensor.blocklist.matcher import Blocklist, PrefixSet
+from sensor.core.app_layer import FINISHED, AppLayer
 from sensor.core.conntrack_flows import ConntrackEvent, ConntrackFlows
 from sensor.core.decode.dns import decode_dns
 from sensor.core.decode.ip import NOT_MALFORMED, PROTO_TCP, PROTO_UDP, decode_ip
 from sensor.core.decode.link import LinkDecoder, ethernet
 from sensor.core.decode.tcpdns import TcpDnsStream
-from sensor.core.decode.tls import client_hello
 from sensor.core.decode.tunnel import TunnelPorts, decapsulate
 from sensor.core.detect import Detector, internal_networks
 from sensor.core.events import (
     QR_RESPONSE,
+    ClientHello,
     DnsEvent,
     Endpoints,
     FlowEnd,
     Hit,
+    HttpEvent,
+    HttpRequest,
+    QuicEvent,
     TlsEvent,
     Tunnel,
     new_record,
@@ -48,9 +52,8 @@ FRAME_RECORD = struct.Struct("=IIII")       # sec, usec, offset, caplen (pcapy-n
 _ETH_IPV4 = struct.Struct("!12xHBxH2xHxB2x4s4sHHI")
 DNS_PORT, MDNS_PORT = 53, 5353
 DNS_PORTS = frozenset((DNS_PORT, MDNS_PORT))
-TLS_HELLO_WITHIN = 4        # the client's data packets a ClientHello is looked for in
 
-Event = DnsEvent | Hit | FlowEnd | TlsEvent
+Event = DnsEvent | Hit | FlowEnd | TlsEvent | QuicEvent | HttpEvent
 EVENT_CHUNK = 512
 
 
@@ -74,14 +77,17 @@ class PipelineStats:
     dns_responses: int = 0
     conntrack_events: int = 0
     tls_hellos: int = 0
+    quic_hellos: int = 0
+    http_requests: int = 0
 
 
 class Pipeline:
     def __init__(self, blocklist: Blocklist | None = None,
                  internal: PrefixSet[bool] | None = None,
                  timeouts: FlowTimeouts | None = None,
-                 tunnel_ports: TunnelPorts | None = None) -> None:
+                 tunnel_ports: TunnelPorts | None = None, app: bool = True) -> None:
         self.events: list[Event] = []
+        self.app_layer = AppLayer() if app else None
         self.tunnel_ports = tunnel_ports or TunnelPorts()
         self.flows = FlowTable(timeouts or FlowTimeouts(), ended=self.events)
         self.detector = Detector(blocklist or Blocklist.empty(), internal or internal_networks())
@@ -188,13 +194,13 @@ class Pipeline:
                 hits = detector.flow_start(ts, flow.flow_id, flow.endpoints, vlan)
                 if hits:
                     self._hits(flow, hits)
-            if proto == PROTO_TCP and pend > poff and forward and data[poff] == 0x16 \
-                    and flow.pkts_fwd <= TLS_HELLO_WITHIN:
-                self._client_hello(ts, flow, data, poff, pend, vlan)
-            if pend > poff and (sport in DNS_PORTS or dport in DNS_PORTS):
-                ep = flow.endpoints if forward else new_record(
-                    Endpoints, (proto, src, sport, dst, dport))      # as this packet went
-                self._dns(ts, flow, forward, data, poff, pend, seq, ep, vlan)
+            if pend > poff:
+                if sport in DNS_PORTS or dport in DNS_PORTS:
+                    ep = flow.endpoints if forward else new_record(
+                        Endpoints, (proto, src, sport, dst, dport))      # as this packet went
+                    self._dns(ts, flow, forward, data, poff, pend, seq, ep, vlan)
+                elif forward and flow.app is not FINISHED:
+                    self._app(ts, flow, proto, data, poff, pend, seq, vlan)
         self.stats.packets += len(records) // FRAME_RECORD.size
         self.stats.bytes += nbytes
 
@@ -248,16 +254,48 @@ class Pipeline:
         for hit in hits:
             self.tally.add(hit)
 
-    def _client_hello(self, ts: float, flow: Flow, data: bytes, poff: int, pend: int,
-                      vlan: tuple[int, ...]) -> None:
-        hello = client_hello(data, poff, pend)
-        if isinstance(hello, str):
-            self._count(hello)
+    def _app(self, ts: float, flow: Flow, proto: int, data: bytes, poff: int, pend: int,
+             seq: int, vlan: tuple[int, ...]) -> None:
+        """The client's data: ClientHellos (TLS, QUIC) and HTTP requests."""
+        app_layer = self.app_layer
+        if app_layer is None:
+            flow.app = FINISHED
             return
-        self.stats.tls_hellos += 1
-        self.events.append(new_record(TlsEvent, (ts, flow.flow_id, flow.endpoints, hello, vlan,
-                                                 flow.tunnel)))
-        hits = self.detector.client_hello(ts, flow.flow_id, flow.endpoints, hello, vlan)
+        problems: list[str] = []
+        if proto == PROTO_TCP:
+            for found in app_layer.tcp(ts, flow, seq, data, poff, pend, problems):
+                if isinstance(found, ClientHello):
+                    self._hello(ts, flow, found, vlan, 0)
+                else:
+                    self._request(ts, flow, found, vlan)
+        else:
+            hello = app_layer.udp(ts, flow, data, poff, pend, problems)
+            if hello is not None:
+                self._hello(ts, flow, hello[0], vlan, hello[1])
+        for problem in problems:
+            self._count(problem)
+
+    def _hello(self, ts: float, flow: Flow, hello: ClientHello, vlan: tuple[int, ...],
+               quic_version: int) -> None:
+        if quic_version:
+            self.stats.quic_hellos += 1
+            self.events.append(new_record(QuicEvent, (ts, flow.flow_id, flow.endpoints, hello,
+                                                      quic_version, vlan, flow.tunnel)))
+        else:
+            self.stats.tls_hellos += 1
+            self.events.append(new_record(TlsEvent, (ts, flow.flow_id, flow.endpoints, hello,
+                                                     vlan, flow.tunnel)))
+        hits = self.detector.client_hello(ts, flow.flow_id, flow.endpoints, hello, vlan,
+                                          "quic.sni" if quic_version else "tls.sni")
+        if hits:
+            self._hits(flow, hits)
+
+    def _request(self, ts: float, flow: Flow, request: HttpRequest,
+                 vlan: tuple[int, ...]) -> None:
+        self.stats.http_requests += 1
+        self.events.append(new_record(HttpEvent, (ts, flow.flow_id, flow.endpoints, request,
+                                                  vlan, flow.tunnel)))
+        hits = self.detector.http_request(ts, flow.flow_id, flow.endpoints, request, vlan)
         if hits:
             self._hits(flow, hits)
 

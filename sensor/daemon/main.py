@@ -150,7 +150,8 @@ class Daemon:
             for _ in range(config.workers):
                 captures = open_captures(config.interfaces, config.filter, config.capture,
                                          fanout)
-                pipeline = Pipeline(blocklist, internal, config.flows, config.tunnels)
+                pipeline = Pipeline(blocklist, internal, config.flows, config.tunnels,
+                                    config.app)
                 reloader = RulesReloader(config.rules, config.rules_reload_seconds)
                 reloader.loaded(report)
                 self.workers.append(CaptureWorker(captures, pipeline, reloader, conntrack))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from functools import lru_cache
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -24,6 +24,9 @@ from sensor.core.events import (
     Endpoints,
     FlowEnd,
     Hit,
+    HttpEvent,
+    HttpRequest,
+    QuicEvent,
     TlsEvent,
     Tunnel,
     addr_text,
@@ -39,7 +42,13 @@ SIGNATURES = {   # match point → (signature id, signature text)
     "flow.dest_ip": (9_000_004, "MADOC connection to listed address"),
     "flow.src_ip": (9_000_005, "MADOC connection from listed address"),
     "tls.sni": (9_000_006, "MADOC listed domain in TLS server name"),
+    "quic.sni": (9_000_007, "MADOC listed domain in QUIC server name"),
+    "http.host": (9_000_008, "MADOC listed domain in HTTP Host"),
+    "http.url": (9_000_009, "MADOC listed URL requested"),
+    "tls.ja3": (9_000_010, "MADOC listed JA3 client fingerprint"),
+    "tls.ja4": (9_000_011, "MADOC listed JA4 client fingerprint"),
 }
+QUIC_VERSIONS = {1: "1", 0x6B3343CF: "2"}
 TLS_VERSIONS = {0x0300: "SSLv3", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2",
                 0x0304: "TLS 1.3"}
 CATEGORY = "Malware Command and Control Activity Detected"
@@ -135,18 +144,57 @@ def dns_event(event: DnsEvent, stamp: Stamp) -> dict:
 def tls_object(hello: ClientHello) -> dict:
     """Suricata's `tls` object, from the ClientHello alone."""
     obj: dict = {"version": TLS_VERSIONS.get(hello.version, "UNDETERMINED"),
-                 "ja3": {"hash": hello.ja3_hash, "string": hello.ja3}}
+                 "ja3": {"hash": hello.ja3_hash, "string": hello.ja3}, "ja4": hello.ja4}
     if hello.sni:
         obj["sni"] = hello.sni
     return obj
 
 
-def tls_event(event: TlsEvent, stamp: Stamp) -> dict:
-    record = _common(event.ts, event.flow_id, "tls", event.endpoints, event.vlan, event.tunnel,
+def quic_object(hello: ClientHello, version: int) -> dict:
+    """Suricata's `quic` object: version, server name, ALPN and the client's JA4."""
+    obj: dict = {"ja4": hello.ja4, "ja3": {"hash": hello.ja3_hash, "string": hello.ja3}}
+    if version:                         # an alert's hello does not say its version
+        obj["version"] = QUIC_VERSIONS.get(version, f"{version:x}")
+    if hello.sni:
+        obj["sni"] = hello.sni
+    if hello.alpn:
+        obj["client_alpns"] = list(hello.alpn)
+    return obj
+
+
+def http_object(request: HttpRequest) -> dict:
+    """Suricata's `http` object, from the request alone."""
+    obj: dict = {"url": request.target, "http_method": request.method,
+                 "protocol": request.protocol}
+    if request.host:
+        obj["hostname"] = request.host
+    if request.port:
+        obj["http_port"] = request.port
+    if request.user_agent:
+        obj["http_user_agent"] = request.user_agent
+    return obj
+
+
+def _app_event(event: TlsEvent | QuicEvent | HttpEvent, proto: str, obj: dict,
+               stamp: Stamp) -> dict:
+    """A `tls`, `quic` or `http` event: the flow's fields, `app_proto` and the object."""
+    record = _common(event.ts, event.flow_id, proto, event.endpoints, event.vlan, event.tunnel,
                      stamp)
-    record["app_proto"] = "tls"
-    record["tls"] = tls_object(event.hello)
+    record["app_proto"] = proto
+    record[proto] = obj
     return record
+
+
+def tls_event(event: TlsEvent, stamp: Stamp) -> dict:
+    return _app_event(event, "tls", tls_object(event.hello), stamp)
+
+
+def quic_event(event: QuicEvent, stamp: Stamp) -> dict:
+    return _app_event(event, "quic", quic_object(event.hello, event.version), stamp)
+
+
+def http_event(event: HttpEvent, stamp: Stamp) -> dict:
+    return _app_event(event, "http", http_object(event.request), stamp)
 
 
 def flow_event(flow: FlowEnd, stamp: Stamp) -> dict:
@@ -181,8 +229,15 @@ def alert_event(hit: Hit, stamp: Stamp) -> dict:
     if hit.dns is not None:
         record["dns"] = dns_object(hit.dns)
     if hit.tls is not None:
-        record["app_proto"] = "tls"
-        record["tls"] = tls_object(hit.tls)
+        if hit.tls.ja4[:1] == "q":
+            record["app_proto"] = "quic"
+            record["quic"] = quic_object(hit.tls, 0)
+        else:
+            record["app_proto"] = "tls"
+            record["tls"] = tls_object(hit.tls)
+    if hit.http is not None:
+        record["app_proto"] = "http"
+        record["http"] = http_object(hit.http)
     madoc = {"indicator": indicator.value, "indicator_type": indicator.kind, "match": hit.match,
              "host": addr_text(hit.host), "sources": list(indicator.sources),
              "campaign": indicator.campaign, "seen": hit.seen, "outbound": hit.outbound}
@@ -194,6 +249,10 @@ def alert_event(hit: Hit, stamp: Stamp) -> dict:
         madoc["first_listed"] = indicator.first_listed
     record["madoc"] = madoc
     return record
+
+
+APP_EVENTS: dict[type, Callable[[Any, Stamp], dict]] = {
+    TlsEvent: tls_event, QuicEvent: quic_event, HttpEvent: http_event}
 
 
 class EveWriter:
@@ -222,12 +281,12 @@ class EveWriter:
                 if not self.dns:
                     continue
                 record = dns_event(event, stamp)
-            elif event.__class__ is TlsEvent:
-                if not self.app:
+            elif event.__class__ is FlowEnd:
+                if not self.flows:
                     continue
-                record = tls_event(event, stamp)
-            elif self.flows:
                 record = flow_event(event, stamp)
+            elif self.app:
+                record = APP_EVENTS[event.__class__](event, stamp)
             else:
                 continue
             lines.append(dumps(record))

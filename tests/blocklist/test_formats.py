@@ -66,7 +66,8 @@ def test_hosts() -> None:
 def test_csv_with_provenance_columns() -> None:
     entries, bad = parse("csv", "indicators.csv")
     assert values(entries) == [("domain", "c2.botnet-vn.example"), ("ip", "203.0.113.99"),
-                               ("cidr", "198.51.100.0/25"), ("domain", "dl.malware-cdn.example")]
+                               ("cidr", "198.51.100.0/25"),
+                               ("url", "http://dl.malware-cdn.example/x.exe")]
     first = entries[0]
     assert (first.campaign, first.severity, first.comment, first.first_listed) == \
         ("2022", 1, "Mirai C2", "2022-08-26")
@@ -110,7 +111,8 @@ def test_an_rpz_wildcard_lists_the_subdomains_but_not_the_name(tmp_path: Path) -
 def test_zeek_intel() -> None:
     entries, bad = parse("zeek-intel", "intel.zeek")
     assert values(entries) == [("domain", "bad.example.vn"), ("ip", "203.0.113.7"),
-                               ("cidr", "198.51.100.0/24"), ("domain", "dl.malware-cdn.example")]
+                               ("cidr", "198.51.100.0/24"),
+                               ("url", "http://dl.malware-cdn.example/a.exe")]
     assert entries[0].comment == "C2 domain — source campaign-2022"
     assert [b.reason for b in bad] == ["Intel::FILE_HASH is not supported (domains, addresses, "
                                        "subnets, URLs)"]
@@ -147,7 +149,7 @@ def test_misp_event() -> None:
 def test_stix_bundle() -> None:
     entries, bad = parse("stix", "stix-bundle.json")
     assert values(entries) == [("domain", "c2.stix-demo.example"), ("ip", "203.0.113.61"),
-                               ("ip", "2001:db8:bad::61"), ("domain", "dl.stix-demo.example")]
+                               ("ip", "2001:db8:bad::61"), ("url", "https://dl.stix-demo.example/payload.bin")]
     assert entries[0].comment == "C2 domain" and entries[1].first_listed == "2022-08-27"
     assert len(bad) == 1 and bad[0].reason.startswith("pattern not supported: [file:hashes")
 

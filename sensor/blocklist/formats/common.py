@@ -11,14 +11,16 @@ from ipaddress import ip_address, ip_network
 from socket import AF_INET, AF_INET6, inet_pton
 from urllib.parse import urlsplit
 
+from sensor.core.decode.http1 import normalise_url
 from sensor.core.events import packed_text
 
 
 @dataclass(slots=True)      # not frozen: a frozen dataclass's __init__ costs twice as much,
 class Entry:                # and a million entries are made per load
     line: int
-    kind: str           # domain | ip | cidr
-    value: str          # normalised: lowercase punycode name, or ipaddress text
+    kind: str           # domain | ip | cidr | url | ja3 | ja4
+    value: str          # normalised: lowercase punycode name, ipaddress text, a URL as
+                        # `normalise_url` gives it (ending in `*`: a prefix), a fingerprint
     exact: bool = False
     campaign: str = ""  # per-entry provenance where the format carries it
     severity: int = 0   # 0: the source's
@@ -88,15 +90,33 @@ def domain_entry(number: int, text: str) -> Parsed:
         return BadLine(number, str(err))
 
 
+def url_entry(number: int, text: str) -> Parsed:
+    """A URL indicator, normalised as requests are; one that names nothing but a host
+    (an empty path or `/`, no query) is that host's domain (or address) entry. A closing
+    `*` makes it a prefix."""
+    prefix = text.endswith("*")
+    try:
+        url = normalise_url(text[:-1] if prefix else text)
+    except ValueError as err:
+        return BadLine(number, str(err))
+    parts = urlsplit(url)
+    if parts.path == "/" and not parts.query and not parts.port and not (
+            prefix and text[:-1].rstrip("/").count("/") > 2):
+        host = parts.hostname or ""
+        return address_entry(number, host) if ADDRESS_LIKE.match(host) \
+            else domain_entry(number, host)
+    return Entry(number, "url", url + "*" if prefix else url)
+
+
 def value_entry(number: int, text: str, **provenance: object) -> Parsed:
-    """An address/CIDR or a name, whichever `text` is (a URL gives its host)."""
+    """An address/CIDR, a name or a URL, whichever `text` is."""
     text = text.strip()
     if "://" in text:
-        text = urlsplit(text).hostname or ""
-        if not text:
-            return BadLine(number, "URL without a host")
-    parsed = address_entry(number, text) if ADDRESS_LIKE.match(text) \
-        else domain_entry(number, text)
+        parsed = url_entry(number, text)
+    elif ADDRESS_LIKE.match(text):
+        parsed = address_entry(number, text)
+    else:
+        parsed = domain_entry(number, text)
     if isinstance(parsed, Entry) and provenance:
         return replace(parsed, **provenance)
     return parsed
@@ -164,4 +184,4 @@ def looks_like_network(text: str) -> bool:
     return True
 
 
-CSV_INDICATOR_COLUMNS = ("indicator", "value", "ioc", "domain", "ip", "address", "host")
+CSV_INDICATOR_COLUMNS = ("indicator", "value", "ioc", "domain", "ip", "address", "host", "url")

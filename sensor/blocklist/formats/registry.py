@@ -6,6 +6,7 @@ from sensor.blocklist.formats import (
     adblock,
     csvfile,
     domains,
+    fingerprints,
     hosts,
     ips,
     misp,
@@ -26,7 +27,8 @@ PARSERS: dict[str, Parser] = {
     "domains": domains.parse, "ips": ips.parse, "mixed": ips.parse_mixed,
     "hosts": hosts.parse, "csv": csvfile.parse, "rpz": rpz.parse, "zeek-intel": zeek.parse,
     "suricata-dataset": suricata.parse, "misp": misp.parse, "stix": stix.parse,
-    "adblock": adblock.parse}
+    "adblock": adblock.parse, "sslbl-ja3": fingerprints.parse_ja3,
+    "ja4": fingerprints.parse_ja4}
 FORMATS = tuple(PARSERS)
 
 
@@ -44,12 +46,16 @@ def detect_format(text: str) -> str:
             return "stix"
     if "#fields" in head and "indicator" in head:
         return "zeek-intel"
+    if "ja3_md5" in head.lower():
+        return "sslbl-ja3"
     lines = text.splitlines()[:200]
     sample = [line for _, line in content_lines(lines)][:50]
     if not sample:
         return "domains"
     if sum(line.startswith(("||", "@@||")) for line in sample) * 2 > len(sample):
         return "adblock"
+    if sum(bool(fingerprints.JA4.match(line.split()[0])) for line in sample) * 2 > len(sample):
+        return "ja4"
     if any(" CNAME " in f" {line} " or line.startswith("$ORIGIN") for line in sample) and \
             any("SOA" in line or "rpz" in line.lower() for line in lines):
         return "rpz"
@@ -60,6 +66,8 @@ def detect_format(text: str) -> str:
     if "," in first and not first.startswith("#") and \
             any(name in first.lower() for name in CSV_INDICATOR_COLUMNS):
         return "csv"
+    if sum("://" in line for line in sample) * 2 > len(sample):
+        return "mixed"                  # a URL list: each URL is read as what it names
     networks = sum(bool(ADDRESS_LIKE.match(t[0])) for t in split)   # valid or not
     if networks == len(sample):
         return "ips"

@@ -9,6 +9,8 @@ holds less than one whole message (at most 65,536 bytes).
 
 from __future__ import annotations
 
+from sensor.core.decode.segments import SEQ_MASK, in_order
+
 
 class TcpDnsStream:
     __slots__ = ("next_seq", "buffer")
@@ -20,17 +22,16 @@ class TcpDnsStream:
     def feed(self, seq: int, data: bytes) -> tuple[list[bytes], str | None]:
         """Add one segment's payload; return (complete messages, problem or None)."""
         problem = None
-        if self.next_seq is not None and seq != self.next_seq:
-            behind = (self.next_seq - seq) & 0xFFFFFFFF
-            if behind < 0x80000000:                 # retransmission or overlap
-                if behind >= len(data):
-                    return [], None
-                data = data[behind:]
-                seq = self.next_seq
-            else:                                   # bytes missing: resync here
+        if self.next_seq is not None:
+            new = in_order(self.next_seq, seq, data)
+            if new is None:                         # bytes missing: resync here
                 self.buffer.clear()
                 problem = "dns.tcp_gap"
-        self.next_seq = (seq + len(data)) & 0xFFFFFFFF
+            elif not new:
+                return [], None
+            else:
+                data, seq = new, (seq + len(data) - len(new)) & SEQ_MASK
+        self.next_seq = (seq + len(data)) & SEQ_MASK
         buf = self.buffer
         buf += data
         messages = []

@@ -1,0 +1,156 @@
+"""HTTP/1.x requests from real clients (pcaps/http/, curl over keep-alive and through a
+proxy, made by pcaps/capture_apps.py): host and full URL are what tshark reads; a listed
+Host is an `http.host` hit and a listed URL an `http.url` hit, while the URL's host alone
+is not; EVE has Suricata's `http` event; no bytes raise and a flow's reading stays within
+its bounds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sensor.core.decode.http1 import (
+    MAX_HEAD,
+    MAX_REQUESTS,
+    HttpRequests,
+    http_request,
+    normalise_url,
+)
+from sensor.core.events import HttpRequest, addr_text
+from tests.conftest import PCAPS, ROOT, RULES, run_pipeline
+from tests.tshark_oracle import tshark
+
+CAPTURES = sorted((PCAPS / "http").glob("*.pcap"))
+
+
+def requests_of_tshark(path: Path) -> list[tuple[str, str, str, str]]:
+    out = tshark(path, "-Y", "http.request", "-T", "fields", "-e", "ip.src",
+                 "-e", "http.request.method", "-e", "http.host", "-e", "http.request.full_uri")
+    rows = []
+    for line in out.splitlines():
+        source, method, host, uri = line.split("\t")
+        # tshark's host keeps the port, and its URI is as sent: ours are normalised.
+        rows.append((source, method, host.rpartition(":")[0] if ":" in host else host,
+                     "" if method == "CONNECT" else normalise_url(uri)))
+    return rows
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_host_and_url_are_tsharks(path: Path) -> None:
+    ours = [(addr_text(e.endpoints.src), e.request.method, e.request.host, e.request.url)
+            for e in run_pipeline([path]).http]
+    assert ours and ours == requests_of_tshark(path)
+
+
+def test_every_keepalive_request_is_read_past_a_body() -> None:
+    [get, post, last] = [e.request for e in run_pipeline([PCAPS / "http" / "keepalive.pcap"]).http]
+    assert (get.method, get.target, get.user_agent, get.protocol, get.port) == (
+        "GET", "/dl/payload.exe?id=7", "madoc-test/1.0", "HTTP/1.1", 8080)
+    assert post.method == "POST" and post.url == "http://files.example:8080/gate.php"
+    assert last.target == "/%7Euser/index.html"                     # as sent …
+    assert last.url == "http://files.example:8080/~user/index.html"  # … and normalised
+
+
+@pytest.mark.parametrize(("text", "normal"), [
+    ("HTTP://Files.EXAMPLE:80/a/%7euser/x%2fy?Q=1#frag", "http://files.example/a/~user/x%2Fy?Q=1"),
+    ("https://github.com:443", "https://github.com/"),
+    ("http://u:p@evil.example:8080/dl", "http://evil.example:8080/dl"),
+    ("http://[2001:DB8::1]/x", "http://[2001:db8::1]/x"),
+    ("http://bücher.example/", "http://xn--bcher-kva.example/"),
+])
+def test_urls_are_normalised(text: str, normal: str) -> None:
+    assert normalise_url(text) == normal
+
+
+@pytest.mark.parametrize("text", ["ftp://evil.example/x", "http:///nohost", "evil.example/x",
+                                  "http://evil.example:99999/"])
+def test_what_is_no_http_url_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        normalise_url(text)
+
+
+def test_listed_host_and_url_are_hits_and_a_shared_host_is_not(tmp_path: Path) -> None:
+    """A URL indicator on shared hosting alerts on that URL only, not the host."""
+    (tmp_path / "urls.txt").write_text(
+        "http://files.example:8080/dl/payload.exe?id=7\n"
+        "http://files.example:8080/gate*\n"
+        "https://files.example:8080/index.html\n")
+    (tmp_path / "rules.yaml").write_text(
+        f"sources:\n  - {{name: urls, path: urls.txt}}\n"
+        f"  - {{name: domains, path: {ROOT / 'rules' / 'lists' / 'ncsc-2022-domains.txt'}}}\n")
+    outcome = run_pipeline(CAPTURES, [tmp_path / "rules.yaml"])
+    assert sorted((h.match, h.seen, h.indicator.value) for h in outcome.hits) == [
+        ("http.host", "c2-panel.example", "c2-panel.example"),
+        ("http.host", "malhost.example", "malhost.example"),
+        ("http.url", "http://files.example:8080/dl/payload.exe?id=7",
+         "http://files.example:8080/dl/payload.exe?id=7"),
+        ("http.url", "http://files.example:8080/gate.php", "http://files.example:8080/gate*"),
+        ("tls.sni", "c2-panel.example", "c2-panel.example")]
+
+
+def test_eve_has_suricatas_http_event(tmp_path: Path) -> None:
+    eve = tmp_path / "eve.json"
+    run = [sys.executable, "-m", "sensor", "replay", "--rules", str(RULES), "--eve", str(eve),
+           *map(str, CAPTURES)]
+    assert subprocess.run(run, capture_output=True, cwd=ROOT).returncode == 0
+    events = [json.loads(line) for line in eve.read_text().splitlines()]
+    http = [e["http"] for e in events if e["event_type"] == "http"]
+    assert http[0] == {"hostname": "files.example", "http_port": 8080, "http_method": "GET",
+                       "url": "/dl/payload.exe?id=7", "http_user_agent": "madoc-test/1.0",
+                       "protocol": "HTTP/1.1"}
+    assert [h["http_method"] for h in http] == ["GET", "POST", "GET", "CONNECT", "GET"]
+    alerts = [e for e in events if e["event_type"] == "alert" and "http" in e]
+    assert {(a["alert"]["signature_id"], a["http"]["hostname"]) for a in alerts} == {
+        (9_000_008, "c2-panel.example"), (9_000_008, "malhost.example")}
+
+
+def test_a_flow_stops_at_its_request_limit() -> None:
+    request = b"GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n"
+    stream = HttpRequests()
+    data = request * (MAX_REQUESTS + 5)
+    found, stop = stream.feed(0, data, 0, len(data))
+    assert len(found) == MAX_REQUESTS and stop == "http.request_limit"
+
+
+def test_a_head_past_its_bound_is_refused() -> None:
+    head = b"GET / HTTP/1.1\r\nX: " + b"a" * MAX_HEAD
+    assert http_request(head, 0, len(head)) == "http.head_too_long"
+    stream = HttpRequests()
+    found, stop = stream.feed(0, head[:1000], 0, 1000)
+    assert not found and not stop and len(stream.data) == 1000
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=400))
+def test_no_bytes_raise(data: bytes) -> None:
+    for head in (b"GET ", b"CONNECT ", b"POST http://"):
+        result = http_request(head + data, 0, len(head) + len(data))
+        assert isinstance(result, str | tuple)
+        if isinstance(result, tuple):
+            assert isinstance(result[0], HttpRequest) and result[1] > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 80), max_size=8), st.integers(0, 30))
+def test_any_segmenting_gives_the_same_requests(cuts: list[int], body: int) -> None:
+    """Requests with bodies, cut anywhere into segments, read as when whole."""
+    one = (b"POST /p HTTP/1.1\r\nHost: h.example\r\nContent-Length: " + str(body).encode()
+           + b"\r\n\r\n" + b"b" * body + b"GET /q HTTP/1.1\r\nHost: h.example\r\n\r\n")
+    whole, _ = HttpRequests().feed(0, one, 0, len(one))
+    stream, got, at = HttpRequests(), [], 0
+    for size in [*cuts, len(one)]:
+        end = min(len(one), at + size)
+        found, stop = stream.feed(at, one, at, end)
+        got += found
+        assert not stop and len(stream.data) <= MAX_HEAD
+        at = end
+        if at == len(one):
+            break
+    assert [r.url for r in got] == [r.url for r in whole] == [
+        "http://h.example/p", "http://h.example/q"]
