@@ -26,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run_bench.py
+	$(BIN)/python tests/bench/bench_app.py
 	$(BIN)/python tests/bench/bench_flood.py
 	$(BIN)/python tests/bench/bench_matcher.py
 	$(BIN)/python tests/bench/bench_collector.py

@@ -13,6 +13,7 @@ from setuptools import setup
 
 COMPILED = [
     "sensor/blocklist/matcher.py",
+    "sensor/core/app_layer.py",
     "sensor/core/decode/dns.py",
     "sensor/core/decode/http1.py",
     "sensor/core/decode/ip.py",

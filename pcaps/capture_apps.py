@@ -11,6 +11,9 @@ certificate serves TLS and QUIC.
   and curl through a small proxy: CONNECT to the TLS server, and an absolute-form GET.
 - quic/: aioquic's client and server, QUIC version 1 and version 2; the version 2
   ClientHello is large enough to span two Initial packets, as Chrome's does.
+- encrypted-dns/: what a computer resolving over encrypted DNS sends: TLS to port 853
+  (DNS over TLS), TLS to 443 naming a public DoH resolver, QUIC to UDP 853 (DNS over
+  QUIC); servers are the same openssl and aioquic ones, on those ports.
 
 Run: sudo .venv/bin/python pcaps/capture_apps.py
 """
@@ -64,7 +67,7 @@ async def pipe(reader, writer):
 async def client(reader, writer):
     head = await reader.readuntil(b"\\r\\n\\r\\n")
     connect = head.startswith(b"CONNECT ")
-    up_reader, up_writer = await asyncio.open_connection("{SERVER}", 4433 if connect else 8080)
+    up_reader, up_writer = await asyncio.open_connection("{SERVER}", 443 if connect else 8080)
     if connect:
         writer.write(b"HTTP/1.1 200 Connection established\\r\\n\\r\\n")
     else:
@@ -83,7 +86,7 @@ HTTP_CAPTURES = {   # file → curl runs
         "--data", "report=1&host=pc-07", "http://files.example:8080/gate.php",
         "--next", "--resolve", f"files.example:8080:{SERVER}", "-A", "madoc-test/1.0",
         "http://files.example:8080/%7Euser/index.html#top"]],
-    "proxy.pcap": [["--http1.1", "-k", "-p", "-x", f"http://{SERVER}:3128", "https://c2-panel.example:4433/"],
+    "proxy.pcap": [["--http1.1", "-k", "-p", "-x", f"http://{SERVER}:3128", "https://c2-panel.example/"],
                    ["-x", f"http://{SERVER}:3128", "-A", "madoc-test/1.0",
                     "http://malhost.example:8080/update.bin"]],
 }
@@ -94,7 +97,7 @@ from aioquic.quic.configuration import QuicConfiguration
 config = QuicConfiguration(is_client=False, alpn_protocols=sys.argv[3].split(","))
 config.load_cert_chain(sys.argv[1], sys.argv[2])
 async def main():
-    await serve("{SERVER}", 4443, configuration=config)
+    await serve("{SERVER}", int(sys.argv[4]), configuration=config)
     await asyncio.Future()
 asyncio.run(main())
 """
@@ -107,7 +110,7 @@ config = QuicConfiguration(is_client=True, alpn_protocols=sys.argv[3].split(",")
                            server_name=sys.argv[1], verify_mode=ssl.CERT_NONE,
                            supported_versions=[QuicProtocolVersion[sys.argv[2]]])
 async def main():
-    async with connect("{SERVER}", 4443, configuration=config) as client:
+    async with connect("{SERVER}", int(sys.argv[4]), configuration=config) as client:
         await client.ping()
 asyncio.run(main())
 """
@@ -127,7 +130,7 @@ def record(wire: Wire, path: Path, bpf: str, action: Callable[[], None]) -> None
     time.sleep(0.3)
     tcpdump.terminate()
     tcpdump.wait(10)
-    print(f"pcaps/{path.parent.name}/{path.name}: {path.stat().st_size} bytes")
+    print(f"{path.relative_to(ROOT)}: {path.stat().st_size} bytes")
 
 
 def in_client(wire: Wire, *command: str) -> None:
@@ -138,6 +141,15 @@ def in_client(wire: Wire, *command: str) -> None:
 def server(wire: Wire, *command: str) -> subprocess.Popen:
     return subprocess.Popen(["ip", "netns", "exec", wire.b, *command], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def encrypted_dns(wire: Wire) -> None:
+    """DNS over TLS, over HTTPS to a public resolver's name, and over QUIC."""
+    in_client(wire, "openssl", "s_client", "-connect", f"{SERVER}:853", "-servername",
+              "dns.quad9.net", "-alpn", "dot")
+    in_client(wire, "openssl", "s_client", "-connect", f"{SERVER}:443", "-servername",
+              "cloudflare-dns.com", "-alpn", "h2")
+    in_client(wire, PYTHON, "-c", QUIC_CLIENT, "dns.adguard-dns.com", "VERSION_1", "doq", "853")
 
 
 def no_offload(wire: Wire) -> None:
@@ -166,28 +178,35 @@ def main() -> None:
                            check=True)
         no_offload(wire)
         servers = [
-            server(wire, "openssl", "s_server", "-accept", "4433", "-key", str(key), "-cert",
+            server(wire, "openssl", "s_server", "-accept", "443", "-key", str(key), "-cert",
                    str(cert), "-alpn", "h2,http/1.1", "-www"),
             server(wire, PYTHON, "-c", HTTP_SERVER),
             server(wire, PYTHON, "-c", PROXY),
             server(wire, PYTHON, "-c", QUIC_SERVER, str(cert), str(key),
-                   ",".join(["h3", *LONG_ALPN])),
+                   ",".join(["h3", *LONG_ALPN]), "443"),
+            server(wire, "openssl", "s_server", "-accept", "853", "-key", str(key), "-cert",
+                   str(cert), "-alpn", "dot"),
+            server(wire, PYTHON, "-c", QUIC_SERVER, str(cert), str(key), "doq", "853"),
         ]
         time.sleep(1.0)
         try:
             for directory in ("tls", "http", "quic"):
                 (ROOT / "pcaps" / directory).mkdir(exist_ok=True)
             for file, options in TLS_CAPTURES.items():
-                record(wire, ROOT / "pcaps" / "tls" / file, "tcp port 4433",
+                record(wire, ROOT / "pcaps" / "tls" / file, "tcp port 443",
                        lambda options=options: in_client(
-                           wire, "openssl", "s_client", "-connect", f"{SERVER}:4433", *options))
+                           wire, "openssl", "s_client", "-connect", f"{SERVER}:443", *options))
             for file, runs in HTTP_CAPTURES.items():
                 record(wire, ROOT / "pcaps" / "http" / file, "tcp", lambda runs=runs: [
                     in_client(wire, "curl", "-s", "-o", "/dev/null", *run) for run in runs])
             for file, (sni, version, alpn) in QUIC_CAPTURES.items():
-                record(wire, ROOT / "pcaps" / "quic" / file, "udp port 4443",
+                record(wire, ROOT / "pcaps" / "quic" / file, "udp port 443",
                        lambda sni=sni, version=version, alpn=alpn: in_client(
-                           wire, PYTHON, "-c", QUIC_CLIENT, sni, version, alpn))
+                           wire, PYTHON, "-c", QUIC_CLIENT, sni, version, alpn, "443"))
+            (ROOT / "pcaps" / "encrypted-dns").mkdir(exist_ok=True)
+            record(wire, ROOT / "pcaps" / "encrypted-dns" / "dot-doh-doq.pcap",
+                   "port 853 or port 443",
+                   lambda: encrypted_dns(wire))
         finally:
             for process in servers:
                 process.terminate()

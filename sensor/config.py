@@ -31,17 +31,34 @@ DEFAULT_STATE_DIR = Path("/var/lib/madoc")
 DEFAULT_USER = "madoc"
 DEFAULT_METRICS = "127.0.0.1:9570"
 
-# What the flow table and the matcher need, both ways: every UDP datagram (DNS and
-# UDP flows, VXLAN and Geneve), TCP DNS, and the TCP segments that open or close a
-# connection. libpcap cannot index TCP behind IPv6 with `tcp[]`, hence the ip6[] form
-# (no extension headers). A filter cannot look inside a tunnel, so every packet of
-# one is kept: IP in IP, IPv6 in IP and GRE (ERSPAN mirror sessions), and on Ethernet
-# MPLS and PPPoE sessions (by EtherType: libpcap's `mpls` and `pppoes` keywords would
-# shift the offsets of the rest of the expression). The `vlan` half keeps tagged
-# frames when they reach the filter tagged (capture files); the kernel hands live
-# frames to it untagged.
-_KEEP = ("udp or tcp port 53 or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 "
-         "or (ip6[6] = 6 and ip6[53] & 7 != 0) "
+# What the flow table and the matcher need, both ways: UDP datagrams (DNS and UDP
+# flows, VXLAN and Geneve) except QUIC's short-header packets (UDP 443 with the
+# header-form bit clear: the bulk of a QUIC connection, after the Initials the sensor
+# reads), TCP DNS, the TCP segments that open or close a connection, and those whose
+# payload opens a TLS ClientHello (record 22, handshake 1) or an HTTP request (the
+# method's first four bytes), on any port, with the client's pushed segments to port
+# 443 that finish a ClientHello longer than one segment. libpcap cannot index TCP or
+# UDP behind IPv6 with `tcp[]`/`udp[]`, hence the ip6[] forms (no extension headers).
+# A filter cannot look inside a tunnel, so every packet of one is kept: IP in IP, IPv6
+# in IP and GRE (ERSPAN mirror sessions), and on Ethernet MPLS and PPPoE sessions (by
+# EtherType: libpcap's `mpls` and `pppoes` keywords would shift the offsets of the rest
+# of the expression). The `vlan` half keeps tagged frames when they reach the filter
+# tagged (capture files); the kernel hands live frames to it untagged.
+_TCP_DATA = "((tcp[12:1] & 0xf0) >> 2)"
+_TCP6_DATA = "(40 + ((ip6[52:1] & 0xf0) >> 2))"
+HTTP_METHOD_HEADS = ("0x47455420", "0x504f5354", "0x48454144", "0x50555420", "0x434f4e4e",
+                     "0x44454c45", "0x4f505449", "0x50415443")   # GET  POST HEAD PUT  CONN …
+_HEADS = (f"(tcp[{_TCP_DATA}:1] = 0x16 and tcp[{_TCP_DATA} + 5:1] = 1) or "
+          + " or ".join(f"tcp[{_TCP_DATA}:4] = {head}" for head in HTTP_METHOD_HEADS)
+          + f" or (ip6[6] = 6 and ((ip6[{_TCP6_DATA}:1] = 0x16 and ip6[{_TCP6_DATA} + 5:1] = 1)"
+          + "".join(f" or ip6[{_TCP6_DATA}:4] = {head}" for head in HTTP_METHOD_HEADS) + "))"
+          + " or (tcp dst port 443 and tcp[tcpflags] & tcp-push != 0)"
+          + " or (ip6[6] = 6 and ip6[42:2] = 443 and ip6[53] & 8 != 0)")
+_QUIC_SHORT = ("(udp port 443 and udp[8] & 0x80 = 0) or (ip6[6] = 17 and (ip6[40:2] = 443 "
+               "or ip6[42:2] = 443) and ip6[48] & 0x80 = 0)")
+_KEEP = (f"(udp and not ({_QUIC_SHORT})) or tcp port 53 "
+         "or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 "
+         f"or (ip6[6] = 6 and ip6[53] & 7 != 0) or {_HEADS} "
          "or ip proto 4 or ip proto 41 or ip proto 47 "
          "or ip6 proto 4 or ip6 proto 41 or ip6 proto 47")
 _LINK_CARRIERS = "ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ class Source:
     campaign: str = ""
     severity: int = 2
     allow: bool = False
+    resolvers: bool = False             # doh_resolvers: public DoH services, not indicators
     allow_empty: bool = False
     force: bool = False                 # load entries the safety guards would refuse
     dataset_type: str = ""              # suricata-dataset: string | ipv4 | ipv6 | ip
@@ -106,16 +107,17 @@ def read_sources(path: Path) -> list[Source]:
         raise RulesError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(document, dict):
         raise RulesError(f"{path}: expected a mapping with 'sources' and 'allowlist'")
-    unknown = set(document) - {"sources", "allowlist"}
+    unknown = set(document) - {"sources", "allowlist", "doh_resolvers"}
     if unknown:
         raise RulesError(f"{path}: unknown key(s): {', '.join(sorted(unknown))}")
     sources = []
-    for section, allow in (("sources", False), ("allowlist", True)):
+    for section in ("sources", "allowlist", "doh_resolvers"):
         items = document.get(section) or []
         if not isinstance(items, list):
             raise RulesError(f"{path}: '{section}' must be a list")
         for index, item in enumerate(items):
-            sources.append(_source(path, f"{section}[{index}]", item, allow))
+            source = _source(path, f"{section}[{index}]", item, section == "allowlist")
+            sources.append(replace(source, resolvers=section == "doh_resolvers"))
     return sources
 
 
@@ -207,9 +209,10 @@ def guard(source: Source, blocklist: Blocklist) -> Callable[[Entry], str]:
     """The safety guards for one source's entries: a function of an entry saying why it
     is refused, or "" to load it. Made once a source, as what it asks is fixed by then
     (allowlists load first)."""
-    if source.allow:
+    if source.allow or source.resolvers:
+        what = "an allowlist" if source.allow else "a resolver list"
         return lambda entry: "" if entry.kind in ("domain", "ip", "cidr") else \
-            f"{entry.value!r}: an allowlist holds names and addresses, not {entry.kind}s"
+            f"{entry.value!r}: {what} holds names and addresses, not {entry.kind}s"
     if source.force:
         return lambda entry: ""
     is_public = public_suffix_test()
@@ -295,6 +298,8 @@ def _add(blocklist: Blocklist, source: Source, entry: Entry,
     """Add one entry; False when this source already listed it. (Called once a line
     of every list: no closures or objects made here that the common case, a new
     entry, does not need.)"""
+    if source.resolvers:
+        return _add_resolver(blocklist, source, entry)
     if entry.kind == "domain":
         domains = blocklist.allow_domains if source.allow else blocklist.domains
         existing = domains.get(entry.value, entry.exact)
@@ -322,6 +327,20 @@ def _add(blocklist: Blocklist, source: Source, entry: Entry,
         if value is not None:
             addresses.add_key(packed, prefixlen, value)
     return value is not None
+
+
+def _add_resolver(blocklist: Blocklist, source: Source, entry: Entry) -> bool:
+    """A DoH resolver's name or address; False when listed before."""
+    if entry.kind == "domain":
+        if blocklist.resolvers.get(entry.value) is not None:
+            return False
+        blocklist.resolvers.add(entry.value, source.name)
+        return True
+    assert entry.key is not None, "address entries carry their parsed key"
+    if blocklist.resolver_addresses.get_key(*entry.key) is not None:
+        return False
+    blocklist.resolver_addresses.add_key(*entry.key, source.name)
+    return True
 
 
 def _listing(source: Source, entry: Entry, existing: Any,

@@ -543,6 +543,10 @@ class Blocklist:
     allow_addresses: PrefixSet[str]
     urls: UrlSet[Provenance] = field(default_factory=UrlSet)
     fingerprints: dict[str, Provenance] = field(default_factory=dict)   # JA3 MD5s, JA4s
+    # Not indicators: the public DNS-over-HTTPS services (rules.yaml's doh_resolvers),
+    # by name and by address; the value is the list's name
+    resolvers: DomainSet[str] = field(default_factory=DomainSet)
+    resolver_addresses: PrefixSet[str] = field(default_factory=PrefixSet)
     match_domain: Callable[[str], Indicator | None] = field(init=False, repr=False,
                                                             compare=False)
     match_address: Callable[[bytes], Indicator | None] = field(init=False, repr=False,
@@ -553,11 +557,11 @@ class Blocklist:
 
     def __getstate__(self) -> tuple:
         return (self.domains, self.addresses, self.allow_domains, self.allow_addresses,
-                self.urls, self.fingerprints)
+                self.urls, self.fingerprints, self.resolvers, self.resolver_addresses)
 
     def __setstate__(self, state: tuple) -> None:
         (self.domains, self.addresses, self.allow_domains, self.allow_addresses, self.urls,
-         self.fingerprints) = state
+         self.fingerprints, self.resolvers, self.resolver_addresses) = state
         self._bind()
 
     def _bind(self) -> None:
@@ -578,6 +582,8 @@ class Blocklist:
         self.allow_domains.compile()
         self.addresses.compile()
         self.allow_addresses.compile()
+        self.resolvers.compile()
+        self.resolver_addresses.compile()
         self._bind()
 
     def listed_domain(self, name: str) -> Indicator | None:

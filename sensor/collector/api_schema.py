@@ -18,7 +18,8 @@ from sensor import __version__
 
 MAX_TEXT = 1024         # an escaped 255-byte DNS name fits
 MAX_SOURCES = 64
-MAX_ROWS = {"alerts": 20_000, "counts": 100_000, "hosts_seen": 100_000}
+MAX_ROWS = {"alerts": 20_000, "counts": 100_000, "hosts_seen": 100_000,
+            "encrypted_dns": 100_000}
 
 # (field, type, required); types: number, integer, string, ip, mac?, boolean, strings, object
 ALERT = (("ts", "number", True), ("host_ip", "ip", True), ("host_mac", "mac?", True),
@@ -30,12 +31,17 @@ ALERT = (("ts", "number", True), ("host_ip", "ip", True), ("host_mac", "mac?", T
          ("resolved_from", "string", False))
 COUNT = (("host_ip", "ip", True), ("host_mac", "mac?", True), ("hour", "integer", True),
          ("indicator", "string", True), ("indicator_type", "string", True),
-         ("hits", "integer", True), ("first", "number", True), ("last", "number", True))
+         ("hits", "integer", True), ("first", "number", True), ("last", "number", True),
+         ("matches", "strings", False))
 SEEN = (("host_ip", "ip", True), ("host_mac", "mac?", True), ("hour", "integer", True),
         ("first", "number", True), ("last", "number", True))
+ENCRYPTED_DNS = (("host_ip", "ip", True), ("host_mac", "mac?", True), ("hour", "integer", True),
+                 ("kind", "string", True), ("server", "string", True),
+                 ("flows", "integer", True), ("first", "number", True), ("last", "number", True))
 ENVELOPE = (("sensor", "string", True), ("stream", "string", True),
             ("sequence", "integer", True), ("alerts", ALERT, True), ("counts", COUNT, True),
-            ("hosts_seen", SEEN, True), ("dropped_alerts", "integer", True))
+            ("hosts_seen", SEEN, True), ("encrypted_dns", ENCRYPTED_DNS, False),
+            ("dropped_alerts", "integer", True))
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -107,7 +113,8 @@ def _check_object(doc: Any, fields: tuple, where: str) -> None:
             raise Invalid(f"{where}{'.' if where else ''}{name}: expected {_KINDS[kind][1]}")
 
 
-_COMPILED = {id(fields): _compile(fields) for fields in (ALERT, COUNT, SEEN, ENVELOPE)}
+_COMPILED = {id(fields): _compile(fields)
+             for fields in (ALERT, COUNT, SEEN, ENCRYPTED_DNS, ENVELOPE)}
 
 
 def validate_batch(doc: Any) -> None:
@@ -162,7 +169,8 @@ SENSOR = _obj(["id", "unit", "created", "last_seen", "batches", "alerts", "dropp
               id=_STR, unit=_STR, created=_TIME, last_seen=_TIME_OR_NULL, batches=_INT,
               alerts=_INT, dropped_alerts=_INT, silent_seconds={"type": ["number", "null"]})
 INDICATOR = _obj(["indicator", "indicator_type", "hits", "hosts"], indicator=_STR,
-                 indicator_type=_STR, hits=_INT, hosts=_INT)
+                 indicator_type=_STR, hits=_INT, hosts=_INT,
+                 matches={"type": "array", "items": _STR})
 HOST_DETAIL = {"allOf": [{"$ref": "#/components/schemas/Host"}, _obj(
     ["hits_by_day", "recent_alerts"],
     hits_by_day={"type": "array", "items": _obj(["day", "indicator", "indicator_type", "hits"],
@@ -185,14 +193,21 @@ REPORT = _obj(
                by_group={"type": "object", "additionalProperties": _COUNTS}),
     form2={"type": "array", "items": _obj(
         ["unit", "group", "informed", "deployed", "sensors", "sensors_reporting",
-         *_FORM2_NUMBERS, "top_indicators", "hosts_still_infected"],
+         *_FORM2_NUMBERS, "computers_encrypted_dns", "top_indicators", "hosts_still_infected",
+         "hosts_encrypted_dns"],
         unit=_STR, group=_STR, informed=_BOOL, deployed=_BOOL, sensors=_INT,
         sensors_reporting=_INT, **dict.fromkeys(_FORM2_NUMBERS, _INT),
+        computers_encrypted_dns=_INT,
         top_indicators={"type": "array", "items": INDICATOR},
         hosts_still_infected={"type": "array", "items": _obj(
             ["id", "ip", "mac", "sensor", "last_hit", "hits"], id=_INT, ip=_STR,
-            mac=_NULLABLE_STR, sensor=_STR, last_hit=_TIME_OR_NULL, hits=_INT)})},
-    totals=_obj(list(_FORM2_NUMBERS), **dict.fromkeys(_FORM2_NUMBERS, _INT)),
+            mac=_NULLABLE_STR, sensor=_STR, last_hit=_TIME_OR_NULL, hits=_INT)},
+        hosts_encrypted_dns={"type": "array", "items": _obj(
+            ["id", "ip", "mac", "sensor", "kinds", "servers", "flows"], id=_INT, ip=_STR,
+            mac=_NULLABLE_STR, sensor=_STR, kinds={"type": "array", "items": _STR},
+            servers={"type": "array", "items": _STR}, flows=_INT)})},
+    totals=_obj(list(_FORM2_NUMBERS), **dict.fromkeys(_FORM2_NUMBERS, _INT),
+                computers_encrypted_dns=_INT),
     silent_sensors={"type": "array", "items": _obj(["id", "unit", "last_seen"], id=_STR,
                                                    unit=_STR, last_seen=_TIME_OR_NULL)},
     assessment=_STR)
@@ -225,10 +240,10 @@ def _query(name: str, description: str, schema: dict | None = None) -> dict[str,
 
 
 def openapi() -> dict[str, Any]:
-    names = {id(ENVELOPE): "Batch", id(ALERT): "Alert", id(COUNT): "HostCount",
-             id(SEEN): "HostSeen"}
-    schemas = {name: _schema(fields, names) for fields, name in
-               ((ENVELOPE, "Batch"), (ALERT, "Alert"), (COUNT, "HostCount"), (SEEN, "HostSeen"))}
+    parts = ((ENVELOPE, "Batch"), (ALERT, "Alert"), (COUNT, "HostCount"), (SEEN, "HostSeen"),
+             (ENCRYPTED_DNS, "HostEncryptedDns"))
+    names = {id(fields): name for fields, name in parts}
+    schemas = {name: _schema(fields, names) for fields, name in parts}
     schemas |= {"Host": HOST, "HostDetail": HOST_DETAIL, "Sensor": SENSOR,
                 "Indicator": INDICATOR, "Report": REPORT, "Error": ERROR}
     host_id = {"name": "id", "in": "path", "required": True, "schema": _INT}

@@ -51,6 +51,10 @@ LABELS: dict[str, dict[str, str]] = {
         "annex": "Phụ lục",
         "top_indicators": "Địa chỉ độc hại được kết nối nhiều nhất",
         "indicator": "Địa chỉ độc hại", "kind": "Loại", "hits": "Số lượt", "hosts": "Số máy",
+        "matches": "Phát hiện qua",
+        "encrypted_dns": "Máy tính dùng DNS mã hoá (thiết bị giám sát không thấy các truy vấn "
+                         "DNS của các máy này)",
+        "resolvers": "Máy chủ DNS", "flows": "Số kết nối",
         "still_infected": "Máy tính chưa xử lý",
         "ip": "Địa chỉ IP", "mac": "Địa chỉ MAC", "sensor": "Thiết bị giám sát",
         "last_hit": "Lần kết nối cuối",
@@ -82,6 +86,10 @@ LABELS: dict[str, dict[str, str]] = {
         "annex": "Annex",
         "top_indicators": "Most contacted malicious addresses",
         "indicator": "Indicator", "kind": "Type", "hits": "Hits", "hosts": "Hosts",
+        "matches": "Seen as",
+        "encrypted_dns": "Computers using encrypted DNS (the sensor cannot see these "
+                         "computers' DNS lookups)",
+        "resolvers": "Resolvers", "flows": "Connections",
         "still_infected": "Computers still infected",
         "ip": "IP address", "mac": "MAC address", "sensor": "Sensor",
         "last_hit": "Last hit",
@@ -149,15 +157,23 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
     for unit in report.units:
         if unit.top_indicators:
             annex.append(Table(f"{unit.unit}: {text['top_indicators']}",
-                               [text["indicator"], text["kind"], text["hits"], text["hosts"]],
-                               [[i.indicator, i.indicator_type, i.hits, i.hosts]
-                                for i in unit.top_indicators]))
+                               [text["indicator"], text["kind"], text["matches"], text["hits"],
+                                text["hosts"]],
+                               [[i.indicator, i.indicator_type, ", ".join(i.matches), i.hits,
+                                 i.hosts] for i in unit.top_indicators]))
         if unit.hosts_still_infected:
             annex.append(Table(f"{unit.unit}: {text['still_infected']}",
                                [text["ip"], text["mac"], text["sensor"], text["last_hit"],
                                 text["hits"]],
                                [[h.ip, h.mac or "", h.sensor, h.last_hit or "", h.hits]
                                 for h in unit.hosts_still_infected]))
+        if unit.hosts_encrypted_dns:
+            annex.append(Table(f"{unit.unit}: {text['encrypted_dns']}",
+                               [text["ip"], text["mac"], text["sensor"], text["kind"],
+                                text["resolvers"], text["flows"]],
+                               [[h.ip, h.mac or "", h.sensor, ", ".join(h.kinds).upper(),
+                                 ", ".join(h.servers[:5]), h.flows]
+                                for h in unit.hosts_encrypted_dns]))
     if report.silent_sensors:
         annex.append(Table(text["silent"], [text["sensor"], text["unit"], text["last_seen"]],
                            [[s.id, s.unit, s.last_seen or "-"] for s in report.silent_sensors]))

@@ -105,6 +105,7 @@ class IndicatorFigure:
     indicator_type: str
     hits: int
     hosts: int
+    matches: list[str] = field(default_factory=list)    # how its alerts saw it
 
 
 @dataclass
@@ -115,6 +116,21 @@ class InfectedHost:
     sensor: str
     last_hit: str | None
     hits: int
+
+
+@dataclass
+class EncryptedDnsHost:
+    """A computer that resolved names where the sensor cannot read them."""
+    id: int
+    ip: str
+    mac: str | None
+    sensor: str
+    kinds: list[str]            # dot, doq, doh
+    servers: list[str]          # the resolvers' names or addresses
+    flows: int
+
+
+MAX_LISTED_HOSTS = 1000         # per annex list of the report
 
 
 @dataclass
@@ -129,8 +145,10 @@ class UnitFigures:
     computers_covered: int = 0
     computers_found: int = 0
     computers_handled: int = 0
+    computers_encrypted_dns: int = 0    # not Form 2: the sensor cannot see their DNS
     top_indicators: list[IndicatorFigure] = field(default_factory=list)
     hosts_still_infected: list[InfectedHost] = field(default_factory=list)
+    hosts_encrypted_dns: list[EncryptedDnsHost] = field(default_factory=list)
 
 
 @dataclass
@@ -179,7 +197,8 @@ class Report:
                       "by_group": self.by_group()},
             "form2": [asdict(unit) for unit in self.units],
             "totals": {name: self.total(name) for name in
-                       ("computers_covered", "computers_found", "computers_handled")},
+                       ("computers_covered", "computers_found", "computers_handled",
+                        "computers_encrypted_dns")},
             "silent_sensors": [asdict(sensor) for sensor in self.silent_sensors],
             "assessment": assessment(self, lang),
         }
@@ -221,8 +240,27 @@ def build_report(rows: ReportRows, period: Period, unit: str | None = None,
     for unit_name, host_id, ip, mac, sensor, last_hit, hits in rows.infected:
         units[unit_name].hosts_still_infected.append(
             InfectedHost(host_id, ip, mac, sensor, _iso(last_hit), hits))
+    matches: dict[tuple[str, str], list[str]] = {}
+    for unit_name, indicator, match in rows.matches:
+        matches.setdefault((unit_name, indicator), []).append(match)
     for unit_name, indicator, kind, hits, hosts in rows.indicators:
-        units[unit_name].top_indicators.append(IndicatorFigure(indicator, kind, hits, hosts))
+        units[unit_name].top_indicators.append(IndicatorFigure(
+            indicator, kind, hits, hosts, matches.get((unit_name, indicator), [])))
+    listed: dict[int, EncryptedDnsHost] = {}
+    for unit_name, host_id, ip, mac, sensor, kind, server, flows in rows.encrypted_dns:
+        host = listed.get(host_id)
+        if host is None:
+            figures = units[unit_name]
+            figures.computers_encrypted_dns += 1
+            if len(listed) >= MAX_LISTED_HOSTS:
+                continue
+            host = listed[host_id] = EncryptedDnsHost(host_id, ip, mac, sensor, [], [], 0)
+            figures.hosts_encrypted_dns.append(host)
+        if kind not in host.kinds:
+            host.kinds.append(kind)
+        if server not in host.servers:
+            host.servers.append(server)
+        host.flows += flows
     return Report(period, unit, group, list(units.values()), silent)
 
 

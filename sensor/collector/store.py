@@ -23,7 +23,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -81,6 +81,17 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX host_hits_day ON host_hits (day, host_id, indicator, kind, hits)",
         """INSERT INTO sensor_days SELECT DISTINCT h.sensor, d.day, h.unit FROM host_days d
                JOIN hosts h ON h.id = d.host_id WHERE true ON CONFLICT DO NOTHING""",
+    ],
+    [   # 3: hosts resolving names where the sensor cannot read them (DoT, DoQ, DoH), by day
+        """CREATE TABLE host_encrypted_dns (host_id BIGINT NOT NULL REFERENCES hosts (id),
+               day TEXT NOT NULL, kind TEXT NOT NULL, server TEXT NOT NULL,
+               flows BIGINT NOT NULL, PRIMARY KEY (host_id, day, kind, server))""",
+        "CREATE INDEX host_encrypted_dns_day ON host_encrypted_dns (day, host_id)",
+        # how a host's hits on an indicator were seen each day (the report's annex)
+        """CREATE TABLE host_hit_matches (host_id BIGINT NOT NULL REFERENCES hosts (id),
+               day TEXT NOT NULL, indicator TEXT NOT NULL, match TEXT NOT NULL,
+               PRIMARY KEY (host_id, day, indicator, match))""",
+        "CREATE INDEX host_hit_matches_day ON host_hit_matches (day, indicator, host_id)",
     ],
 ]
 
@@ -348,8 +359,19 @@ class Store:
             sorted((host_ids[_identity(c)], day(c["hour"]), c["indicator"],
                     c["indicator_type"], c["hits"]) for c in envelope["counts"]))
         self._executemany(
+            "INSERT INTO host_hit_matches VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            sorted({(host_ids[_identity(c)], day(c["hour"]), c["indicator"], match)
+                    for c in envelope["counts"] for match in c.get("matches", ())}))
+        encrypted = envelope.get("encrypted_dns", [])
+        self._executemany(
             "INSERT INTO host_days VALUES (?, ?) ON CONFLICT DO NOTHING",
-            sorted({(host_ids[_identity(s)], day(s["hour"])) for s in envelope["hosts_seen"]}))
+            sorted({(host_ids[_identity(s)], day(s["hour"]))
+                    for s in envelope["hosts_seen"] + encrypted}))
+        self._executemany(
+            "INSERT INTO host_encrypted_dns VALUES (?, ?, ?, ?, ?) ON CONFLICT (host_id, day, "
+            "kind, server) DO UPDATE SET flows = host_encrypted_dns.flows + excluded.flows",
+            sorted((host_ids[_identity(e)], day(e["hour"]), e["kind"], e["server"], e["flows"])
+                   for e in encrypted))
         alerts = envelope["alerts"]
         # Days by quarter hour: every time zone's midnight falls on one, so the day is
         # the same, and 500 alerts' times come down to a few keys of the day cache.
@@ -381,6 +403,7 @@ class Store:
         """One row per host of the batch: seen span and hit span merged in; returns ids."""
         spans: dict[str, list] = {}   # identity → [ip, mac, first, last, first_hit, last_hit]
         for row, is_hit in ([(s, False) for s in envelope["hosts_seen"]]
+                            + [(e, False) for e in envelope.get("encrypted_dns", [])]
                             + [(c, True) for c in envelope["counts"]]):
             identity = _identity(row)
             span = spans.get(identity)
@@ -519,7 +542,32 @@ class Store:
                 GROUP BY h.unit, q.indicator, q.kind) r
             WHERE r.rank <= ? ORDER BY r.unit, r.rank""",
             (*days, *scope_params, top)).fetchall()
-        return ReportRows(units, sensors, covered, found, infected, indicators)
+        matches = self._indicator_matches(days, indicators, hosts, scope_params)
+        encrypted = self._execute(
+            f"""SELECT h.unit, h.id, h.ip, h.mac, h.sensor, e.kind, e.server,
+                    CAST(SUM(e.flows) AS BIGINT)
+                FROM host_encrypted_dns e JOIN hosts h ON h.id = e.host_id
+                WHERE e.day BETWEEN ? AND ?{hosts}
+                GROUP BY h.unit, h.id, h.ip, h.mac, h.sensor, e.kind, e.server
+                ORDER BY h.unit, h.id, e.kind, e.server""",
+            (*days, *scope_params)).fetchall()
+        return ReportRows(units, sensors, covered, found, infected, indicators, encrypted,
+                          matches)
+
+    def _indicator_matches(self, days: tuple[str, str], indicators: list[tuple], hosts: str,
+                           scope_params: list) -> list[tuple]:
+        """(unit, indicator, match point) of the given top indicators' hits in the
+        period: how each was seen."""
+        wanted = sorted({row[1] for row in indicators})
+        found: list[tuple] = []
+        for chunk in range(0, len(wanted), 500):
+            names = wanted[chunk:chunk + 500]
+            found += self._execute(
+                f"SELECT DISTINCT h.unit, m.indicator, m.match FROM host_hit_matches m "
+                f"JOIN hosts h ON h.id = m.host_id WHERE m.day BETWEEN ? AND ?{hosts} "
+                f"AND m.indicator IN ({', '.join('?' * len(names))}) ORDER BY 1, 2, 3",
+                (*days, *scope_params, *names)).fetchall()
+        return found
 
 
 # Hosts with at least one hit in the period: their status now and their hits in the
@@ -542,6 +590,9 @@ class ReportRows:
     found: list[tuple]          # (unit, distinct hosts hit, of which handled now)
     infected: list[tuple]       # (unit, host id, ip, mac, sensor, last hit, hits in period)
     indicators: list[tuple]     # (unit, indicator, kind, hits, hosts), top N per unit
+    encrypted_dns: list[tuple] = field(default_factory=list)
+    # (unit, host id, ip, mac, sensor, kind, server, flows): encrypted DNS in the period
+    matches: list[tuple] = field(default_factory=list)  # (unit, indicator, match point)
 
 
 def _report_scope(unit: str | None, group: str | None) -> tuple[Callable[[str], str], list]:

@@ -34,7 +34,8 @@ def check(rules: list[Path]) -> int:
     held = resident_bytes() - before
     seconds = time.perf_counter() - started
     for source in report.sources:
-        kind = "allowlist" if source.source.allow else "blocklist"
+        kind = "allowlist" if source.source.allow else \
+            "DoH resolvers" if source.source.resolvers else "blocklist"
         kinds = ", ".join(f"{k} {n:,}" for k, n in sorted(source.by_kind.items())) or "nothing"
         print(f"{source.source.name} ({kind}, {source.detected_format or source.source.format}, "
               f"{source.source.path}): "

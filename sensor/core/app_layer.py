@@ -108,7 +108,9 @@ class AppLayer:
     def _wait(self, ts: float, flow: Flow, problems: list[str]) -> None:
         """Keep the bounds after a flow's reader has taken a packet."""
         waiting = self.waiting
-        before = waiting.get(flow.flow_id)
+        before = waiting.get(flow.flow_id) if waiting else None
+        if before is None and flow.app is FINISHED:
+            return                  # the usual case: read whole from one packet
         held = _held(flow.app)
         if before is not None:
             self.waiting_bytes -= before[1]

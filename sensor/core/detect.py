@@ -27,6 +27,7 @@ from sensor.core.events import (
     QR_RESPONSE,
     ClientHello,
     DnsMessage,
+    EncryptedDns,
     Endpoints,
     Hit,
     HttpRequest,
@@ -34,6 +35,7 @@ from sensor.core.events import (
     addr_text,
 )
 
+DOT_PORT, DOH_PORT = 853, 443
 DEFAULT_INTERNAL_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
                              "fc00::/7", "fe80::/10")
 MIN_TTL = 60.0                  # clients keep using an answer briefly, even with TTL 0
@@ -180,6 +182,33 @@ class Detector:
         host, outbound = self._host(ep.src, ep.dst)
         return [Hit(ts, flow_id, ep, indicator, match, host, outbound, seen, vlan=vlan,
                     http=request) for indicator, match, seen in found]
+
+    def encrypted_dns(self, ts: float, flow_id: int, ep: Endpoints,
+                      hello: ClientHello | None = None) -> EncryptedDns | None:
+        """An internal client's flow to a DNS-over-TLS/QUIC port, or to a listed DoH
+        resolver's address (at the flow's start) or name (in its ClientHello)."""
+        port = ep.dport
+        if port != DOT_PORT and port != DOH_PORT:
+            return None
+        blocklist = self.blocklist
+        if hello is None:
+            if port == DOT_PORT:
+                kind = "dot" if ep.proto == 6 else "doq"
+            elif len(blocklist.resolver_addresses) and \
+                    blocklist.resolver_addresses.match(ep.dst) is not None:
+                kind = "doh"
+            else:
+                return None
+            server = addr_text(ep.dst)
+        elif port == DOH_PORT and hello.sni and len(blocklist.resolvers) and \
+                blocklist.resolvers.match(hello.sni) is not None and \
+                blocklist.resolver_addresses.match(ep.dst) is None:     # not counted yet
+            kind, server = "doh", hello.sni
+        else:
+            return None
+        if not self.is_internal(ep.src) or self.is_internal(ep.dst):
+            return None
+        return EncryptedDns(ts, flow_id, ep, ep.src, kind, server)
 
     def flow_start(self, ts: float, flow_id: int, ep: Endpoints,
                    vlan: tuple[int, ...]) -> list[Hit]:

@@ -164,6 +164,19 @@ class HttpEvent(NamedTuple):
     tunnel: Tunnel | None = None
 
 
+class EncryptedDns(NamedTuple):
+    """An internal host resolving names where the sensor cannot read them: DNS over TLS
+    (TCP 853), over QUIC (UDP 853), or over HTTPS to a listed public resolver, known by
+    its server name or address. Not a campaign hit."""
+
+    ts: float
+    flow_id: int
+    endpoints: Endpoints        # the client first
+    host: bytes                 # the internal client
+    kind: str                   # dot | doq | doh
+    server: str                 # the resolver's name (SNI) or address
+
+
 class FlowEnd(NamedTuple):
     """A finished bidirectional flow; `src` is the initiator."""
 

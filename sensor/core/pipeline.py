@@ -33,6 +33,7 @@ from sensor.core.events import (
     QR_RESPONSE,
     ClientHello,
     DnsEvent,
+    EncryptedDns,
     Endpoints,
     FlowEnd,
     Hit,
@@ -53,7 +54,7 @@ _ETH_IPV4 = struct.Struct("!12xHBxH2xHxB2x4s4sHHI")
 DNS_PORT, MDNS_PORT = 53, 5353
 DNS_PORTS = frozenset((DNS_PORT, MDNS_PORT))
 
-Event = DnsEvent | Hit | FlowEnd | TlsEvent | QuicEvent | HttpEvent
+Event = DnsEvent | Hit | FlowEnd | TlsEvent | QuicEvent | HttpEvent | EncryptedDns
 EVENT_CHUNK = 512
 
 
@@ -79,6 +80,7 @@ class PipelineStats:
     tls_hellos: int = 0
     quic_hellos: int = 0
     http_requests: int = 0
+    encrypted_dns: int = 0      # flows of internal hosts to DoT, DoQ or DoH resolvers
 
 
 class Pipeline:
@@ -194,6 +196,8 @@ class Pipeline:
                 hits = detector.flow_start(ts, flow.flow_id, flow.endpoints, vlan)
                 if hits:
                     self._hits(flow, hits)
+                if dport == 853 or dport == 443:
+                    self._encrypted_dns(ts, flow.flow_id, flow.endpoints, None)
             if pend > poff:
                 if sport in DNS_PORTS or dport in DNS_PORTS:
                     ep = flow.endpoints if forward else new_record(
@@ -232,6 +236,7 @@ class Pipeline:
         hits = self.detector.flow_start(flow.first_ts, flow.flow_id, flow.endpoints, ())
         if hits:
             self._hits(flow, hits)
+        self._encrypted_dns(flow.first_ts, flow.flow_id, flow.endpoints, None)
 
     def finish(self, ts: float = 0.0,
                conntrack_now: Mapping[int, ConntrackEvent] | None = None) -> None:
@@ -289,6 +294,14 @@ class Pipeline:
                                           "quic.sni" if quic_version else "tls.sni")
         if hits:
             self._hits(flow, hits)
+        self._encrypted_dns(ts, flow.flow_id, flow.endpoints, hello)
+
+    def _encrypted_dns(self, ts: float, flow_id: int, ep: Endpoints,
+                       hello: ClientHello | None) -> None:
+        found = self.detector.encrypted_dns(ts, flow_id, ep, hello)
+        if found is not None:
+            self.stats.encrypted_dns += 1
+            self.events.append(found)
 
     def _request(self, ts: float, flow: Flow, request: HttpRequest,
                  vlan: tuple[int, ...]) -> None:

@@ -47,6 +47,8 @@ class SensorSnapshot:
     hits: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     dns: Counter[tuple[bool, int]] = field(default_factory=Counter)
     hosts_hit: int = 0
+    encrypted_dns: Counter[str] = field(default_factory=Counter)
+    hosts_with_encrypted_dns: int = 0
     uplink: UplinkStats | None = None
     spool_batches: int = 0
     spool_bytes: int = 0
@@ -56,7 +58,8 @@ class SensorSnapshot:
              counts: EventCounts, uplink: object | None) -> SensorSnapshot:
         """Copies, not references: the exporter thread reads this while the loop runs."""
         snapshot = cls(sensor_id, mode, list(workers), counts.alerts, Counter(counts.flow_ends),
-                       Counter(counts.hits), Counter(counts.dns), counts.hosts_hit())
+                       Counter(counts.hits), Counter(counts.dns), counts.hosts_hit(),
+                       Counter(counts.encrypted_dns), counts.hosts_with_encrypted_dns())
         if uplink is not None:
             snapshot.uplink = replace(uplink.stats)
             snapshot.spool_batches, snapshot.spool_bytes = uplink.spool.depth, uplink.spool.bytes
@@ -118,6 +121,21 @@ class SensorCollector(Collector):
         yield GaugeMetricFamily("madoc_hosts_hit",
                                 "Internal hosts with an outbound hit in the last hour.",
                                 value=snap.hosts_hit)
+        yield _labelled(CounterMetricFamily, "madoc_app_messages",
+                        "Names read inside connections: TLS and QUIC ClientHellos, HTTP "
+                        "requests.", ["protocol"],
+                        {("tls",): total.pipeline.tls_hellos,
+                         ("quic",): total.pipeline.quic_hellos,
+                         ("http",): total.pipeline.http_requests})
+        yield _labelled(CounterMetricFamily, "madoc_encrypted_dns_flows",
+                        "Flows of internal hosts to encrypted DNS (dot: TCP 853, doq: UDP 853, "
+                        "doh: a listed DNS-over-HTTPS resolver), whose lookups the sensor "
+                        "cannot read.", ["kind"],
+                        {(kind,): snap.encrypted_dns.get(kind, 0)
+                         for kind in ("dot", "doq", "doh")})
+        yield GaugeMetricFamily("madoc_encrypted_dns_hosts",
+                                "Internal hosts that used encrypted DNS in the last hour.",
+                                value=snap.hosts_with_encrypted_dns)
         yield _labelled(GaugeMetricFamily, "madoc_indicators", "Indicators loaded, by source.",
                         ["source"], {(name,): n for name, n in total.rules.source_entries.items()})
         yield _labelled(CounterMetricFamily, "madoc_rules_reloads", "Rules reloads, by result.",

@@ -7,7 +7,15 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TextIO
 
-from sensor.core.events import QR_RESPONSE, RCODE_MASK, DnsEvent, FlowEnd, Hit, addr_text
+from sensor.core.events import (
+    QR_RESPONSE,
+    RCODE_MASK,
+    DnsEvent,
+    EncryptedDns,
+    FlowEnd,
+    Hit,
+    addr_text,
+)
 from sensor.core.pipeline import Event, Pipeline
 
 HOST_WINDOW = 3600.0     # seconds of event time for `hosts_hit`
@@ -24,6 +32,8 @@ class EventCounts:
         self.dns: Counter[tuple[bool, int]] = Counter()       # (is response, rcode)
         self.last_hit: dict[bytes, float] = {}                # host → its last outbound hit
         self.newest = 0.0                                     # event time of the newest hit
+        self.encrypted_dns: Counter[str] = Counter()          # kind → flows
+        self.last_encrypted: dict[bytes, float] = {}          # host → its last such flow
 
     def add(self, events: list[Event]) -> None:
         dns = self.dns
@@ -35,6 +45,10 @@ class EventCounts:
                 self._hit(event)
             elif isinstance(event, FlowEnd):
                 self.flow_ends[event.reason] += 1
+            elif isinstance(event, EncryptedDns):
+                self.encrypted_dns[event.kind] += 1
+                self.last_encrypted.pop(event.host, None)
+                self.last_encrypted[event.host] = event.ts
 
     def _hit(self, hit: Hit) -> None:
         self.alerts += 1
@@ -47,13 +61,23 @@ class EventCounts:
 
     def hosts_hit(self) -> int:
         """Internal hosts with an outbound hit in the last HOST_WINDOW of event time."""
-        since, last = self.newest - HOST_WINDOW, self.last_hit
-        while last:
-            host = next(iter(last))
-            if last[host] >= since:
-                break
-            del last[host]
-        return len(last)
+        return _recent(self.last_hit, self.newest - HOST_WINDOW)
+
+    def hosts_with_encrypted_dns(self) -> int:
+        """Internal hosts that used encrypted DNS in the last HOST_WINDOW of event time."""
+        last = self.last_encrypted
+        return _recent(last, max(last.values(), default=0.0) - HOST_WINDOW)
+
+
+def _recent(last: dict[bytes, float], since: float) -> int:
+    """How many hosts of `last` (host → time, oldest first) were there at `since` or
+    later; the older ones are forgotten."""
+    while last:
+        host = next(iter(last))
+        if last[host] >= since:
+            break
+        del last[host]
+    return len(last)
 
 
 def _when(ts: float) -> str:
@@ -90,7 +114,11 @@ def write_summary(out: TextIO, pipeline: Pipeline, counts: EventCounts, files: i
         f"files: {files}  packets: {stats.packets:,}  bytes: {stats.bytes:,}  "
         f"time: {seconds:.2f} s ({rate:,.0f} packets/s)",
         f"dns: {stats.dns_requests:,} requests, {stats.dns_responses:,} responses; "
-        f"tls: {stats.tls_hellos:,} ClientHellos",
+        f"tls: {stats.tls_hellos:,} ClientHellos; quic: {stats.quic_hellos:,} ClientHellos; "
+        f"http: {stats.http_requests:,} requests",
+        f"encrypted DNS (DoT, DoQ, DoH): {stats.encrypted_dns:,} flows"
+        + (f" ({_counter_text(counts.encrypted_dns)}) from "
+           f"{len(counts.last_encrypted):,} hosts" if stats.encrypted_dns else ""),
         f"flows: {sum(counts.flow_ends.values()):,} ({_counter_text(counts.flow_ends) or 'none'}); "
         f"evicted when the table was full: {pipeline.flows.evictions:,}; "
         f"emergency mode (table nearly full) entered: {pipeline.flows.emergencies:,}",

@@ -285,10 +285,11 @@ class EveWriter:
                 if not self.flows:
                     continue
                 record = flow_event(event, stamp)
-            elif self.app:
-                record = APP_EVENTS[event.__class__](event, stamp)
             else:
-                continue
+                app_event = APP_EVENTS.get(event.__class__) if self.app else None
+                if app_event is None:
+                    continue                # the encrypted-DNS count has no EVE event
+                record = app_event(event, stamp)
             lines.append(dumps(record))
         if lines:
             lines.append(b"")

@@ -1,4 +1,5 @@
-"""Pipeline events → uplink batches: alerts, per-host hit-count deltas, hosts seen.
+"""Pipeline events → uplink batches: alerts, per-host hit-count deltas, hosts seen, and
+per-host counts of flows to encrypted-DNS resolvers.
 
 A batch is cut when it holds `max_alerts` alerts or `max_counts` rows (hit counts and
 hosts seen alike, so a flood from a million spoofed addresses makes many batches on
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sensor.core.events import FlowEnd, Hit, addr_text
+from sensor.core.events import EncryptedDns, FlowEnd, Hit, addr_text
 
 Batch = dict[str, Any]
 HOUR = 3600
@@ -64,7 +65,10 @@ class BatchBuilder:
     def _reset(self) -> None:
         self._started: float | None = None
         self._alerts: list[dict[str, Any]] = []
-        self._counts: dict[tuple[bytes, int, str, str], list[float]] = {}
+        # (host, hour, indicator, kind) → [hits, first, last, match points]
+        self._counts: dict[tuple[bytes, int, str, str], list[Any]] = {}
+        # (host, hour, kind, server) → [flows, first, last]: encrypted DNS
+        self._encrypted: dict[tuple[bytes, int, str, str], list[float]] = {}
         # hour index (ts // HOUR) → host → [first, last]: nearly every event falls in the
         # hour of the one before, so the loop below keeps that hour's table at hand
         self._seen: dict[float, dict[bytes, list[float]]] = {}
@@ -84,6 +88,10 @@ class BatchBuilder:
                 ts, host = event.first_ts, event.endpoints.src
             elif cls is Hit:
                 ts, host = event.ts, event.host
+            elif cls is EncryptedDns:
+                self._encrypted_dns(event)
+                hour = None             # _saw may have started an hour's table
+                continue
             else:
                 continue
             started = self._started
@@ -130,10 +138,24 @@ class BatchBuilder:
         key = (hit.host, hour, hit.indicator.value, hit.indicator.kind)
         count = self._counts.get(key)
         if count is None:
-            self._counts[key] = [1, hit.ts, hit.ts]
+            self._counts[key] = [1, hit.ts, hit.ts, {hit.match}]
         else:
             count[0] += 1
             count[2] = hit.ts
+            count[3].add(hit.match)
+
+    def _encrypted_dns(self, event: EncryptedDns) -> None:
+        if self._started is None:
+            self._started = event.ts
+        key = (event.host, self._saw(event.host, event.ts), event.kind, event.server)
+        count = self._encrypted.get(key)
+        if count is None:
+            self._encrypted[key] = [1, event.ts, event.ts]
+            if self._rows + len(self._counts) + len(self._encrypted) >= self.max_counts:
+                self.cut()
+        else:
+            count[0] += 1
+            count[2] = event.ts
 
     def _saw(self, host: bytes, ts: float) -> int:
         """Note `host` active at `ts`; returns the hour (epoch seconds of its start)."""
@@ -155,7 +177,7 @@ class BatchBuilder:
 
     def cut(self) -> None:
         """Finish the current batch (if it holds anything) and start a new one."""
-        if self._alerts or self._counts or self._seen:
+        if self._alerts or self._counts or self._seen or self._encrypted:
             self.ready.append(self._batch())
         self._reset()
 
@@ -163,13 +185,17 @@ class BatchBuilder:
         mac_of = self.mac_of
         counts = [{"host_ip": addr_text(host), "host_mac": mac_of(host), "hour": hour,
                    "indicator": value, "indicator_type": kind, "hits": int(c[0]),
-                   "first": c[1], "last": c[2]}
+                   "first": c[1], "last": c[2], "matches": sorted(c[3])}
                   for (host, hour, value, kind), c in self._counts.items()]
         seen = [{"host_ip": addr_text(host), "host_mac": mac_of(host),
                  "hour": int(index) * HOUR, "first": span[0], "last": span[1]}
                 for index, hosts in self._seen.items() for host, span in hosts.items()]
+        encrypted = [{"host_ip": addr_text(host), "host_mac": mac_of(host), "hour": hour,
+                      "kind": kind, "server": server, "flows": int(c[0]), "first": c[1],
+                      "last": c[2]}
+                     for (host, hour, kind, server), c in self._encrypted.items()]
         return {"alerts": self._alerts, "counts": counts, "hosts_seen": seen,
-                "dropped_alerts": 0}
+                "encrypted_dns": encrypted, "dropped_alerts": 0}
 
     def take(self) -> list[Batch]:
         ready, self.ready = self.ready, []
@@ -177,33 +203,35 @@ class BatchBuilder:
 
 
 def merge_batches(batches: list[Batch]) -> Batch:
-    """One batch with the summed counts and hosts seen of `batches`, their alerts
-    dropped and counted in `dropped_alerts`: what a full spool keeps."""
-    counts: dict[tuple, dict[str, Any]] = {}
-    seen: dict[tuple, dict[str, Any]] = {}
-    dropped = 0
-    for batch in batches:
-        dropped += batch["dropped_alerts"] + len(batch["alerts"])
-        for row in batch["counts"]:
-            key = (row["host_ip"], row["host_mac"], row["hour"], row["indicator"],
-                   row["indicator_type"])
-            merged = counts.get(key)
-            if merged is None:
-                counts[key] = dict(row)
-            else:
-                merged["hits"] += row["hits"]
-                merged["first"] = min(merged["first"], row["first"])
-                merged["last"] = max(merged["last"], row["last"])
-        for row in batch["hosts_seen"]:
-            key = (row["host_ip"], row["host_mac"], row["hour"])
-            merged = seen.get(key)
-            if merged is None:
-                seen[key] = dict(row)
-            else:
-                merged["first"] = min(merged["first"], row["first"])
-                merged["last"] = max(merged["last"], row["last"])
-    return {"alerts": [], "counts": list(counts.values()), "hosts_seen": list(seen.values()),
+    """One batch with the summed counts, hosts seen and encrypted-DNS rows of `batches`,
+    their alerts dropped and counted in `dropped_alerts`: what a full spool keeps."""
+    dropped = sum(batch["dropped_alerts"] + len(batch["alerts"]) for batch in batches)
+    return {"alerts": [],
+            "counts": _merged(batches, "counts", ("indicator", "indicator_type"), "hits"),
+            "hosts_seen": _merged(batches, "hosts_seen", (), ""),
+            "encrypted_dns": _merged(batches, "encrypted_dns", ("kind", "server"), "flows"),
             "dropped_alerts": dropped}
+
+
+def _merged(batches: list[Batch], name: str, keys: tuple[str, ...], total: str
+            ) -> list[dict[str, Any]]:
+    """The rows called `name` of every batch, one per host, hour and `keys`: `total`
+    summed, first and last widened."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for batch in batches:
+        for row in batch.get(name, ()):
+            key = (row["host_ip"], row["host_mac"], row["hour"], *(row[k] for k in keys))
+            merged = rows.get(key)
+            if merged is None:
+                rows[key] = dict(row)
+                continue
+            if total:
+                merged[total] += row[total]
+            if "matches" in row:
+                merged["matches"] = sorted({*merged.get("matches", ()), *row["matches"]})
+            merged["first"] = min(merged["first"], row["first"])
+            merged["last"] = max(merged["last"], row["last"])
+    return list(rows.values())
 
 
 class Batching:

@@ -3,9 +3,13 @@
 
 Not committed (it is about 500 MB); `make bench` makes it on first use. The
 mix: 500 internal hosts; about 10% of packets are DNS (UDP query/response,
-1% of names listed); TCP flows with a handshake, request, MSS-sized response
-segments and FIN; UDP flows (QUIC-like). Frames are packed with struct, not
-scapy, so a million take seconds. Deterministic (fixed seed).
+1% of names listed); TCP flows to port 443 with a handshake, the client's first
+data, MSS-sized response segments and FIN, where the first data is a real TLS 1.3
+ClientHello for 70% of flows, an HTTP request for 10% and other bytes for the rest;
+UDP flows to port 443, half of them QUIC (a real version 1 Initial, then
+short-header packets), half other datagrams. The ClientHello and the Initial come
+from the captures in pcaps/ (pcaps/capture_apps.py). Frames are packed with struct,
+not scapy, so a million take seconds. Deterministic (fixed seed).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import struct
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PCAPS = HERE.parent.parent / "pcaps"
 PACKETS = 1_000_000
 HOSTS = [bytes((10, 1, n // 250, n % 250 + 1)) for n in range(500)]
 ETH_OUT = bytes.fromhex("020000000001" "020000000002" "0800")
@@ -60,11 +65,31 @@ def listed_address(n: int) -> bytes:
     return bytes((198, 18 + (n >> 16) % 2, (n >> 8) & 0xFF, n & 0xFF))
 
 
+def client_payload(path: Path, proto: int) -> bytes:
+    """The first TCP or UDP payload the client (10.77.0.10) sends in a capture."""
+    data = path.read_bytes()
+    at = 24
+    while at < len(data):
+        caplen = struct.unpack_from("<I", data, at + 8)[0]
+        frame = data[at + 16:at + 16 + caplen]
+        at += 16 + caplen
+        if frame[23] != proto or frame[26:30] != bytes((10, 77, 0, 10)):
+            continue
+        start = 34 + (8 if proto == 17 else (frame[46] >> 4) * 4)
+        if len(frame) > start:
+            return frame[start:]
+    raise ValueError(f"no client payload in {path}")
+
+
 def frames(rng: random.Random):
     """Yield (ts, frame) until PACKETS frames were made."""
     ts = 1662944400.0
     count = 0
     benign = [f"site{n}.example{n % 13}.vn" for n in range(5000)]
+    hello = client_payload(PCAPS / "tls" / "tls13-openssl.pcap", 6)
+    initial = client_payload(PCAPS / "quic" / "quic-v1.pcap", 17)
+    requests = [f"GET /news/{n}.html HTTP/1.1\r\nHost: {name}\r\nUser-Agent: Mozilla/5.0\r\n"
+                "Accept: */*\r\n\r\n".encode() for n, name in enumerate(benign[:500])]
     while count < PACKETS:
         host = rng.choice(HOSTS)
         roll = rng.random()
@@ -84,18 +109,21 @@ def frames(rng: random.Random):
             sport = rng.randrange(1024, 65535)
             seq, sseq = rng.randrange(2**32), rng.randrange(2**32)
             segments = rng.choice((2, 4, 8, 16, 32))
+            kind = rng.random()
+            first = hello if kind < 0.7 else rng.choice(requests) if kind < 0.8 else b"q" * 300
+            sent = seq + 1 + len(first)
             out = [(ETH_OUT, host, server, tcp(sport, 443, seq, 0, 0x02)),
                    (ETH_IN, server, host, tcp(443, sport, sseq, seq + 1, 0x12)),
                    (ETH_OUT, host, server, tcp(sport, 443, seq + 1, sseq + 1, 0x10)),
-                   (ETH_OUT, host, server, tcp(sport, 443, seq + 1, sseq + 1, 0x18, b"q" * 300))]
+                   (ETH_OUT, host, server, tcp(sport, 443, seq + 1, sseq + 1, 0x18, first))]
             for i in range(segments):
                 out.append((ETH_IN, server, host,
-                            tcp(443, sport, sseq + 1 + i * 1448, seq + 301, 0x10, b"r" * 1448)))
+                            tcp(443, sport, sseq + 1 + i * 1448, sent, 0x10, b"r" * 1448)))
                 if i % 2:
-                    out.append((ETH_OUT, host, server, tcp(sport, 443, seq + 301,
+                    out.append((ETH_OUT, host, server, tcp(sport, 443, sent,
                                                            sseq + 1 + (i + 1) * 1448, 0x10)))
-            out += [(ETH_OUT, host, server, tcp(sport, 443, seq + 301, sseq, 0x11)),
-                    (ETH_IN, server, host, tcp(443, sport, sseq, seq + 302, 0x11))]
+            out += [(ETH_OUT, host, server, tcp(sport, 443, sent, sseq, 0x11)),
+                    (ETH_IN, server, host, tcp(443, sport, sseq, sent + 1, 0x11))]
             for eth, src, dst, segment in out:
                 ts += 0.00002
                 yield ts, eth + ipv4(src, dst, 6, segment)
@@ -103,12 +131,14 @@ def frames(rng: random.Random):
         else:                                               # a UDP flow
             server = bytes((198, 51, 100, rng.randrange(256)))
             sport = rng.randrange(1024, 65535)
+            quic = rng.random() < 0.5
             for i in range(rng.choice((2, 4, 10))):
                 ts += 0.00002
                 if i % 2:
                     yield ts, ETH_IN + ipv4(server, host, 17, udp(443, sport, b"u" * 1200))
                 else:
-                    yield ts, ETH_OUT + ipv4(host, server, 17, udp(sport, 443, b"u" * 300))
+                    data = initial if quic and i == 0 else b"u" * 300   # "u": a short header
+                    yield ts, ETH_OUT + ipv4(host, server, 17, udp(sport, 443, data))
                 count += 1
 
 

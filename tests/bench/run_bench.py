@@ -54,7 +54,7 @@ from sensor.sources.pcapfile import CaptureFile
 blocklist = load_blocklist([Path(sys.argv[1])])[0]
 capture = CaptureFile(Path(sys.argv[2]))
 batches = list(capture.batches())
-pipeline = Pipeline(blocklist)
+pipeline = Pipeline(blocklist, app=sys.argv[3] == "app")
 gcpolicy.settle()
 before = resource.getrusage(resource.RUSAGE_SELF)
 for data, records, link in batches:
@@ -87,9 +87,11 @@ def wrap_in_erspan(source: Path, target: Path) -> None:
             out.write(wrapped + frame)
 
 
-def core_only_cpu() -> float:
-    """CPU seconds of the pipeline alone: frames already in memory, no EVE output."""
-    out = subprocess.run([sys.executable, "-c", CORE_ONLY, str(RULES), str(CAPTURE)],
+def core_only_cpu(app: bool = True) -> float:
+    """CPU seconds of the pipeline alone: frames already in memory, no EVE output
+    (`app`: names inside connections read)."""
+    out = subprocess.run([sys.executable, "-c", CORE_ONLY, str(RULES), str(CAPTURE),
+                          "app" if app else "no-app"],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     return float(out.stdout)
 
@@ -121,7 +123,9 @@ def main() -> int:
     EMPTY.write_bytes(struct.pack("=IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
     fixed_cost = [*sensor[:-1], str(EMPTY)]
     mirrored = [*sensor[:-1], str(ERSPAN)]
-    readers = {"madoc-sensor replay --eve /dev/null (flows, DNS, 100k entries)": sensor,
+    no_app = [*sensor[:-1], "--no-app", str(CAPTURE)]
+    readers = {"madoc-sensor replay --eve /dev/null (flows, DNS, names, 100k entries)": sensor,
+               "the same with --no-app (no TLS, QUIC or HTTP names read)": no_app,
                "the same, every frame inside ERSPAN type II (GRE)": mirrored,
                "tcpdump -r FILE -w /dev/null": ["tcpdump", "-r", str(CAPTURE), "-w", "/dev/null"],
                "tshark -r FILE -T fields -e dns.qry.name": ["tshark", "-r", str(CAPTURE), "-T",
@@ -139,7 +143,7 @@ def main() -> int:
             print(f"{name:<62} (not installed)")
             continue
         wall, cpu = min(timed(command) for _ in range(args.runs))
-        if command is sensor or command is mirrored:
+        if command is sensor or command is mirrored or command is no_app:
             wall, cpu = wall - fixed_wall, cpu - fixed_cpu
         print(f"{name:<62} {wall:>7.2f} {cpu:>7.2f} {PACKETS / cpu:>16,.0f}")
     core = min(core_only_cpu() for _ in range(args.runs))

@@ -70,7 +70,8 @@ class Sender:
                             "first": ts, "last": ts} for ip, mac, ts in rows],
             "counts": [{"host_ip": ip, "host_mac": mac, "hour": int(ts // 3600 * 3600),
                         "indicator": indicator, "indicator_type": kind, "hits": count,
-                        "first": ts, "last": ts}
+                        "first": ts, "last": ts,
+                        "matches": ["dns.query" if kind == "domain" else "flow.dest_ip"]}
                        for ip, mac, ts, indicator, kind, count in hits]}
         assert self.store.ingest(envelope, now=max(ts for _, _, ts in rows) + 60)
 

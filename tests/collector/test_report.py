@@ -159,9 +159,9 @@ def test_json_contract(report: Report) -> None:
     assert (finance["computers_covered"], finance["computers_found"],
             finance["computers_handled"]) == (4, 3, 2)
     assert finance["top_indicators"][0] == {"indicator": EVIL, "indicator_type": "domain",
-                                            "hits": 7, "hosts": 2}
+                                            "hits": 7, "hosts": 2, "matches": ["dns.query"]}
     assert doc["totals"] == {"computers_covered": 5, "computers_found": 4,
-                             "computers_handled": 2}
+                             "computers_handled": 2, "computers_encrypted_dns": 0}
     assert doc["assessment"].startswith("Từ ngày 12/09/2022 đến ngày 18/09/2022, 2/73 cơ quan")
 
 

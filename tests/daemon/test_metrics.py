@@ -21,7 +21,7 @@ from tests.collector.harness import (
     parse_metrics,
     self_signed,
 )
-from tests.conftest import RULES, run_pipeline
+from tests.conftest import PCAPS, RULES, run_pipeline
 from tests.daemon.netns import SensorProcess, Wire, inside
 from tests.daemon.test_daemon import CAPTURES, write_config
 
@@ -110,3 +110,30 @@ def test_metrics_over_https_with_basic_auth(tmp_path: Path) -> None:
     assert refused == (401, 401)
     assert status == 200 and "madoc_captured_packets_total" in body
     assert f"metrics on https://127.0.0.1:{port}/metrics (basic auth)" in sensor.output
+
+
+def test_names_inside_connections_and_encrypted_dns_on_metrics(tmp_path: Path) -> None:
+    """Real TLS, QUIC and HTTP clients' captures and a computer resolving over DoT, DoH
+    and DoQ, sent through the wire to a live sensor with the default filter."""
+    captures = sorted([*PCAPS.glob("tls/*.pcap"), *PCAPS.glob("http/*.pcap"),
+                       *PCAPS.glob("quic/*.pcap"), *PCAPS.glob("encrypted-dns/*.pcap")])
+    expected = run_pipeline(captures, [RULES], bpf_filter=DEFAULT_FILTER).pipeline.stats
+    with Wire() as wire:
+        port = free_port()
+        config = write_config(tmp_path, wire)
+        config.write_text(config.read_text().replace(
+            "[192.168.0.0/16, 10.0.0.0/8, fd00::/8]", "[10.77.0.10/32]")
+            + f"metrics: {{listen: '127.0.0.1:{port}'}}\n")
+        sensor = SensorProcess(wire.b, config)
+        sensor.wait_for("READY=1")
+        wire.replay(*captures)
+        time.sleep(2.5)
+        with inside(wire.b):
+            samples = scrape(f"http://127.0.0.1:{port}/metrics")
+        assert sensor.stop() == 0, sensor.output
+    assert by_label(samples, "madoc_app_messages_total", "protocol") == {
+        "tls": expected.tls_hellos, "quic": expected.quic_hellos,
+        "http": expected.http_requests} == {"tls": 7, "quic": 3, "http": 5}
+    assert by_label(samples, "madoc_encrypted_dns_flows_total", "kind") == {
+        "dot": 1, "doq": 1, "doh": 1}
+    assert samples["madoc_encrypted_dns_hosts", ()] == 1

@@ -43,7 +43,8 @@ def test_a_batch_holds_alerts_hourly_counts_and_hosts_seen() -> None:
     assert batch["alerts"][0]["host_ip"] == "192.168.1.10"
     assert batch["counts"] == [{"host_ip": "192.168.1.10", "host_mac": None, "hour": 7200,
                                 "indicator": "evil.example", "indicator_type": "domain",
-                                "hits": 2, "first": 7201.0, "last": 7260.0}]
+                                "hits": 2, "first": 7201.0, "last": 7260.0,
+                                "matches": ["dns.query"]}]
     seen = {(row["host_ip"], row["first"], row["last"]) for row in batch["hosts_seen"]}
     assert seen == {("192.168.1.11", 7200.5, 7200.5), ("192.168.1.10", 7201.0, 7260.0)}
 

@@ -17,6 +17,7 @@ malformed is a `tls.*` reason. Every read is bounds-checked; nothing raises.
 from __future__ import annotations
 
 from hashlib import md5, sha256
+from struct import unpack_from
 
 from sensor.core.decode.dns import name_text
 from sensor.core.decode.segments import SEQ_MASK, in_order
@@ -32,13 +33,24 @@ JA4_VERSIONS = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: 
 NO_HASH = "000000000000"
 
 
-def _is_grease(value: int) -> bool:
-    """RFC 8701's reserved values (0x0a0a, 0x1a1a … 0xfafa), left out of JA3 and JA4."""
-    return (value & 0x0F0F) == 0x0A0A and (value >> 8) == (value & 0xFF)
+# RFC 8701's reserved values (0x0a0a, 0x1a1a … 0xfafa), left out of JA3 and JA4, as the
+# two bytes they are on the wire
+GREASE = frozenset(bytes((high, high)) for high in range(0x0A, 0x100, 0x10))
+MAX_FINGERPRINTS = 4096     # remembered client fingerprints (few client programs recur)
 
 
-def _u16s(buf: bytes, at: int, end: int) -> list[int]:
-    return [(buf[i] << 8) | buf[i + 1] for i in range(at, end - 1, 2)]
+def _pairs(raw: bytes, at: int, end: int) -> list[bytes]:
+    """The 16-bit values in raw[at:end] as 2-byte strings, GREASE values left out.
+    Big-endian, they sort as the numbers do, and `bytes.hex` writes JA4's lists."""
+    return [pair for pair in (raw[i:i + 2] for i in range(at, end - 1, 2))
+            if pair not in GREASE]
+
+
+def _decimal(pairs: list[bytes]) -> str:
+    """JA3's form of a list: the values in decimal, joined by dashes."""
+    if not pairs:
+        return ""
+    return "-".join(map(str, unpack_from(f"!{len(pairs)}H", b"".join(pairs))))
 
 
 def client_hello(buf: bytes, off: int, end: int) -> ClientHello | str:
@@ -98,7 +110,11 @@ def handshake_hello(buf: bytes, off: int, end: int, transport: str) -> ClientHel
 
 
 def _hello(buf: bytes, at: int, hello_end: int, transport: str) -> ClientHello | str:
-    """The ClientHello body from `at` (its version field) to `hello_end`."""
+    """The ClientHello body from `at` (its version field) to `hello_end`.
+
+    What the fingerprints are made of is kept as raw slices, and the fingerprints are
+    remembered by them: the same client program sends the same lists every time, and
+    building JA3 and JA4 costs more than reading the hello."""
     if at + 35 > hello_end:
         return "tls.truncated"
     legacy_version = (buf[at] << 8) | buf[at + 1]
@@ -106,19 +122,15 @@ def _hello(buf: bytes, at: int, hello_end: int, transport: str) -> ClientHello |
     at += 1 + buf[at]                   # session id
     if at + 2 > hello_end:
         return "tls.truncated"
-    ciphers_end = at + 2 + ((buf[at] << 8) | buf[at + 1])
+    ciphers_at = at + 2
+    ciphers_end = ciphers_at + ((buf[at] << 8) | buf[at + 1])
     if ciphers_end + 1 > hello_end:
         return "tls.truncated"
-    ciphers = [c for c in _u16s(buf, at + 2, ciphers_end) if not _is_grease(c)]
     at = ciphers_end + 1 + buf[ciphers_end]                    # compression methods
-    extensions: list[int] = []
-    groups: list[int] = []
-    formats: list[int] = []
-    signatures: list[int] = []
-    alpn: list[str] = []
-    first_alpn = b""
-    versions: list[int] = []
+    kinds = bytearray()
+    groups = formats = signatures = alpn = versions = b""
     sni = ""
+    has_sni = False
     if at + 2 <= hello_end:
         ext_end = at + 2 + ((buf[at] << 8) | buf[at + 1])
         if ext_end > hello_end:
@@ -129,50 +141,78 @@ def _hello(buf: bytes, at: int, hello_end: int, transport: str) -> ClientHello |
             data, data_end = at + 4, at + 4 + ((buf[at + 2] << 8) | buf[at + 3])
             if data_end > ext_end:
                 return "tls.truncated"
-            if not _is_grease(kind):
-                extensions.append(kind)
-            if kind == EXT_SERVER_NAME and data + 5 <= data_end and buf[data + 2] == 0:
-                length = (buf[data + 3] << 8) | buf[data + 4]
-                if data + 5 + length > data_end or length > MAX_NAME:
-                    return "tls.bad_server_name"
-                sni = name_text(buf[data + 5:data + 5 + length])
-            elif kind in (EXT_GROUPS, EXT_SIGNATURES):
-                if data + 2 <= data_end:
-                    values = [v for v in _u16s(buf, data + 2, min(
-                        data_end, data + 2 + ((buf[data] << 8) | buf[data + 1])))
-                        if not _is_grease(v)]
-                    if kind == EXT_GROUPS:
-                        groups = values
-                    else:
-                        signatures = values
-            elif kind == EXT_POINT_FORMATS and data < data_end:
-                formats = list(buf[data + 1:min(data_end, data + 1 + buf[data])])
-            elif kind == EXT_ALPN and data + 2 <= data_end:
-                item = data + 2
-                while item < data_end and item + 1 + buf[item] <= data_end:
-                    value = buf[item + 1:item + 1 + buf[item]]
-                    if not alpn:
-                        first_alpn = value
-                    alpn.append(name_text(value))
-                    item += 1 + buf[item]
-            elif kind == EXT_VERSIONS and data < data_end:
-                versions = _u16s(buf, data + 1, min(data_end, data + 1 + buf[data]))
+            kinds += buf[at:at + 2]
+            if kind == EXT_SERVER_NAME:
+                has_sni = True
+                if data + 5 <= data_end and buf[data + 2] == 0:
+                    length = (buf[data + 3] << 8) | buf[data + 4]
+                    if data + 5 + length > data_end or length > MAX_NAME:
+                        return "tls.bad_server_name"
+                    sni = name_text(buf[data + 5:data + 5 + length])
+            elif kind == EXT_GROUPS:
+                groups = buf[data:data_end]
+            elif kind == EXT_SIGNATURES:
+                signatures = buf[data:data_end]
+            elif kind == EXT_POINT_FORMATS:
+                formats = buf[data:data_end]
+            elif kind == EXT_ALPN:
+                alpn = buf[data:data_end]
+            elif kind == EXT_VERSIONS:
+                versions = buf[data:data_end]
             at = data_end
-    offered = [v for v in versions if not _is_grease(v)]
-    version = max(offered) if offered else legacy_version
-    ja3 = ",".join((str(legacy_version), "-".join(str(c) for c in ciphers),
-                    "-".join(str(e) for e in extensions),
-                    "-".join(str(g) for g in groups), "-".join(str(f) for f in formats)))
-    return ClientHello(sni, version, tuple(alpn), ja3,
-                       md5(ja3.encode(), usedforsecurity=False).hexdigest(),
-                       ja4(transport, version, bool(sni), ciphers, extensions, first_alpn,
-                           signatures))
+    key = (legacy_version, buf[ciphers_at:ciphers_end], bytes(kinds), groups, formats,
+           signatures, alpn, versions, has_sni, transport)
+    known = _fingerprints.get(key)
+    if known is None:
+        if len(_fingerprints) >= MAX_FINGERPRINTS:
+            _fingerprints.clear()
+        known = _fingerprints[key] = _fingerprint(key)
+    version, protocols, ja3, ja3_hash, ja4_text = known
+    return ClientHello(sni, version, protocols, ja3, ja3_hash, ja4_text)
 
 
-def ja4(transport: str, version: int, has_sni: bool, ciphers: list[int],
-        extensions: list[int], first_alpn: bytes, signatures: list[int]) -> str:
-    """FoxIO's JA4 (technical_details/JA4.md) from a ClientHello's parts, GREASE removed:
-    `t13d1516h2_8daaf6152771_e5627efa2ab1`."""
+Fingerprint = tuple[int, tuple[str, ...], str, str, str]
+_fingerprints: dict[tuple, Fingerprint] = {}
+
+
+def _listed(raw: bytes, prefix: int) -> list[bytes]:
+    """An extension's list of 16-bit values after its `prefix`-byte length."""
+    if len(raw) < prefix:
+        return []
+    size = raw[0] if prefix == 1 else (raw[0] << 8) | raw[1]
+    return _pairs(raw, prefix, min(len(raw), prefix + size))
+
+
+def _fingerprint(key: tuple) -> Fingerprint:
+    """(version offered, ALPN protocols, JA3 string, its MD5, JA4) of a hello's parts."""
+    (legacy_version, cipher_raw, kind_raw, groups_raw, formats_raw, signatures_raw, alpn_raw,
+     versions_raw, has_sni, transport) = key
+    ciphers = _pairs(cipher_raw, 0, len(cipher_raw))
+    extensions = _pairs(kind_raw, 0, len(kind_raw))
+    offered = _listed(versions_raw, 1)
+    highest = max(offered) if offered else b""
+    version = (highest[0] << 8) | highest[1] if highest else legacy_version
+    protocols: list[bytes] = []
+    item = 2
+    while item < len(alpn_raw) and item + 1 + alpn_raw[item] <= len(alpn_raw):
+        protocols.append(alpn_raw[item + 1:item + 1 + alpn_raw[item]])
+        item += 1 + alpn_raw[item]
+    formats = formats_raw[1:1 + formats_raw[0]] if formats_raw else b""
+    ja3 = ",".join((str(legacy_version), _decimal(ciphers), _decimal(extensions),
+                    _decimal(_listed(groups_raw, 2)), "-".join(map(str, formats))))
+    return (version, tuple(name_text(p) for p in protocols), ja3,
+            md5(ja3.encode(), usedforsecurity=False).hexdigest(),
+            ja4(transport, version, has_sni, ciphers, extensions,
+                protocols[0] if protocols else b"", _listed(signatures_raw, 2)))
+
+
+_SNI_AND_ALPN = frozenset((b"\x00\x00", b"\x00\x10"))
+
+
+def ja4(transport: str, version: int, has_sni: bool, ciphers: list[bytes],
+        extensions: list[bytes], first_alpn: bytes, signatures: list[bytes]) -> str:
+    """FoxIO's JA4 (technical_details/JA4.md) from a ClientHello's parts (2-byte values,
+    GREASE removed): `t13d1516h2_8daaf6152771_e5627efa2ab1`."""
     if not first_alpn:
         alpn = "00"
     elif chr(first_alpn[0]).isalnum() and chr(first_alpn[-1]).isalnum() and \
@@ -183,11 +223,11 @@ def ja4(transport: str, version: int, has_sni: bool, ciphers: list[int],
         alpn = text[0] + text[-1]
     head = (f"{transport}{JA4_VERSIONS.get(version, '00')}{'d' if has_sni else 'i'}"
             f"{min(len(ciphers), 99):02d}{min(len(extensions), 99):02d}{alpn}")
-    cipher_text = ",".join(sorted(f"{c:04x}" for c in ciphers))
-    extension_text = ",".join(sorted(f"{e:04x}" for e in extensions
-                                     if e != EXT_SERVER_NAME and e != EXT_ALPN))
+    cipher_text = b"".join(sorted(ciphers)).hex(",", 2)
+    extension_text = b"".join(sorted(e for e in extensions if e not in _SNI_AND_ALPN)).hex(
+        ",", 2)
     if signatures:
-        extension_text += "_" + ",".join(f"{s:04x}" for s in signatures)
+        extension_text += "_" + b"".join(signatures).hex(",", 2)
     return f"{head}_{_ja4_hash(cipher_text)}_{_ja4_hash(extension_text)}"
 
 
