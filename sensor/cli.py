@@ -125,8 +125,10 @@ def _rules_parser(sub: argparse._SubParsersAction) -> None:
     rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     check = rules_sub.add_parser("check", help="load every source and report per source; "
                                                "exit 1 if a source failed")
-    lookup = rules_sub.add_parser("lookup", help="say whether and why names or addresses match")
-    lookup.add_argument("values", nargs="+", metavar="NAME_OR_IP")
+    lookup = rules_sub.add_parser("lookup", help="say whether and why names, addresses, URLs "
+                                                 "or JA3/JA4 fingerprints match")
+    lookup.add_argument("values", nargs="+", metavar="VALUE",
+                        help="a name, an IP address, a URL (http://…), a JA3 MD5 or a JA4")
     for q in (check, lookup):
         q.add_argument("--rules", action="append", type=Path, default=[], metavar="PATH",
                        help="a rules.yaml or a list file (repeatable); default: rules/rules.yaml")

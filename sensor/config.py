@@ -63,12 +63,18 @@ _KEEP = (f"(udp and not ({_QUIC_SHORT})) or tcp port 53 "
          "or ip6 proto 4 or ip6 proto 41 or ip6 proto 47")
 _LINK_CARRIERS = "ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864"
 DEFAULT_FILTER = f"({_KEEP}) or {_LINK_CARRIERS} or (vlan and (({_KEEP}) or {_LINK_CARRIERS}))"
-# Gateway mode: flows come from conntrack, packets only for the DNS messages.
+# Gateway mode: flows come from conntrack, packets only for the DNS messages and, unless
+# `app: false`, for the names inside connections (the same heads as above, and QUIC's
+# long-header packets: those a client's Initials travel in).
 _DNS = "port 53 or port 5353"
 DNS_FILTER = f"({_DNS}) or (vlan and ({_DNS}))"
+_QUIC_LONG = "(udp[8] & 0xc0 = 0xc0) or (ip6[6] = 17 and ip6[48] & 0xc0 = 0xc0)"
+_DNS_AND_NAMES = f"{_DNS} or {_HEADS} or {_QUIC_LONG}"
+GATEWAY_FILTER = f"({_DNS_AND_NAMES}) or (vlan and ({_DNS_AND_NAMES}))"
 FILTERS = {"default": DEFAULT_FILTER, "all": ""}
 # Only Ethernet frames carry 802.1Q tags; libpcap refuses `vlan` on other link types.
-_UNTAGGED = {DEFAULT_FILTER: f"({_KEEP})", DNS_FILTER: f"({_DNS})"}
+_UNTAGGED = {DEFAULT_FILTER: f"({_KEEP})", DNS_FILTER: f"({_DNS})",
+             GATEWAY_FILTER: f"({_DNS_AND_NAMES})"}
 DLT_EN10MB = 1
 
 
@@ -232,12 +238,13 @@ def _filter(sensor: Section) -> str:
 
 
 def _gateway(sensor: Section, config: SensorConfig) -> None:
-    """Gateway mode captures DNS only (flows come from conntrack): one worker, and the
-    filter is fixed, since wider capture would count each connection twice."""
+    """Gateway mode captures DNS and the packets names are read from (flows come from
+    conntrack): one worker, and the filter is fixed, since wider capture would only cost."""
     if sensor.get("filter", str, "default") != "default":
         raise sensor.error("filter", "cannot be set with mode: gateway (packets are "
-                                     "captured for DNS only; flows come from conntrack)")
-    config.filter = DNS_FILTER
+                                     "captured for DNS and names only; flows come from "
+                                     "conntrack)")
+    config.filter = GATEWAY_FILTER if config.app else DNS_FILTER
     config.workers = sensor.get("workers", int, 1,
                                 lambda v: None if v == 1 else "must be 1 with mode: gateway "
                                 "(one process reads conntrack and the DNS packets)")

@@ -1,6 +1,8 @@
-"""Golden tests: our DNS and flow events against tshark's reading of the same capture.
+"""Golden tests: our DNS, flow and names-inside-connections events against tshark's
+reading of the same capture.
 
-Every capture in pcaps/ (tunnels included) and ../shared/pcaps/ is read by both.
+Every capture in pcaps/ (tunnels, TLS, QUIC, HTTP and encrypted DNS included) and
+../shared/pcaps/ is read by both.
 Where we disagree on purpose (a malformed packet tshark reads leniently, or a link
 type tshark decodes and we do not), the packet and the reason are listed in
 KNOWN_DIFFERENCES; anything else fails.
@@ -13,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from sensor.core.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
+from sensor.core.decode.http1 import normalise_url
 from sensor.core.events import addr_text
 from tests.conftest import PCAPS, demo_captures, run_pipeline, shared_captures, tunnel_captures
-from tests.tshark_oracle import canonical, dns_messages, flow_tuples
+from tests.tshark_oracle import canonical, dns_messages, flow_tuples, tshark
 
 # (capture, the item only one side has) → why we differ from tshark on that packet.
 KNOWN_DIFFERENCES: dict[tuple[str, tuple], str] = {
@@ -33,11 +36,14 @@ KNOWN_DIFFERENCES: dict[tuple[str, tuple], str] = {
                     (6, "192.168.20.10", 40002, "198.51.100.99", 443)]},
 }
 # tshark's options for a capture it cannot read right from the bytes alone.
-DECODE_AS = {"mpls-pw.pcap": ("-d", "mpls.label==200,pwethcw")}   # a pseudowire's payload
+DECODE_AS = {"mpls-pw.pcap": ("-d", "mpls.label==200,pwethcw"),   # a pseudowire's payload
+             "dot-doh-doq.pcap": ("-d", "udp.port==853,quic")}    # DNS over QUIC
 
 
 def _captures() -> list[Path]:
-    return (demo_captures() + tunnel_captures() + sorted((PCAPS / "tls").glob("*.pcap"))
+    return (demo_captures() + tunnel_captures()
+            + sorted(path for folder in ("tls", "http", "quic", "encrypted-dns")
+                     for path in (PCAPS / folder).glob("*.pcap"))
             + shared_captures())
 
 
@@ -75,8 +81,36 @@ def _theirs(path: Path):
 @pytest.mark.parametrize("path", _captures(), ids=lambda p: p.name)
 def test_same_dns_and_flows_as_tshark(path: Path) -> None:
     ours, theirs = _ours(path), _theirs(path)
-    for what, mine, tshark in zip(("queries", "answers", "flows"), ours, theirs, strict=True):
-        unexplained = {item for item in mine ^ tshark
+    for what, mine, read in zip(("queries", "answers", "flows"), ours, theirs, strict=True):
+        unexplained = {item for item in mine ^ read
                        if (path.name, item) not in KNOWN_DIFFERENCES}
-        assert not unexplained, (f"{path.name} {what}: only ours {sorted(mine - tshark)[:5]}, "
-                                 f"only tshark's {sorted(tshark - mine)[:5]}")
+        assert not unexplained, (f"{path.name} {what}: only ours {sorted(mine - read)[:5]}, "
+                                 f"only tshark's {sorted(read - mine)[:5]}")
+
+
+def _names_of_tshark(path: Path) -> tuple[list, list]:
+    """(client, server name) of each ClientHello, TLS or QUIC, and (client, host, URL) of
+    each HTTP request, as tshark reads them."""
+    decode_as = DECODE_AS.get(path.name, ())
+    hellos = [tuple(line.split("\t")) for line in tshark(
+        path, *decode_as, "-Y", "tls.handshake.type == 1", "-T", "fields", "-e", "ip.src",
+        "-e", "tls.handshake.extensions_server_name").splitlines()]
+    requests = []
+    for line in tshark(path, *decode_as, "-Y", "http.request", "-T", "fields", "-e", "ip.src",
+                       "-e", "http.request.method", "-e", "http.host",
+                       "-e", "http.request.full_uri").splitlines():
+        client, method, host, uri = line.split("\t")
+        # tshark keeps the Host header's port and the URI as sent; ours are normalised.
+        requests.append((client, host.rpartition(":")[0] if ":" in host else host,
+                         "" if method == "CONNECT" else normalise_url(uri)))
+    return sorted(hellos), sorted(requests)
+
+
+@pytest.mark.parametrize("path", _captures(), ids=lambda p: p.name)
+def test_same_server_names_and_http_hosts_as_tshark(path: Path) -> None:
+    outcome = run_pipeline([path])
+    hellos = sorted((addr_text(e.endpoints.src), e.hello.sni)
+                    for e in [*outcome.tls, *outcome.quic])
+    requests = sorted((addr_text(e.endpoints.src), e.request.host, e.request.url)
+                      for e in outcome.http)
+    assert (hellos, requests) == _names_of_tshark(path)

@@ -87,11 +87,19 @@ class Pipeline:
     def __init__(self, blocklist: Blocklist | None = None,
                  internal: PrefixSet[bool] | None = None,
                  timeouts: FlowTimeouts | None = None,
-                 tunnel_ports: TunnelPorts | None = None, app: bool = True) -> None:
+                 tunnel_ports: TunnelPorts | None = None, app: bool = True,
+                 gateway: bool = False) -> None:
         self.events: list[Event] = []
         self.app_layer = AppLayer() if app else None
         self.tunnel_ports = tunnel_ports or TunnelPorts()
         self.flows = FlowTable(timeouts or FlowTimeouts(), ended=self.events)
+        # Gateway mode: conntrack gives the flows (`feed_conntrack`); captured packets
+        # other than DNS are only read for names, in flows of their own that are neither
+        # matched at their start nor reported when they end.
+        self.gateway = gateway
+        self._unreported: list[FlowEnd] = []
+        self.name_flows = FlowTable(timeouts or FlowTimeouts(), first_flow_id=1 << 62,
+                                    ended=self._unreported)
         self.detector = Detector(blocklist or Blocklist.empty(), internal or internal_networks())
         self.conntrack = ConntrackFlows(self.flows.new_flow_id)
         self.tally = HostTally()
@@ -116,6 +124,7 @@ class Pipeline:
         eth_ipv4 = _ETH_IPV4.unpack_from
         fast = link is ethernet
         flows = self.flows
+        gateway = self.gateway
         detector = self.detector
         ports = self.tunnel_ports
         vxlan_port: int = ports.vxlan
@@ -186,11 +195,14 @@ class Pipeline:
                         continue
                     decoded, tunnel = inner
                 proto, src, dst, sport, dport, flags, seq, poff, pend, ip_len, _ = decoded
-            if ts >= flows.next_deadline:
-                flows.expire(ts)
-            flow, is_new, forward = flows.update(ts, proto, src, sport, dst, dport, flags,
+            table = flows
+            if gateway and sport not in DNS_PORTS and dport not in DNS_PORTS:
+                table = self.name_flows
+            if ts >= table.next_deadline:
+                table.expire(ts)
+            flow, is_new, forward = table.update(ts, proto, src, sport, dst, dport, flags,
                                                  ip_len, vlan)
-            if is_new:
+            if is_new and table is flows:
                 if tunnel is not None:
                     flow.tunnel = tunnel
                 hits = detector.flow_start(ts, flow.flow_id, flow.endpoints, vlan)
@@ -207,11 +219,14 @@ class Pipeline:
                     self._app(ts, flow, proto, data, poff, pend, seq, vlan)
         self.stats.packets += len(records) // FRAME_RECORD.size
         self.stats.bytes += nbytes
+        self._unreported.clear()
 
     def tick(self, now: float) -> None:
         """Expire the flows idle at `now`: on a quiet link no packet comes to do it."""
-        if now >= self.flows.next_deadline:
-            self.flows.expire(now)
+        for table in (self.flows, self.name_flows):
+            if now >= table.next_deadline:
+                table.expire(now)
+        self._unreported.clear()
 
     def feed_conntrack(self, ts: float, event: ConntrackEvent) -> None:
         """A connection opened or destroyed in the kernel's table (gateway mode). DNS
@@ -243,6 +258,8 @@ class Pipeline:
         """End of input: end every flow still open (conntrack ones with the kernel's
         current counts from `conntrack_now`, when given)."""
         self.flows.flush()
+        self.name_flows.flush()
+        self._unreported.clear()
         self.events.extend(self.conntrack.close_all(ts, conntrack_now or {}))
 
     def _count(self, reason: str) -> None:

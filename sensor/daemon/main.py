@@ -9,8 +9,9 @@ only then start threads (the uplink) — forking after threads start is unsafe.
 systemd is told READY once packets can flow.
 
 In gateway mode (the sensor runs on the office's router) flows come from the
-kernel's conntrack events instead of packets, and only DNS is captured; the
-daemon then keeps CAP_NET_ADMIN too, to read the conntrack table at stop.
+kernel's conntrack events instead of packets, and only DNS and the packets names
+are read from are captured; the daemon then keeps CAP_NET_ADMIN too, to read the
+conntrack table at stop.
 
 The daemon's loop merges what the workers produce (events over pipes, or
 directly from the in-process worker when `workers: 1`) into the outputs: the
@@ -151,7 +152,7 @@ class Daemon:
                 captures = open_captures(config.interfaces, config.filter, config.capture,
                                          fanout)
                 pipeline = Pipeline(blocklist, internal, config.flows, config.tunnels,
-                                    config.app)
+                                    config.app, gateway=config.mode == "gateway")
                 reloader = RulesReloader(config.rules, config.rules_reload_seconds)
                 reloader.loaded(report)
                 self.workers.append(CaptureWorker(captures, pipeline, reloader, conntrack))
@@ -224,7 +225,8 @@ class Daemon:
         if not source.accounting:
             log.warning("net.netfilter.nf_conntrack_acct is off: flows from conntrack have "
                         "no packet or byte counts")
-        log.info("gateway mode: flows from conntrack events, DNS from capture")
+        log.info("gateway mode: flows from conntrack events, DNS%s from capture",
+                 " and names inside connections" if self.config.app else "")
         return source
 
     def _open_eve(self) -> BinaryIO | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sensor.config import DEFAULT_FILTER, DNS_FILTER, load_config
+from sensor.config import DEFAULT_FILTER, DNS_FILTER, GATEWAY_FILTER, load_config
 from sensor.support.yamlconf import ConfigError
 from tests.conftest import ROOT
 
@@ -87,12 +87,14 @@ def test_metrics_off(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, DOCUMENTED)).metrics_listen == "127.0.0.1:9570"
 
 
-def test_gateway_mode_captures_dns_only_with_one_worker(tmp_path: Path) -> None:
+def test_gateway_mode_captures_dns_and_names_with_one_worker(tmp_path: Path) -> None:
     text = DOCUMENTED.replace("mode: capture\n  filter: default\n  workers: 1\n",
                               "mode: gateway\n  conntrack: {accounting: false}\n")
     config = load_config(write(tmp_path, text))
     assert (config.mode, config.workers, config.conntrack.accounting) == ("gateway", 1, False)
-    assert config.filter == DNS_FILTER
+    assert config.filter == GATEWAY_FILTER
+    without_names = text.replace("mode: gateway\n", "mode: gateway\n  app: false\n")
+    assert load_config(write(tmp_path, without_names)).filter == DNS_FILTER
 
 
 def test_run_refuses_a_bad_config_with_status_2(tmp_path: Path) -> None:

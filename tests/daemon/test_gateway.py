@@ -1,6 +1,7 @@
 """Gateway mode on a real router namespace: an office host looks up a listed name and
-connects through the router, where the sensor takes DNS from capture and flows from the
-kernel's conntrack events, and the collector learns the host's MAC from the router's
+connects through the router, where the sensor takes DNS and the names inside connections
+(here an HTTP request's Host) from capture and flows from the kernel's conntrack events,
+each connection once, and the collector learns the host's MAC from the router's
 neighbour table."""
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ u.settimeout(5)
 u.sendto(bytes(DNS(id=4242, rd=1, qd=DNSQR(qname="c2.evil.example"))), ("203.0.113.9", 53))
 address = DNS(u.recv(512)).an.rdata
 c = socket.create_connection((address, 8080), timeout=5)
-c.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+c.sendall(b"GET /gate.php HTTP/1.0\\r\\nHost: c2.evil.example:8080\\r\\n\\r\\n")
 received = 0
 while chunk := c.recv(65536):
     received += len(chunk)
@@ -114,7 +115,7 @@ def test_gateway_mode_flows_from_conntrack_and_macs_from_the_neighbour_table(
                 sensor = SensorProcess(office.gw, config)
                 sensor.wait_for("READY=1")
                 assert office.run(office.lan, CLIENT).split() == [Office.SERVER, "5000"]
-                wait_until(lambda: len(records(eve, "alert")) >= 3, "three alerts", sensor)
+                wait_until(lambda: len(records(eve, "alert")) >= 4, "four alerts", sensor)
                 # The kernel ends the TCP connection: its DESTROY event ends the flow.
                 subprocess.run(["ip", "netns", "exec", office.gw, "conntrack", "-D", "-p",
                                 "tcp", "--dport", "8080"], check=True, capture_output=True)
@@ -129,7 +130,8 @@ def test_gateway_mode_flows_from_conntrack_and_macs_from_the_neighbour_table(
             servers.kill()
         mac = office.host_mac()
     log = sensor.output
-    assert "gateway mode: flows from conntrack events, DNS from capture" in log
+    assert "gateway mode: flows from conntrack events, DNS and names inside connections " \
+        "from capture" in log
     assert "running as root with CAP_NET_RAW CAP_NET_ADMIN" in log
 
     alerts = {(a["madoc"]["match"], a["madoc"]["seen"], a["madoc"].get("resolved_from"),
@@ -137,7 +139,11 @@ def test_gateway_mode_flows_from_conntrack_and_macs_from_the_neighbour_table(
     assert alerts == {
         ("dns.query", "c2.evil.example", None, Office.HOST),
         ("flow.dest_ip", Office.SERVER, "c2.evil.example", Office.HOST),
+        ("http.host", "c2.evil.example", None, Office.HOST),
         ("flow.dest_ip", Office.OTHER_SERVER, None, Office.HOST)}
+    [request] = records(eve, "http")
+    assert (request["http"]["hostname"], request["http"]["url"]) == ("c2.evil.example",
+                                                                     "/gate.php")
 
     flows = {f["dest_port"]: f for f in records(eve, "flow")}
     web, beacon, dns = flows[8080], flows[5000], flows[53]
@@ -150,6 +156,7 @@ def test_gateway_mode_flows_from_conntrack_and_macs_from_the_neighbour_table(
     # DNS from the captured packets, once: conntrack's copy of it is left out.
     assert dns["madoc"]["end_reason"] != "conntrack"
     assert sum(f["dest_port"] == 53 for f in records(eve, "flow")) == 1
+    assert sum(f["dest_port"] == 8080 for f in records(eve, "flow")) == 1  # conntrack's only
     assert all(f["src_ip"] != "127.0.0.1" for f in records(eve, "flow"))
 
     # The metrics a province watches: the uplink delivered, conntrack used, no spool left.
@@ -161,4 +168,4 @@ def test_gateway_mode_flows_from_conntrack_and_macs_from_the_neighbour_table(
     assert status == 200, doc
     hosts = {h["ip"]: h for h in doc["hosts"]}
     assert hosts[Office.HOST]["mac"] == mac
-    assert hosts[Office.HOST]["hits"] == 3
+    assert hosts[Office.HOST]["hits"] == 4
