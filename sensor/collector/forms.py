@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from sensor.collector.report import Report, assessment
+from sensor.collector.report import Report, UnitFigures, assessment, readable_time
 
 FORMATS = ("md", "csv", "json", "docx", "xlsx")
 LANGS = ("vi", "en")
@@ -106,6 +106,7 @@ class Table:
     title: str
     header: list[str]
     rows: list[list[Any]]
+    emphasis: list[int] = field(default_factory=list)     # rows printed bold: headings, totals
 
 
 @dataclass
@@ -117,14 +118,65 @@ class FormTables:
     assessment: str
     form1: Table
     by_group: Table
-    form2: Table
+    form2: Table            # as the official form: a heading row with its subtotal per block
+    form2_units: Table      # one row per unit naming its block, and the total (CSV, sheets)
     annex: list[Table]      # per unit: top indicators, hosts still infected; silent sensors
 
     def unit_rows_by_group(self) -> dict[str, list[list[Any]]]:
         groups: dict[str, list[list[Any]]] = {}
-        for row in self.form2.rows[:-1]:        # the last row is the total
+        for row in self.form2_units.rows[:-1]:      # the last row is the total
             groups.setdefault(row[1], []).append(row)
         return groups
+
+
+def roman(number: int) -> str:
+    """A block's number on the forms: I, II, III, IV …"""
+    text = ""
+    for value, letters in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"),
+                           (90, "XC"), (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"),
+                           (4, "IV"), (1, "I")):
+        while number >= value:
+            text, number = text + letters, number - value
+    return text
+
+
+def _figures(units: list[UnitFigures]) -> list[Any]:
+    """Form 2's figures summed over units: deployed/informed, sensors, the three counts."""
+    return [f"{sum(u.deployed for u in units)}/{sum(u.informed for u in units)}",
+            f"{sum(u.sensors_reporting for u in units)}/{sum(u.sensors for u in units)}",
+            sum(u.computers_covered for u in units), sum(u.computers_found for u in units),
+            sum(u.computers_handled for u in units)]
+
+
+def _unit_figures(unit: UnitFigures, text: dict[str, str]) -> list[Any]:
+    return [text["yes"] if unit.deployed else text["no_"],
+            f"{unit.sensors_reporting}/{unit.sensors}", unit.computers_covered,
+            unit.computers_found, unit.computers_handled]
+
+
+def _form2(report: Report, text: dict[str, str]) -> tuple[Table, Table]:
+    """Form 2 laid out as the official form (units under their block's heading row,
+    which carries the block's subtotal, then the total), and as one row per unit."""
+    numbers = [text["covered"], text["found"], text["handled"]]
+    grouped = Table(text["form2_title"], [text["no"], text["unit"], text["deployed_short"],
+                                          text["sensors"], *numbers], [])
+    blocks: dict[str, list[UnitFigures]] = {}
+    for unit in report.units:
+        blocks.setdefault(unit.group, []).append(unit)
+    for number, (group, units) in enumerate(blocks.items(), start=1):
+        grouped.emphasis.append(len(grouped.rows))
+        grouped.rows.append([roman(number), group or "-", *_figures(units)])
+        grouped.rows += [[index, unit.unit, *_unit_figures(unit, text)]
+                         for index, unit in enumerate(units, start=1)]
+    total = [text["total"], *_figures(report.units)]
+    grouped.emphasis.append(len(grouped.rows))
+    grouped.rows.append(["", *total])
+    flat = Table(text["form2_title"], [text["no"], text["group"], text["unit"],
+                                       text["deployed_short"], text["sensors"], *numbers],
+                 [[number, unit.group or "-", unit.unit, *_unit_figures(unit, text)]
+                  for number, unit in enumerate(report.units, start=1)])
+    flat.rows.append(["", "", *total])
+    return grouped, flat
 
 
 def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> FormTables:
@@ -140,19 +192,7 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
                                         text["deployed_short"]],
                      [[group or "-", counts["informed"], counts["deployed"]]
                       for group, counts in report.by_group().items()])
-    form2 = Table(text["form2_title"],
-                  [text["no"], text["group"], text["unit"], text["deployed_short"],
-                   text["sensors"], text["covered"], text["found"], text["handled"]],
-                  [[number, unit.group or "-", unit.unit,
-                    text["yes"] if unit.deployed else text["no_"],
-                    f"{unit.sensors_reporting}/{unit.sensors}", unit.computers_covered,
-                    unit.computers_found, unit.computers_handled]
-                   for number, unit in enumerate(report.units, start=1)])
-    form2.rows.append(["", "", text["total"], f"{report.deployed}/{report.informed}",
-                       f"{sum(u.sensors_reporting for u in report.units)}/"
-                       f"{sum(u.sensors for u in report.units)}",
-                       report.total("computers_covered"), report.total("computers_found"),
-                       report.total("computers_handled")])
+    form2, form2_units = _form2(report, text)
     annex = []
     for unit in report.units:
         if unit.top_indicators:
@@ -165,8 +205,8 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
             annex.append(Table(f"{unit.unit}: {text['still_infected']}",
                                [text["ip"], text["mac"], text["sensor"], text["last_hit"],
                                 text["hits"]],
-                               [[h.ip, h.mac or "", h.sensor, h.last_hit or "", h.hits]
-                                for h in unit.hosts_still_infected]))
+                               [[h.ip, h.mac or "", h.sensor, readable_time(h.last_hit),
+                                 h.hits] for h in unit.hosts_still_infected]))
         if unit.hosts_encrypted_dns:
             annex.append(Table(f"{unit.unit}: {text['encrypted_dns']}",
                                [text["ip"], text["mac"], text["sensor"], text["kind"],
@@ -176,9 +216,10 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
                                 for h in unit.hosts_encrypted_dns]))
     if report.silent_sensors:
         annex.append(Table(text["silent"], [text["sensor"], text["unit"], text["last_seen"]],
-                           [[s.id, s.unit, s.last_seen or "-"] for s in report.silent_sensors]))
+                           [[s.id, s.unit, readable_time(s.last_seen) or "-"]
+                            for s in report.silent_sensors]))
     return FormTables(text, period, organisation, assessment(report, lang), form1, by_group,
-                      form2, annex)
+                      form2, form2_units, annex)
 
 
 def report_file_name(report: Report, fmt: str) -> str:
@@ -237,8 +278,8 @@ def _csv(t: FormTables) -> bytes:
     """One row per unit and a total row: the form 2 table, for a spreadsheet."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(t.form2.header)
-    writer.writerows([_cell(c) for c in row] for row in t.form2.rows)
+    writer.writerow(t.form2_units.header)
+    writer.writerows([_cell(c) for c in row] for row in t.form2_units.rows)
     return out.getvalue().encode("utf-8-sig")      # the BOM makes Excel read UTF-8
 
 
@@ -276,9 +317,9 @@ def _docx_table(document: Any, table: Table, heading: int) -> None:
     for cell, label in zip(grid.rows[0].cells, table.header, strict=True):
         cell.text = ""
         cell.paragraphs[0].add_run(str(label)).bold = True
-    for row in table.rows:
+    for index, row in enumerate(table.rows):
         for cell, value in zip(grid.add_row().cells, row, strict=True):
-            cell.text = str(value)
+            cell.paragraphs[0].add_run(str(value)).bold = index in table.emphasis
 
 
 # -- XLSX ------------------------------------------------------------------------------------
@@ -320,7 +361,7 @@ def _xlsx(t: FormTables) -> bytes:
     summary["A1"].font = Font(bold=True, size=14)
     for group, units in t.unit_rows_by_group().items():
         sheet = book.create_sheet(_sheet_title(group, taken))
-        _sheet_rows(sheet, [[group], t.form2.header, *units])
+        _sheet_rows(sheet, [[group], t.form2_units.header, *units])
         sheet["A1"].font = Font(bold=True)
     out = io.BytesIO()
     book.save(out)

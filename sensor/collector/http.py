@@ -53,9 +53,17 @@ def is_page(path: str) -> bool:
 
 
 def iso_time(request: web.Request, epoch: float | None) -> str | None:
+    """A moment for the API: ISO 8601 in the collector's time zone, with its offset."""
     if epoch is None:
         return None
     return datetime.fromtimestamp(epoch, request.app[CONFIG].tz).isoformat(timespec="seconds")
+
+
+def page_time(request: web.Request, epoch: float | None) -> str:
+    """A moment for the staff's page: `dd/mm/yyyy HH:MM` in the collector's time zone."""
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, request.app[CONFIG].tz).strftime("%d/%m/%Y %H:%M")
 
 
 def host_id_of(request: web.Request) -> int:

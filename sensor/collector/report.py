@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sensor.collector.store import ReportRows, Store
@@ -204,9 +204,17 @@ class Report:
         }
 
 
-def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(
-        timespec="seconds").replace("+00:00", "Z")
+def _iso(epoch: float | None, tz: tzinfo) -> str | None:
+    """A moment as the JSON contract gives it: ISO 8601 in the collector's time zone,
+    with its offset."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz).isoformat(
+        timespec="seconds")
+
+
+def readable_time(iso: str | None) -> str:
+    """An ISO 8601 moment as people read it on the forms: `dd/mm/yyyy HH:MM`, in the
+    zone it was written in (the collector's)."""
+    return datetime.fromisoformat(iso).strftime("%d/%m/%Y %H:%M") if iso else ""
 
 
 def campaign_report(store: Store, period: Period, unit: str | None = None,
@@ -218,11 +226,11 @@ def campaign_report(store: Store, period: Period, unit: str | None = None,
     if not rows.units and (unit is not None or group is not None):
         what = f"unit {unit!r}" if unit is not None else f"group {group!r}"
         raise ReportError(f"{what} is not in the unit directory (see `units list`)")
-    return build_report(rows, period, unit, group)
+    return build_report(rows, period, unit, group, store.tz)
 
 
-def build_report(rows: ReportRows, period: Period, unit: str | None = None,
-                 group: str | None = None) -> Report:
+def build_report(rows: ReportRows, period: Period, unit: str | None, group: str | None,
+                 tz: tzinfo) -> Report:
     units = {name: UnitFigures(name, grp, bool(informed), bool(deployed))
              for name, grp, informed, deployed in rows.units}
     silent = []
@@ -231,7 +239,7 @@ def build_report(rows: ReportRows, period: Period, unit: str | None = None,
         figures.sensors += 1
         figures.sensors_reporting += bool(reported)
         if not reported:
-            silent.append(SilentSensor(sensor_id, unit_name, _iso(last_seen)))
+            silent.append(SilentSensor(sensor_id, unit_name, _iso(last_seen, tz)))
     for unit_name, hosts in rows.covered:
         units[unit_name].computers_covered = hosts
     for unit_name, hosts, handled in rows.found:
@@ -239,7 +247,7 @@ def build_report(rows: ReportRows, period: Period, unit: str | None = None,
         units[unit_name].computers_handled = handled
     for unit_name, host_id, ip, mac, sensor, last_hit, hits in rows.infected:
         units[unit_name].hosts_still_infected.append(
-            InfectedHost(host_id, ip, mac, sensor, _iso(last_hit), hits))
+            InfectedHost(host_id, ip, mac, sensor, _iso(last_hit, tz), hits))
     matches: dict[tuple[str, str], list[str]] = {}
     for unit_name, indicator, match in rows.matches:
         matches.setdefault((unit_name, indicator), []).append(match)

@@ -27,7 +27,7 @@ from sensor.collector.http import (
     UI,
     host_id_of,
     in_db,
-    iso_time,
+    page_time,
     report_query,
     report_response,
 )
@@ -81,6 +81,7 @@ header .app{font-weight:600;margin-right:auto}main{padding:1em 1.2em;max-width:8
 table{border-collapse:collapse;margin:.5em 0 1.2em}
 th,td{border:1px solid #bbb;padding:.25em .5em;text-align:left}
 th{background:#f1ebe4}td.n{text-align:right}form.inline{display:inline}
+tr.block td{font-weight:600;background:#faf6f1}
 .period input{width:9em}.downloads a{margin-right:.8em}
 textarea{width:100%;min-height:6em;font:inherit}
 .error{color:#a00}"""
@@ -116,8 +117,10 @@ def _table(table: Table, row_ids: int | None = None, numeric_from: int = 99) -> 
     (data-key), so a reader (or a test) can find a unit's row."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in table.header)
     rows = []
-    for row in table.rows:
+    for index, row in enumerate(table.rows):
         key = f' data-key="{escape(str(row[row_ids]))}"' if row_ids is not None else ""
+        if index in table.emphasis:         # a block's heading row, or the total
+            key += ' class="block"'
         cells = "".join(f'<td{" class=n" if i >= numeric_from else ""}>{escape(str(c))}</td>'
                         for i, c in enumerate(row))
         rows.append(f"<tr{key}>{cells}</tr>")
@@ -240,7 +243,7 @@ async def report_page(request: web.Request) -> web.Response:
             f"<h3>{labels['by_group']}</h3>{_table(tables.by_group, numeric_from=1)}"
             f"{_blocks(request, report)}"
             f"<h2>{labels['form2_title']}</h2>"
-            f"{_table(tables.form2, row_ids=2, numeric_from=5)}"
+            f"{_table(tables.form2, row_ids=1, numeric_from=4)}"
             f"<h2>{text['top']}</h2>"
             f"{_table(top_table, numeric_from=2) if top else '<p>' + text['none'] + '</p>'}")
     return _page(request, labels["title"], body)
@@ -274,7 +277,7 @@ async def hosts_page(request: web.Request) -> web.Response:
                     f'<td>{escape(host.ip)}</td><td>{escape(host.mac or "")}</td>'
                     f'<td>{escape(host.sensor)}</td><td class=n>{host.hits}</td>'
                     f'<td class=n>{host.indicators}</td>'
-                    f'<td>{escape(iso_time(request, host.last_hit) or "")}</td>'
+                    f'<td>{escape(page_time(request, host.last_hit))}</td>'
                     f'<td>{text[host.status]}</td><td>{action}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in (
         text["unit"], labels["ip"], labels["mac"], labels["sensor"], text["hits"],
@@ -303,7 +306,7 @@ async def sensors_page(request: web.Request) -> web.Response:
     sensors = await in_db(request, request.app[STORE].sensors)
     header = [text["sensors"], text["unit"], text["last_seen"], text["batches"],
               text["alerts"], text["dropped"]]
-    table = Table("", header, [[s["id"], s["unit"], iso_time(request, s["last_seen"]) or
+    table = Table("", header, [[s["id"], s["unit"], page_time(request, s["last_seen"]) or
                                 text["never"], s["batches"], s["alerts"], s["dropped_alerts"]]
                                for s in sensors])
     return _page(request, text["sensors"], _table(table, row_ids=0, numeric_from=3))

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, date
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
@@ -99,6 +100,17 @@ def test_annex_top_indicators_and_hosts_still_infected(store: Store) -> None:
     assert (a1.ip, a1.mac, a1.sensor, a1.hits) == ("10.0.0.99", MAC_A1, "tc-gw1", 5)
     trade = campaign_report(store, Period.week("2022-W37"), unit=TRADE).units[0]
     assert [(h.ip, h.hits) for h in trade.hosts_still_infected] == [("10.1.0.21", 4)]
+
+
+def test_times_keep_their_offset_in_json_and_read_as_people_write_them(tmp_path: Path) -> None:
+    """JSON keeps ISO 8601 with the collector's offset; the forms show dd/mm/yyyy HH:MM."""
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}", ZoneInfo("Asia/Ho_Chi_Minh"))
+    seed(store)
+    report = campaign_report(store, Period.week("2022-W37"), unit=TRADE)
+    [host] = report.units[0].hosts_still_infected
+    assert host.last_hit == "2022-09-15T17:00:30+07:00"        # at(15): 10:00:30 UTC
+    assert "| 10.1.0.21 | 02:00:00:00:0b:01 | ct-gw1 | 15/09/2022 17:00 | 4 |" in \
+        render(report, "md").decode()
 
 
 def test_the_still_infected_list_is_bounded_and_the_counts_are_not(store: Store) -> None:
@@ -214,8 +226,15 @@ def test_docx_is_laid_out_like_the_form(report: Report, tmp_path: Path) -> None:
     assert [c.text for c in form1.rows[1].cells] == ["1", vi["informed"], "73", ""]
     assert [c.text for c in form1.rows[2].cells] == ["2", vi["deployed"], "2", ""]
     form2 = document.tables[2]
-    finance = next(r for r in form2.rows if r.cells[2].text == FINANCE)
-    assert [c.text for c in finance.cells[5:]] == ["4", "3", "2"]
+    rows = [[c.text for c in r.cells] for r in form2.rows]
+    block = next(i for i, row in enumerate(rows) if row[1] == STATE_GROUP)  # its heading row
+    assert rows[block][0] in ("I", "II", "III", "IV") and rows[block][2:] == [
+        "2/20", "3/4", "5", "4", "2"]                                    # the block's subtotal
+    assert form2.rows[block].cells[1].paragraphs[0].runs[0].bold
+    finance = next(i for i, row in enumerate(rows) if row[1] == FINANCE)
+    assert rows[finance][2:] == ["có", "2/2", "4", "3", "2"] and rows[finance][0].isdigit()
+    assert block < finance and STATE_GROUP not in rows[finance]      # not repeated per unit
+    assert rows[-1] == ["", LABELS["vi"]["total"], "2/73", "3/4", "5", "4", "2"]
 
 
 def test_xlsx_has_a_summary_and_one_sheet_per_block(report: Report, tmp_path: Path) -> None:
@@ -253,7 +272,8 @@ def test_markdown_escapes_what_it_would_act_on(tmp_path: Path) -> None:
     store.migrate()
     store.add_unit("Ban | *A*\n<b>", "Khối")
     markdown = render(campaign_report(store, Period.week("2022-W37")), "md").decode()
-    assert "| Khối | Ban \\| \\*A\\* \\<b\\> | không | 0/0 | 0 | 0 | 0 |" in markdown
+    assert "| I | Khối | 0/1 | 0/0 | 0 | 0 | 0 |\n" \
+        "| 1 | Ban \\| \\*A\\* \\<b\\> | không | 0/0 | 0 | 0 | 0 |" in markdown
 
 
 # -- command line and API --------------------------------------------------------------------

@@ -24,10 +24,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sensor.collector.forms import LABELS
 from sensor.collector.store import Store
 from tests.collector.harness import ROOT, Collector
-from tests.collector.seed import FINANCE, seed
+from tests.collector.seed import FINANCE, STATE_GROUP, seed
 
 ARTIFACTS = ROOT / "build" / "test-artifacts"
-HANDLED_COLUMN = 7      # STT, Khối, Đơn vị, Triển khai, Thiết bị, covered, found, handled
+HANDLED_COLUMN = 6      # STT, Đơn vị, Triển khai, Thiết bị, covered, found, handled
 
 
 @pytest.fixture(scope="module")
@@ -105,19 +105,23 @@ def test_staff_log_in_open_a_week_mark_a_host_and_see_the_numbers_change(
     assert "12/09/2022" in browser.find_element(By.ID, "period").text
     assert browser.find_element(By.TAG_NAME, "h1").text == LABELS["vi"]["title"]
     before = finance_row(browser)
-    assert before[5:8] == ["4", "3", "1"]        # covered, found, handled (A4: quiet period)
+    assert before[4:7] == ["4", "3", "1"]        # covered, found, handled (A4: quiet period)
+    block = browser.find_element(By.CSS_SELECTOR, f'tr.block[data-key="{STATE_GROUP}"]')
+    assert [c.text for c in block.find_elements(By.TAG_NAME, "td")][2:7] == [
+        "2/20", "3/4", "5", "4", "1"]               # the block's heading row: its subtotal
     assert "còn 3 máy tính đang được xử lý" in browser.find_element(By.ID, "assessment").text
     downloads = browser.find_elements(By.CSS_SELECTOR, ".downloads a")
     assert [a.text for a in downloads] == ["MD", "CSV", "JSON", "DOCX", "XLSX"]
 
     click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Máy tính"))
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-ip="10.0.0.13"]')
+    assert "14/09/2022 17:00" in row.text     # its last hit, 10:00 UTC, in the page's zone
     click_and_wait(browser, row.find_element(By.TAG_NAME, "button"))
     assert not browser.find_elements(By.CSS_SELECTOR, 'tr[data-ip="10.0.0.13"]')
 
     browser.get(site.url + "/ui/?week=2022-W37")
     after = finance_row(browser)
-    assert after[5:8] == ["4", "3", "2"]
+    assert after[4:7] == ["4", "3", "2"]
     assert after[HANDLED_COLUMN] == "2"
     assert "còn 2 máy tính đang được xử lý" in browser.find_element(By.ID, "assessment").text
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
