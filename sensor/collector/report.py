@@ -105,7 +105,7 @@ class IndicatorFigure:
     indicator_type: str
     hits: int
     hosts: int
-    matches: list[str] = field(default_factory=list)    # how its alerts saw it
+    matches: list[str]          # the match points its hits were seen at
 
 
 @dataclass

@@ -23,7 +23,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -590,9 +590,8 @@ class ReportRows:
     found: list[tuple]          # (unit, distinct hosts hit, of which handled now)
     infected: list[tuple]       # (unit, host id, ip, mac, sensor, last hit, hits in period)
     indicators: list[tuple]     # (unit, indicator, kind, hits, hosts), top N per unit
-    encrypted_dns: list[tuple] = field(default_factory=list)
-    # (unit, host id, ip, mac, sensor, kind, server, flows): encrypted DNS in the period
-    matches: list[tuple] = field(default_factory=list)  # (unit, indicator, match point)
+    encrypted_dns: list[tuple]  # (unit, host id, ip, mac, sensor, kind, server, flows)
+    matches: list[tuple]        # (unit, indicator, match point) of the top indicators
 
 
 def _report_scope(unit: str | None, group: str | None) -> tuple[Callable[[str], str], list]:

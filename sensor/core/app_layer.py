@@ -86,12 +86,13 @@ class AppLayer:
             problems: list[str]) -> tuple[ClientHello, int] | None:
         """(ClientHello, QUIC version) once a client datagram completes it."""
         app = flow.app
-        if app is None:
-            if not is_long_header(buf, off, end):
+        if not is_long_header(buf, off, end):
+            if app is None:                 # the first datagram is not QUIC's
                 flow.app = FINISHED
-                return None
+            return None
+        if app is None:
             app = flow.app = QuicInitials()
-        if not isinstance(app, QuicInitials) or not is_long_header(buf, off, end):
+        elif not isinstance(app, QuicInitials):
             return None
         hello = app.feed(buf, off, end)
         found: tuple[ClientHello, int] | None = None

@@ -148,7 +148,7 @@ class Detector:
         """A listed name in a ClientHello's SNI (`tls.sni`, or `quic.sni`): the client
         connected to it; a listed JA3 or JA4 fingerprint: a listed client program."""
         blocklist = self.blocklist
-        found = []
+        found: list[tuple[Indicator, str, str]] = []
         if hello.sni:
             indicator = blocklist.match_domain(hello.sni)
             if indicator is not None:
@@ -158,17 +158,13 @@ class Detector:
                 indicator = blocklist.match_fingerprint(fingerprint)
                 if indicator is not None:
                     found.append((indicator, match, fingerprint))
-        if not found:
-            return []
-        host, outbound = self._host(ep.src, ep.dst)
-        return [Hit(ts, flow_id, ep, indicator, match, host, outbound, seen, vlan=vlan,
-                    tls=hello) for indicator, match, seen in found]
+        return self._connection_hits(ts, flow_id, ep, found, vlan, hello, None)
 
     def http_request(self, ts: float, flow_id: int, ep: Endpoints, request: HttpRequest,
                      vlan: tuple[int, ...]) -> list[Hit]:
         """A listed name in a request's Host (`http.host`), a listed URL (`http.url`)."""
         blocklist = self.blocklist
-        found = []
+        found: list[tuple[Indicator, str, str]] = []
         if request.host:
             indicator = blocklist.match_domain(request.host)
             if indicator is not None:
@@ -177,11 +173,18 @@ class Detector:
             indicator = blocklist.match_url(request.url, request.host)
             if indicator is not None:
                 found.append((indicator, "http.url", request.url))
+        return self._connection_hits(ts, flow_id, ep, found, vlan, None, request)
+
+    def _connection_hits(self, ts: float, flow_id: int, ep: Endpoints,
+                         found: list[tuple[Indicator, str, str]], vlan: tuple[int, ...],
+                         hello: ClientHello | None, request: HttpRequest | None) -> list[Hit]:
+        """The hits of what a connection's ClientHello or request matched (indicator,
+        match point, what matched), each carrying that hello or request."""
         if not found:
             return []
         host, outbound = self._host(ep.src, ep.dst)
         return [Hit(ts, flow_id, ep, indicator, match, host, outbound, seen, vlan=vlan,
-                    http=request) for indicator, match, seen in found]
+                    tls=hello, http=request) for indicator, match, seen in found]
 
     def encrypted_dns(self, ts: float, flow_id: int, ep: Endpoints,
                       hello: ClientHello | None = None) -> EncryptedDns | None:

@@ -28,7 +28,7 @@ from sensor.core.decode.ip import NOT_MALFORMED, PROTO_TCP, PROTO_UDP, decode_ip
 from sensor.core.decode.link import LinkDecoder, ethernet
 from sensor.core.decode.tcpdns import TcpDnsStream
 from sensor.core.decode.tunnel import TunnelPorts, decapsulate
-from sensor.core.detect import Detector, internal_networks
+from sensor.core.detect import DOH_PORT, DOT_PORT, Detector, internal_networks
 from sensor.core.events import (
     QR_RESPONSE,
     ClientHello,
@@ -208,7 +208,7 @@ class Pipeline:
                 hits = detector.flow_start(ts, flow.flow_id, flow.endpoints, vlan)
                 if hits:
                     self._hits(flow, hits)
-                if dport == 853 or dport == 443:
+                if dport in (DOT_PORT, DOH_PORT):
                     self._encrypted_dns(ts, flow.flow_id, flow.endpoints, None)
             if pend > poff:
                 if sport in DNS_PORTS or dport in DNS_PORTS:

@@ -86,12 +86,8 @@ class BatchBuilder:
             cls = event.__class__
             if cls is FlowEnd:
                 ts, host = event.first_ts, event.endpoints.src
-            elif cls is Hit:
+            elif cls is Hit or cls is EncryptedDns:
                 ts, host = event.ts, event.host
-            elif cls is EncryptedDns:
-                self._encrypted_dns(event)
-                hour = None             # _saw may have started an hour's table
-                continue
             else:
                 continue
             started = self._started
@@ -101,10 +97,12 @@ class BatchBuilder:
                 self.cut()
                 self._started = ts
                 hour = None
-            if cls is Hit:
-                self._hit(event)
-                if len(self._alerts) >= self.max_alerts or \
-                        len(self._counts) + self._rows >= self.max_counts:
+            if cls is not FlowEnd:
+                if cls is Hit:
+                    self._hit(event)
+                else:
+                    self._encrypted_dns(event)
+                if len(self._alerts) >= self.max_alerts or self._held() >= self.max_counts:
                     self.cut()
                     hour = None
                 continue
@@ -120,7 +118,7 @@ class BatchBuilder:
             elif is_internal(host):
                 hosts[host] = [ts, ts]
                 self._rows += 1
-                if self._rows + len(self._counts) >= self.max_counts:
+                if self._held() >= self.max_counts:
                     self.cut()
                     hour = None
 
@@ -144,15 +142,15 @@ class BatchBuilder:
             count[2] = hit.ts
             count[3].add(hit.match)
 
+    def _held(self) -> int:
+        """Rows of the batch being filled: hosts seen, hit counts, encrypted-DNS counts."""
+        return self._rows + len(self._counts) + len(self._encrypted)
+
     def _encrypted_dns(self, event: EncryptedDns) -> None:
-        if self._started is None:
-            self._started = event.ts
         key = (event.host, self._saw(event.host, event.ts), event.kind, event.server)
         count = self._encrypted.get(key)
         if count is None:
             self._encrypted[key] = [1, event.ts, event.ts]
-            if self._rows + len(self._counts) + len(self._encrypted) >= self.max_counts:
-                self.cut()
         else:
             count[0] += 1
             count[2] = event.ts
