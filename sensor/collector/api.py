@@ -1,8 +1,10 @@
 """The API's routes (`/api/v1/`, JSON, `Authorization: Bearer TOKEN`): sensors post
-batches; admins read sensors, hosts, indicators and the report."""
+batches; staff (admin tokens) read sensors, hosts, indicators and the report of their
+scope (one unit, one block, or the whole province), and mark their hosts handled."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -13,23 +15,29 @@ import orjson
 from aiohttp import web
 
 from sensor.collector.api_schema import Invalid, openapi, validate_batch
+from sensor.collector.evidence import HostEvidence
 from sensor.collector.http import (
     API,
     CONFIG,
     EXECUTOR,
+    MAX_NOTE,
     METRICS,
     OPEN_PATHS,
     STORE,
     error_response,
+    host_filter,
     host_id_of,
+    host_page_query,
+    hosts_csv,
     in_db,
     is_page,
     iso_time,
     json_response,
+    read_evidence,
     report_response,
 )
 from sensor.collector.ingest import GroupCommit
-from sensor.collector.store import STATUSES, Host
+from sensor.collector.store import Host, Identity
 
 INGEST = web.AppKey("ingest", GroupCommit)
 
@@ -50,20 +58,41 @@ async def bearer_auth(request: web.Request,
     return await handler(request)
 
 
-def _require_admin(request: web.Request) -> str:
-    kind, name, _unit = request["identity"]
-    if kind != "admin":
+def _require_admin(request: web.Request) -> Identity:
+    identity: Identity = request["identity"]
+    if identity.kind != "admin":
         raise web.HTTPForbidden(reason="this endpoint needs an admin token")
-    return name
+    return identity
 
 
-def _hostjson_response(request: web.Request, host: Host) -> dict[str, Any]:
+def host_json(request: web.Request, host: Host) -> dict[str, Any]:
     return {"id": host.id, "unit": host.unit, "sensor": host.sensor, "ip": host.ip,
             "mac": host.mac, "first_seen": iso_time(request, host.first_seen),
             "last_seen": iso_time(request, host.last_seen), "hits": host.hits,
             "indicators": host.indicators, "status": host.status,
             "handled_at": iso_time(request, host.handled_at), "handled_by": host.handled_by,
             "last_hit": iso_time(request, host.last_hit)}
+
+
+def evidence_json(request: web.Request, evidence: HostEvidence) -> dict[str, Any]:
+    def when(epoch: float | None) -> str | None:
+        return iso_time(request, epoch)
+    return host_json(request, evidence.host) | {
+        "evidence": [{"indicator": i.indicator, "indicator_type": i.indicator_type,
+                        "hits": i.hits, "first": when(i.first), "last": when(i.last),
+                      "matches": i.matches, "hits_by_day": i.hits_by_day}
+                     for i in evidence.indicators],
+        "hits_by_day": [{"day": day, "indicator": i.indicator,
+                         "indicator_type": i.indicator_type, "hits": hits}
+                        for i in evidence.indicators for day, hits in i.hits_by_day.items()],
+        "addresses": [{"ip": a.ip, "mac": a.mac, "sensor": a.sensor,
+                       "first_seen": when(a.first_seen), "last_seen": when(a.last_seen)}
+                      for a in evidence.addresses],
+        "timeline": [{"ts": when(c.ts), "status": c.status, "why": c.why, "by": c.by}
+                     for c in evidence.timeline],
+        "actions": [{"ts": when(a.ts), "action": a.action, "by": a.by, "note": a.note}
+                    for a in evidence.actions],
+        "recent_alerts": [alert | {"ts": when(alert["ts"])} for alert in evidence.alerts]}
 
 
 def _since(request: web.Request) -> float | None:
@@ -88,8 +117,8 @@ def _limit(request: web.Request, default: int, ceiling: int) -> int:
 
 async def post_events(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    kind, name, unit = request["identity"]
-    if kind != "sensor":
+    identity: Identity = request["identity"]
+    if identity.kind != "sensor":
         return error_response(403, "only a sensor token may post events")
     body = await request.read()
     try:
@@ -100,23 +129,25 @@ async def post_events(request: web.Request) -> web.Response:
         validate_batch(doc)
     except Invalid as err:
         return error_response(400, str(err))
-    if doc["sensor"] != name:
-        return error_response(403, f"this token belongs to sensor {name!r}, not {doc['sensor']!r}")
+    if doc["sensor"] != identity.name:
+        return error_response(403, f"this token belongs to sensor {identity.name!r}, "
+                                   f"not {doc['sensor']!r}")
     stored = await request.app[INGEST].submit(doc)
-    request.app[METRICS].batch(unit, stored, len(doc["alerts"]),
+    request.app[METRICS].batch(identity.unit, stored, len(doc["alerts"]),
                                time.perf_counter() - started)
     return json_response({"stored": True, "duplicate": not stored, "sequence": doc["sequence"]})
 
 
 async def get_identity(request: web.Request) -> web.Response:
-    kind, name, unit = request["identity"]
-    return json_response({"kind": kind, "name": name, "unit": unit})
+    identity: Identity = request["identity"]
+    return json_response({"kind": identity.kind, "name": identity.name, "unit": identity.unit,
+                          "group": identity.group})
 
 
 async def get_sensors(request: web.Request) -> web.Response:
-    _require_admin(request)
+    scope = _require_admin(request).scope
     now = time.time()
-    sensors = await in_db(request, request.app[STORE].sensors)
+    sensors = await in_db(request, request.app[STORE].sensors, scope)
     for sensor in sensors:
         last = sensor["last_seen"]
         sensor["silent_seconds"] = None if last is None else round(now - last, 1)
@@ -126,53 +157,61 @@ async def get_sensors(request: web.Request) -> web.Response:
 
 
 async def get_hosts(request: web.Request) -> web.Response:
-    _require_admin(request)
-    status = request.query.get("status")
-    if status is not None and status not in STATUSES:
-        return error_response(400, f"status: expected one of {', '.join(STATUSES)}")
-    hosts = await in_db(request, partial(request.app[STORE].hosts,
-                                       unit=request.query.get("unit"), since=_since(request),
-                                       status=status, limit=_limit(request, 1000, 100_000)))
-    return json_response({"hosts": [_hostjson_response(request, host) for host in hosts]})
+    scope = _require_admin(request).scope
+    store = request.app[STORE]
+    wanted = dataclasses.replace(host_filter(request), since=_since(request))
+    page = host_page_query(request, default_limit=1000, ceiling=100_000)
+    hosts = await in_db(request, partial(store.hosts, scope, wanted, *page))
+    if request.query.get("format") == "csv":
+        return hosts_csv(request, hosts)
+    total = await in_db(request, store.count_hosts, scope, wanted)
+    return json_response({"hosts": [host_json(request, host) for host in hosts],
+                          "total": total})
 
 
 async def get_host(request: web.Request) -> web.Response:
-    _require_admin(request)
-    store = request.app[STORE]
-    host = await in_db(request, store.host, host_id_of(request))
-    if host is None:
+    evidence = await read_evidence(request, _require_admin(request))
+    if evidence is None:
         return error_response(404, "no such host")
-    detail = await in_db(request, store.host_detail, host)
-    for alert in detail["recent_alerts"]:
-        alert["ts"] = iso_time(request, alert["ts"])
-    return json_response(_hostjson_response(request, host) | detail)
+    return json_response(evidence_json(request, evidence))
 
 
 async def post_handled(request: web.Request) -> web.Response:
-    admin = _require_admin(request)
+    identity = _require_admin(request)
+    note = ""
+    if request.can_read_body:
+        try:
+            doc = orjson.loads(await request.read() or b"{}")
+        except orjson.JSONDecodeError as err:
+            return error_response(400, f"body is not JSON: {err}")
+        note = doc.get("note", "") if isinstance(doc, dict) else None
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            return error_response(400, f"note: expected text of at most {MAX_NOTE} "
+                                       f"characters")
     store = request.app[STORE]
     host_id = host_id_of(request)
-    if not await in_db(request, store.mark_handled, host_id, admin, time.time()):
+    if not await in_db(request, store.mark_handled, host_id, identity.name, time.time(),
+                       identity.scope, note.strip()):
         return error_response(404, "no such host")
-    host = await in_db(request, store.host, host_id)
-    return json_response(_hostjson_response(request, host))
+    host = await in_db(request, store.host, host_id, identity.scope)
+    return json_response(host_json(request, host))
 
 
 async def get_top_indicators(request: web.Request) -> web.Response:
-    _require_admin(request)
+    scope = _require_admin(request).scope.narrow(request.query.get("unit") or None,
+                                                  request.query.get("group") or None)
     since = _since(request)
     since_day = None if since is None else datetime.fromtimestamp(
         since, request.app[CONFIG].tz).date().isoformat()
-    rows = await in_db(request, partial(request.app[STORE].top_indicators,
-                                      unit=request.query.get("unit"), since_day=since_day,
-                                      limit=_limit(request, 20, 1000)))
+    rows = await in_db(request, partial(request.app[STORE].top_indicators, scope,
+                                        since_day=since_day, limit=_limit(request, 20, 1000)))
     return json_response({"indicators": rows})
 
 
 async def get_report(request: web.Request) -> web.Response:
-    _require_admin(request)
+    scope = _require_admin(request).scope
     return await report_response(request, request.query.get("format", "json"),
-                                 request.query.get("lang", "vi"))
+                                 request.query.get("lang", "vi"), scope)
 
 
 async def get_healthz(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from sensor import __version__
+from sensor.collector.store import HOST_SORTS
 
 MAX_TEXT = 1024         # an escaped 255-byte DNS name fits
 MAX_SOURCES = 64
@@ -158,6 +159,7 @@ _TIME = {"type": "string", "format": "date-time"}
 _TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
 _STR, _INT, _NUM = {"type": "string"}, {"type": "integer"}, {"type": "number"}
 _NULLABLE_STR = {"type": ["string", "null"]}
+_STRS = {"type": "array", "items": _STR}
 HOST = _obj(["id", "unit", "sensor", "ip", "mac", "first_seen", "last_seen", "hits",
              "indicators", "status"],
             id=_INT, unit=_STR, sensor=_STR, ip=_STR, mac=_NULLABLE_STR, first_seen=_TIME,
@@ -170,13 +172,28 @@ SENSOR = _obj(["id", "unit", "created", "last_seen", "batches", "alerts", "dropp
               alerts=_INT, dropped_alerts=_INT, silent_seconds={"type": ["number", "null"]})
 INDICATOR = _obj(["indicator", "indicator_type", "hits", "hosts"], indicator=_STR,
                  indicator_type=_STR, hits=_INT, hosts=_INT,
-                 matches={"type": "array", "items": _STR})
+                 matches=_STRS)
 HOST_DETAIL = {"allOf": [{"$ref": "#/components/schemas/Host"}, _obj(
-    ["hits_by_day", "recent_alerts"],
+    ["evidence", "hits_by_day", "addresses", "timeline", "actions", "recent_alerts"],
+    evidence={"type": "array", "items": _obj(
+        ["indicator", "indicator_type", "hits", "first", "last", "matches", "hits_by_day"],
+        indicator=_STR, indicator_type=_STR, hits=_INT, first=_TIME_OR_NULL,
+        last=_TIME_OR_NULL, matches=_STRS,
+        hits_by_day={"type": "object", "additionalProperties": _INT})},
     hits_by_day={"type": "array", "items": _obj(["day", "indicator", "indicator_type", "hits"],
                                                 day={"type": "string", "format": "date"},
                                                 indicator=_STR, indicator_type=_STR,
                                                 hits=_INT)},
+    addresses={"type": "array", "items": _obj(
+        ["ip", "mac", "sensor", "first_seen", "last_seen"], ip=_STR, mac=_NULLABLE_STR,
+        sensor=_STR, first_seen=_TIME, last_seen=_TIME)},
+    timeline={"type": "array", "items": _obj(
+        ["ts", "status", "why", "by"], ts=_TIME,
+        status={"type": "string", "enum": ["infected", "handled"]},
+        why={"type": "string", "enum": ["first_hit", "hit_after_handled", "marked",
+                                        "quiet_period"]}, by=_NULLABLE_STR)},
+    actions={"type": "array", "items": _obj(["ts", "action", "by", "note"], ts=_TIME,
+                                            action=_STR, by=_STR, note=_STR)},
     recent_alerts={"type": "array", "items": _obj(["ts", "sensor", "indicator", "match"],
                                                   ts=_TIME, sensor=_STR, indicator=_STR,
                                                   match=_STR)})]}
@@ -266,30 +283,53 @@ def openapi() -> dict[str, Any]:
             "/api/v1/events": {"post": post_events},
             "/api/v1/identity": {"get": _op(
                 "Whom the token belongs to (a sensor learns its id from its token)",
-                _answer(_obj(["kind", "name", "unit"],
+                _answer(_obj(["kind", "name", "unit", "group"],
                              kind={"type": "string", "enum": ["sensor", "admin"]}, name=_STR,
-                             unit=_NULLABLE_STR)), admin=False)},
+                             unit=_NULLABLE_STR, group=_NULLABLE_STR)), admin=False,
+                description="unit: a sensor's unit, or the one unit an admin token is limited "
+                            "to; group: the block an admin token is limited to")},
             "/api/v1/sensors": {"get": _op("Registered sensors and when each last reported",
                                            _answer(_obj(["sensors"], sensors={
                                                "type": "array", "items": _ref("Sensor")})))},
             "/api/v1/hosts": {"get": _op(
-                "Hosts seen, with hit totals and status", _answer(_obj(["hosts"], hosts={
-                    "type": "array", "items": _ref("Host")})),
+                "Hosts of the token's scope, with hit totals and status; one page of the "
+                "filtered, sorted list and the list's total",
+                _answer(_obj(["hosts", "total"], hosts={"type": "array", "items": _ref("Host")},
+                             total=_INT), "the page as JSON, or with format=csv the whole "
+                                          "filtered list (up to limit) as a CSV download"),
                 parameters=[_query("unit", "only this unit"),
+                            _query("group", "only the units of this block"),
+                            _query("sensor", "only hosts last seen by this sensor"),
+                            _query("indicator", "only hosts that contacted this indicator"),
+                            _query("search", "IP or MAC address, or indicator, containing "
+                                             "this text"),
                             _query("since", "last seen at or after (ISO 8601)", _TIME),
                             _query("status", "clean, infected or handled",
                                    {"type": "string", "enum": ["clean", "infected", "handled"]}),
-                            _query("limit", "at most this many (default 1000)", _INT)])},
-            "/api/v1/hosts/{id}": {"get": _op("One host, its hits by day and recent alerts",
-                                              _answer(_ref("HostDetail")),
-                                              parameters=[host_id])},
-            "/api/v1/hosts/{id}/handled": {"post": _op("Mark a host cleaned",
-                                                       _answer(_ref("Host")),
-                                                       parameters=[host_id])},
+                            _query("sort", "the column to sort by (default id)",
+                                   {"type": "string", "enum": list(HOST_SORTS)}),
+                            _query("order", "asc (default) or desc",
+                                   {"type": "string", "enum": ["asc", "desc"]}),
+                            _query("offset", "skip this many (paging)", _INT),
+                            _query("limit", "at most this many (default 1000)", _INT),
+                            _query("format", "json (default) or csv",
+                                   {"type": "string", "enum": ["json", "csv"]})])},
+            "/api/v1/hosts/{id}": {"get": _op(
+                "One host and its evidence: indicators contacted and how they were seen, "
+                "hits by day, addresses, status timeline, audit log, latest alerts",
+                _answer(_ref("HostDetail")), parameters=[host_id],
+                description="Needs an admin token; a host outside the token's scope "
+                            "answers 404 like an unknown id.")},
+            "/api/v1/hosts/{id}/handled": {"post": _op(
+                "Mark a host cleaned, with a note of what was done (kept in the audit log)",
+                _answer(_ref("Host")), parameters=[host_id],
+                requestBody={"required": False, "content": {"application/json": {
+                    "schema": _obj([], note={"type": "string", "maxLength": 2000})}}})},
             "/api/v1/indicators/top": {"get": _op(
                 "The indicators that most hosts hit", _answer(_obj(["indicators"], indicators={
                     "type": "array", "items": _ref("Indicator")})),
                 parameters=[_query("unit", "only this unit"),
+                            _query("group", "only the units of this block"),
                             _query("since", "hits on or after this day (ISO 8601)", _TIME),
                             _query("limit", "at most this many (default 20)", _INT)])},
             "/api/v1/report": {"get": _op(

@@ -35,7 +35,7 @@ from sensor.collector.http import (
     error_response,
 )
 from sensor.collector.metrics import CollectorMetrics, metrics_app
-from sensor.collector.store import Store
+from sensor.collector.store import EVERYTHING, Store
 from sensor.support.sdnotify import Notifier
 
 log = logging.getLogger("madoc.collector")
@@ -88,7 +88,7 @@ async def _serve_metrics(app: web.Application) -> None:
 
     async def figures() -> tuple[list, list]:
         loop = asyncio.get_running_loop()
-        return (await loop.run_in_executor(executor, store.sensors),
+        return (await loop.run_in_executor(executor, store.sensors, EVERYTHING),
                 await loop.run_in_executor(executor, store.hosts_by_status))
 
     config = app[CONFIG]

@@ -49,16 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="register a sensor and print its new token (only the token, on stdout)",
         description="SENSOR_ID --unit UNIT registers a sensor (a unit missing from the "
                     "directory is added, with a warning) and prints a new token; "
-                    "--admin NAME prints a new admin token. Tokens are stored hashed: "
-                    "this is the only time they are shown.")
+                    "--admin NAME prints a new staff (admin) token: for the whole province, "
+                    "or with --unit UNIT or --group BLOCK for that unit's or block's staff, "
+                    "who then see and change only their own computers, sensors and report. "
+                    "Tokens are stored hashed: this is the only time they are shown.")
     add.add_argument("sensor_id", nargs="?", metavar="SENSOR_ID")
-    add.add_argument("--unit", help="the sensor's unit, as in the unit directory")
+    add.add_argument("--unit", help="the sensor's unit, or the unit an admin token is limited "
+                                    "to (as in the unit directory)")
     add.add_argument("--admin", metavar="NAME", help="issue an admin token for NAME instead")
+    add.add_argument("--group", metavar="BLOCK", help="with --admin: limit the token to the "
+                                                      "units of this block (khối)")
     revoke = tokens_sub.add_parser("revoke", help="revoke a sensor's or admin's tokens, or one "
                                                   "token by the id `tokens list` shows")
     revoke.add_argument("name_or_id", metavar="NAME|TOKEN_ID")
-    listing = tokens_sub.add_parser("list", help="tokens (id, kind, name, unit, created, "
-                                                 "revoked)")
+    listing = tokens_sub.add_parser("list", help="tokens (id, kind, name, the sensor's unit or "
+                                                 "the admin's unit or block, created, revoked)")
     units = sub.add_parser("units", help="the unit directory")
     units_sub = units.add_subparsers(dest="units_command", required=True, metavar="ACTION")
     load = units_sub.add_parser("import", help="add or update units from a TSV file with "
@@ -124,11 +129,18 @@ def tokens_command(store: Store, args: argparse.Namespace) -> int:
     now = time.time()
     if args.tokens_command == "add":
         if args.admin:
-            if args.sensor_id or args.unit:
+            if args.sensor_id:
                 _error("tokens add: give either SENSOR_ID --unit UNIT or --admin NAME")
                 return 2
-            print(store.add_admin_token(args.admin, now))
+            try:
+                print(store.add_admin_token(args.admin, now, unit=args.unit, group=args.group))
+            except StoreError as err:
+                _error(f"tokens add: {err}")
+                return 2
             return 0
+        if args.group:
+            _error("tokens add: --group limits an admin token (--admin NAME)")
+            return 2
         if not args.sensor_id or not args.unit:
             _error("tokens add: SENSOR_ID and --unit UNIT are needed (or --admin NAME)")
             return 2
@@ -144,9 +156,11 @@ def tokens_command(store: Store, args: argparse.Namespace) -> int:
             return 1
         print(f"revoked {revoked} token(s)")
         return 0
-    print(f"{'id':<12}  {'kind':<6}  {'name':<28}  {'unit':<28}  {'created':<20}  revoked")
+    print(f"{'id':<12}  {'kind':<6}  {'name':<28}  {'unit or block':<28}  {'created':<20}  "
+          f"revoked")
     for row in store.tokens():
-        print(f"{row['id']:<12}  {row['kind']:<6}  {row['name']:<28}  {row['unit'] or '-':<28}  "
+        scope = row["unit"] or (f"block: {row['group']}" if row["group"] else "-")
+        print(f"{row['id']:<12}  {row['kind']:<6}  {row['name']:<28}  {scope:<28}  "
               f"{_when(row['created']):<20}  {_when(row['revoked'])}")
     return 0
 

@@ -56,6 +56,8 @@ LABELS: dict[str, dict[str, str]] = {
                          "DNS của các máy này)",
         "resolvers": "Máy chủ DNS", "flows": "Số kết nối",
         "still_infected": "Máy tính chưa xử lý",
+        "handled_log": "Máy tính được đánh dấu đã xử lý trong kỳ",
+        "handled_at": "Thời điểm", "handled_by": "Người xử lý", "action_note": "Nội dung xử lý",
         "ip": "Địa chỉ IP", "mac": "Địa chỉ MAC", "sensor": "Thiết bị giám sát",
         "last_hit": "Lần kết nối cuối",
         "silent": "Thiết bị giám sát không gửi dữ liệu trong kỳ",
@@ -91,6 +93,8 @@ LABELS: dict[str, dict[str, str]] = {
                          "computers' DNS lookups)",
         "resolvers": "Resolvers", "flows": "Connections",
         "still_infected": "Computers still infected",
+        "handled_log": "Computers marked handled in the period",
+        "handled_at": "When", "handled_by": "By", "action_note": "What was done",
         "ip": "IP address", "mac": "MAC address", "sensor": "Sensor",
         "last_hit": "Last hit",
         "silent": "Sensors that sent nothing in the period",
@@ -207,6 +211,12 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
                                 text["hits"]],
                                [[h.ip, h.mac or "", h.sensor, readable_time(h.last_hit),
                                  h.hits] for h in unit.hosts_still_infected]))
+        if unit.handled_log:
+            annex.append(Table(f"{unit.unit}: {text['handled_log']}",
+                               [text["ip"], text["mac"], text["handled_at"],
+                                text["handled_by"], text["action_note"]],
+                               [[h.ip, h.mac or "", readable_time(h.at), h.by, h.note]
+                                for h in unit.handled_log]))
         if unit.hosts_encrypted_dns:
             annex.append(Table(f"{unit.unit}: {text['encrypted_dns']}",
                                [text["ip"], text["mac"], text["sensor"], text["kind"],
@@ -267,7 +277,7 @@ def _markdown(t: FormTables) -> bytes:
 
 
 # -- CSV -------------------------------------------------------------------------------------
-def _cell(value: Any) -> Any:
+def spreadsheet_cell(value: Any) -> Any:
     """A spreadsheet must not run a unit name (or anything else) as a formula."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
@@ -279,7 +289,7 @@ def _csv(t: FormTables) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(t.form2_units.header)
-    writer.writerows([_cell(c) for c in row] for row in t.form2_units.rows)
+    writer.writerows([spreadsheet_cell(c) for c in row] for row in t.form2_units.rows)
     return out.getvalue().encode("utf-8-sig")      # the BOM makes Excel read UTF-8
 
 
@@ -339,7 +349,7 @@ def _sheet_title(name: str, taken: set[str]) -> str:
 
 def _sheet_rows(sheet: Any, rows: list[list[Any]]) -> None:
     for row in rows:
-        sheet.append([_cell(value) for value in row])
+        sheet.append([spreadsheet_cell(value) for value in row])
 
 
 def _xlsx(t: FormTables) -> bytes:

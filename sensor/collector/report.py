@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sensor.collector.store import ReportRows, Store
+from sensor.collector.store import EVERYTHING, ReportRows, Scope, Store
 
 _WEEK = re.compile(r"(\d{4})-?W(\d{2})")
 
@@ -130,6 +130,18 @@ class EncryptedDnsHost:
     flows: int
 
 
+@dataclass
+class HandledNote:
+    """A computer marked handled in the period: who, when, and what they did (the
+    audit log)."""
+    id: int
+    ip: str
+    mac: str | None
+    at: str
+    by: str
+    note: str
+
+
 MAX_LISTED_HOSTS = 1000         # per annex list of the report
 
 
@@ -149,6 +161,7 @@ class UnitFigures:
     top_indicators: list[IndicatorFigure] = field(default_factory=list)
     hosts_still_infected: list[InfectedHost] = field(default_factory=list)
     hosts_encrypted_dns: list[EncryptedDnsHost] = field(default_factory=list)
+    handled_log: list[HandledNote] = field(default_factory=list)
 
 
 @dataclass
@@ -218,14 +231,20 @@ def readable_time(iso: str | None) -> str:
 
 
 def campaign_report(store: Store, period: Period, unit: str | None = None,
-                    group: str | None = None) -> Report:
-    """The report for a period and scope, counted by the store's database."""
+                    group: str | None = None, scope: Scope = EVERYTHING) -> Report:
+    """The report for a period and a unit or group, counted by the store's database,
+    within a staff account's scope: a unit outside it answers as one the directory
+    lacks, and the report of an account's whole scope is named after its unit or block."""
     if unit is not None and group is not None:
         raise ReportError("give either a unit or a group, not both")
-    rows = store.report_rows(period.first.isoformat(), period.last.isoformat(), unit, group)
+    rows = store.report_rows(period.first.isoformat(), period.last.isoformat(),
+                             scope.narrow(unit, group))
     if not rows.units and (unit is not None or group is not None):
         what = f"unit {unit!r}" if unit is not None else f"group {group!r}"
         raise ReportError(f"{what} is not in the unit directory (see `units list`)")
+    if unit is None and group is None:
+        unit = scope.units[0] if scope.units else None
+        group = scope.groups[0] if scope.groups and unit is None else None
     return build_report(rows, period, unit, group, store.tz)
 
 
@@ -254,6 +273,10 @@ def build_report(rows: ReportRows, period: Period, unit: str | None, group: str 
     for unit_name, indicator, kind, hits, hosts in rows.indicators:
         units[unit_name].top_indicators.append(IndicatorFigure(
             indicator, kind, hits, hosts, matches.get((unit_name, indicator), [])))
+    for unit_name, host_id, ip, mac, ts, action, by, note in rows.actions:
+        if action == "handled":
+            units[unit_name].handled_log.append(
+                HandledNote(host_id, ip, mac, _iso(ts, tz) or "", by, note))
     listed: dict[int, EncryptedDnsHost] = {}
     for unit_name, host_id, ip, mac, sensor, kind, server, flows in rows.encrypted_dns:
         host = listed.get(host_id)

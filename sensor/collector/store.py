@@ -22,9 +22,9 @@ import hashlib
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,39 @@ MIGRATIONS: list[list[str]] = [
                PRIMARY KEY (host_id, day, indicator, match))""",
         "CREATE INDEX host_hit_matches_day ON host_hit_matches (day, indicator, host_id)",
     ],
+    [   # 4: staff accounts scoped to one unit or one block
+        "ALTER TABLE tokens ADD COLUMN unit TEXT",
+        "ALTER TABLE tokens ADD COLUMN grp TEXT",
+        # what staff did to a host, who and when (the audit log); existing marks first
+        f"""CREATE TABLE host_actions ({ID}, host_id BIGINT NOT NULL REFERENCES hosts (id),
+               ts DOUBLE PRECISION NOT NULL, action TEXT NOT NULL, by_name TEXT NOT NULL,
+               note TEXT NOT NULL)""",
+        "CREATE INDEX host_actions_host ON host_actions (host_id, ts)",
+        "CREATE INDEX host_actions_ts ON host_actions (ts, host_id)",
+        """INSERT INTO host_actions (host_id, ts, action, by_name, note) SELECT id,
+               handled_at, 'handled', COALESCE(handled_by, ''), '' FROM hosts
+               WHERE handled_at IS NOT NULL""",
+        # the addresses a host was seen at, by which sensor, first and last
+        """CREATE TABLE host_addresses (host_id BIGINT NOT NULL REFERENCES hosts (id),
+               ip TEXT NOT NULL, mac TEXT NOT NULL, sensor TEXT NOT NULL,
+               first_seen DOUBLE PRECISION NOT NULL, last_seen DOUBLE PRECISION NOT NULL,
+               PRIMARY KEY (host_id, ip, mac))""",
+        """INSERT INTO host_addresses SELECT id, ip, COALESCE(mac, ''), sensor, first_seen,
+               last_seen FROM hosts""",
+        # the first and last hit of each host-day-indicator row (NULL on older rows)
+        "ALTER TABLE host_hits ADD COLUMN first_ts DOUBLE PRECISION",
+        "ALTER TABLE host_hits ADD COLUMN last_ts DOUBLE PRECISION",
+        # each host's hits per indicator over all time: the computer list's totals
+        # without summing every day's rows of every host
+        """CREATE TABLE host_indicators (host_id BIGINT NOT NULL REFERENCES hosts (id),
+               indicator TEXT NOT NULL, kind TEXT NOT NULL, hits BIGINT NOT NULL,
+               first_ts DOUBLE PRECISION, last_ts DOUBLE PRECISION,
+               PRIMARY KEY (host_id, indicator))""",
+        "CREATE INDEX host_indicators_indicator ON host_indicators (indicator, host_id)",
+        """INSERT INTO host_indicators SELECT host_id, indicator, MIN(kind),
+               CAST(SUM(hits) AS BIGINT), NULL, NULL FROM host_hits
+               GROUP BY host_id, indicator""",
+    ],
 ]
 
 STATUSES = ("clean", "infected", "handled")
@@ -100,13 +133,18 @@ _STATUS_SQL = """CASE WHEN h.last_hit IS NULL THEN 'clean'
     WHEN h.handled_at IS NOT NULL AND h.handled_at >= h.last_hit THEN 'handled'
     WHEN h.last_hit < s.data_until - ? THEN 'handled' ELSE 'infected' END"""
 _HOST_SQL = f"""SELECT h.id, h.unit, h.sensor, h.ip, h.mac, h.first_seen, h.last_seen,
-    CAST(COALESCE(SUM(x.hits), 0) AS BIGINT), COUNT(DISTINCT x.indicator),
+    CAST(COALESCE(SUM(x.hits), 0) AS BIGINT) AS hits, COUNT(x.indicator) AS indicators,
     {_STATUS_SQL} AS status, h.handled_at,
     h.handled_by, h.last_hit
     FROM hosts h JOIN sensors s ON s.id = h.sensor
-    LEFT JOIN host_hits x ON x.host_id = h.id"""
+    LEFT JOIN host_indicators x ON x.host_id = h.id"""
 _HOST_GROUP = (" GROUP BY h.id, h.unit, h.sensor, h.ip, h.mac, h.first_seen, h.last_seen,"
                " h.handled_at, h.handled_by, h.last_hit, s.data_until")
+# The computer list's sortable columns (a request names the key) and their SQL.
+HOST_SORTS = {"id": "q.id", "unit": "q.unit", "ip": "q.ip", "mac": "q.mac",
+              "sensor": "q.sensor", "hits": "q.hits", "indicators": "q.indicators",
+              "first_seen": "q.first_seen", "last_seen": "q.last_seen",
+              "last_hit": "q.last_hit", "status": "q.status"}
 
 
 class StoreError(Exception):
@@ -118,15 +156,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _later(column: str) -> str:
-    """SQL for the later of a host's column and its new value, either of them NULL."""
-    return (f"CASE WHEN hosts.{column} IS NULL OR excluded.{column} > hosts.{column} "
-            f"THEN excluded.{column} ELSE hosts.{column} END")
+def _later(column: str, table: str = "hosts") -> str:
+    """SQL for the later of a row's column and its new value, either of them NULL."""
+    return (f"CASE WHEN {table}.{column} IS NULL OR excluded.{column} > {table}.{column} "
+            f"THEN excluded.{column} ELSE {table}.{column} END")
 
 
-def _earlier(column: str) -> str:
-    return (f"CASE WHEN hosts.{column} IS NULL OR excluded.{column} < hosts.{column} "
-            f"THEN excluded.{column} ELSE hosts.{column} END")
+def _earlier(column: str, table: str = "hosts") -> str:
+    return (f"CASE WHEN {table}.{column} IS NULL OR excluded.{column} < {table}.{column} "
+            f"THEN excluded.{column} ELSE {table}.{column} END")
 
 
 _UPSERT_HOST = f"""INSERT INTO hosts (unit, identity, sensor, ip, mac, first_seen, last_seen,
@@ -135,6 +173,80 @@ _UPSERT_HOST = f"""INSERT INTO hosts (unit, identity, sensor, ip, mac, first_see
         mac = COALESCE(excluded.mac, hosts.mac),
         first_seen = {_earlier('first_seen')}, last_seen = {_later('last_seen')},
         first_hit = {_earlier('first_hit')}, last_hit = {_later('last_hit')}"""
+_UPSERT_HITS = f"""INSERT INTO host_hits (host_id, day, indicator, kind, hits, first_ts, last_ts)
+    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host_id, day, indicator) DO UPDATE SET
+        hits = host_hits.hits + excluded.hits, first_ts = {_earlier('first_ts', 'host_hits')},
+        last_ts = {_later('last_ts', 'host_hits')}"""
+_UPSERT_INDICATORS = f"""INSERT INTO host_indicators VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (host_id, indicator) DO UPDATE SET
+        hits = host_indicators.hits + excluded.hits,
+        first_ts = {_earlier('first_ts', 'host_indicators')},
+        last_ts = {_later('last_ts', 'host_indicators')}"""
+_UPSERT_ADDRESSES = f"""INSERT INTO host_addresses VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (host_id, ip, mac) DO UPDATE SET sensor = excluded.sensor,
+        first_seen = {_earlier('first_seen', 'host_addresses')},
+        last_seen = {_later('last_seen', 'host_addresses')}"""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The units a request may see: those that meet every condition (this unit, a unit
+    of this block). No condition: every unit. A staff account's scope is narrowed by
+    what a request asks for, never widened, so an out-of-scope unit, host or sensor
+    is simply absent from every answer."""
+    units: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, unit: str | None = None, group: str | None = None) -> Scope:
+        return cls((unit,) if unit else (), (group,) if group else ())
+
+    def narrow(self, unit: str | None = None, group: str | None = None) -> Scope:
+        extra = Scope.of(unit, group)
+        return Scope(self.units + extra.units, self.groups + extra.groups)
+
+    @property
+    def everything(self) -> bool:
+        return not self.units and not self.groups
+
+    def sql(self, column: str) -> str:
+        """A condition on a unit-name column; its parameters are `params`."""
+        return " AND ".join([f"{column} = ?"] * len(self.units) + [
+            f"{column} IN (SELECT name FROM units WHERE grp = ?)"] * len(self.groups)) or "1 = 1"
+
+    @property
+    def params(self) -> list[str]:
+        return [*self.units, *self.groups]
+
+
+EVERYTHING = Scope()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whom a token belongs to: a sensor (with its unit), or a staff account (admin)
+    whose scope is one unit, one block, or the whole province."""
+    kind: str
+    name: str
+    unit: str | None = None
+    group: str | None = None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope.of(self.unit, self.group)
+
+
+@dataclass(frozen=True)
+class HostFilter:
+    """What the computer list asks for: each given field narrows it. `search` finds an
+    IP or MAC address, or an indicator, containing the text."""
+    unit: str | None = None
+    group: str | None = None
+    sensor: str | None = None
+    status: str | None = None
+    indicator: str | None = None
+    search: str | None = None
+    since: float | None = None
 
 
 @dataclass
@@ -282,7 +394,8 @@ class Store:
         token = "madoc_" + secrets.token_urlsafe(32)
         with self._transaction():
             self.add_sensor(sensor_id, unit, now)
-            self._execute("INSERT INTO tokens VALUES (?, 'sensor', ?, ?, NULL)",
+            self._execute("INSERT INTO tokens (hash, kind, name, created) VALUES "
+                          "(?, 'sensor', ?, ?)",
                           (token_hash(token), sensor_id, now))
         return token
 
@@ -297,10 +410,21 @@ class Store:
                             (sensor_id, stream)).fetchone()
         return row[0] or 0
 
-    def add_admin_token(self, name: str, now: float, token: str | None = None) -> str:
+    def add_admin_token(self, name: str, now: float, token: str | None = None,
+                        unit: str | None = None, group: str | None = None) -> str:
+        """Issue a staff token, scoped to one unit or one block when given (both must be
+        in the directory); returns the token."""
+        if unit is not None and group is not None:
+            raise StoreError("an admin token is scoped to a unit or to a block, not both")
+        if unit is not None and not self.has_unit(unit):
+            raise StoreError(f"unit {unit!r} is not in the unit directory (see `units list`)")
+        if group is not None and self._execute("SELECT 1 FROM units WHERE grp = ?",
+                                               (group,)).fetchone() is None:
+            raise StoreError(f"block {group!r} has no unit in the directory (see `units list`)")
         token = token or "madoc_" + secrets.token_urlsafe(32)
-        self._execute("INSERT INTO tokens VALUES (?, 'admin', ?, ?, NULL) "
-                      "ON CONFLICT (hash) DO NOTHING", (token_hash(token), name, now))
+        self._execute("INSERT INTO tokens (hash, kind, name, created, revoked, unit, grp) "
+                      "VALUES (?, 'admin', ?, ?, NULL, ?, ?) ON CONFLICT (hash) DO NOTHING",
+                      (token_hash(token), name, now, unit, group))
         return token
 
     def revoke(self, name_or_id: str, now: float) -> int:
@@ -312,19 +436,20 @@ class Store:
         return cursor.rowcount
 
     def tokens(self) -> list[dict[str, Any]]:
-        rows = self._execute("SELECT SUBSTR(t.hash, 1, 12), t.kind, t.name, s.unit, t.created, "
-                             "t.revoked FROM tokens t LEFT JOIN sensors s ON t.kind = 'sensor' "
+        rows = self._execute("SELECT SUBSTR(t.hash, 1, 12), t.kind, t.name, "
+                             "COALESCE(s.unit, t.unit), t.grp, t.created, t.revoked "
+                             "FROM tokens t LEFT JOIN sensors s ON t.kind = 'sensor' "
                              "AND s.id = t.name ORDER BY t.kind, t.name, t.created").fetchall()
-        return [{"id": r[0], "kind": r[1], "name": r[2], "unit": r[3], "created": r[4],
-                 "revoked": r[5]} for r in rows]
+        return [{"id": r[0], "kind": r[1], "name": r[2], "unit": r[3], "group": r[4],
+                 "created": r[5], "revoked": r[6]} for r in rows]
 
-    def authenticate(self, token: str) -> tuple[str, str, str | None] | None:
-        """(kind, name, the sensor's unit) for a valid, unrevoked token; None otherwise."""
+    def authenticate(self, token: str) -> Identity | None:
+        """Whom a valid, unrevoked token belongs to; None otherwise."""
         row = self._execute(
-            "SELECT t.kind, t.name, s.unit FROM tokens t LEFT JOIN sensors s "
-            "ON t.kind = 'sensor' AND s.id = t.name WHERE t.hash = ? AND t.revoked IS NULL",
-            (token_hash(token),)).fetchone()
-        return (row[0], row[1], row[2]) if row else None
+            "SELECT t.kind, t.name, COALESCE(s.unit, t.unit), t.grp FROM tokens t "
+            "LEFT JOIN sensors s ON t.kind = 'sensor' AND s.id = t.name "
+            "WHERE t.hash = ? AND t.revoked IS NULL", (token_hash(token),)).fetchone()
+        return Identity(*row) if row else None
 
     # -- ingest ------------------------------------------------------------------------------
     def _day_uncached(self, epoch: int) -> str:
@@ -353,11 +478,19 @@ class Store:
         unit = self._execute("SELECT unit FROM sensors WHERE id = ?", (sensor,)).fetchone()[0]
         host_ids = self._upsert_hosts(unit, sensor, envelope)
         day = self._day
-        self._executemany(
-            "INSERT INTO host_hits VALUES (?, ?, ?, ?, ?) ON CONFLICT (host_id, day, "
-            "indicator) DO UPDATE SET hits = host_hits.hits + excluded.hits",
-            sorted((host_ids[_identity(c)], day(c["hour"]), c["indicator"],
-                    c["indicator_type"], c["hits"]) for c in envelope["counts"]))
+        self._executemany(_UPSERT_HITS, sorted(
+            (host_ids[_identity(c)], day(c["hour"]), c["indicator"], c["indicator_type"],
+             c["hits"], c["first"], c["last"]) for c in envelope["counts"]))
+        totals: dict[tuple[int, str], list] = {}    # one row per host and indicator
+        for c in envelope["counts"]:
+            key = (host_ids[_identity(c)], c["indicator"])
+            total = totals.get(key)
+            if total is None:
+                totals[key] = [c["indicator_type"], c["hits"], c["first"], c["last"]]
+            else:
+                total[1] += c["hits"]
+                total[2], total[3] = min(total[2], c["first"]), max(total[3], c["last"])
+        self._executemany(_UPSERT_INDICATORS, [(*key, *totals[key]) for key in sorted(totals)])
         self._executemany(
             "INSERT INTO host_hit_matches VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             sorted({(host_ids[_identity(c)], day(c["hour"]), c["indicator"], match)
@@ -400,8 +533,10 @@ class Store:
         return True
 
     def _upsert_hosts(self, unit: str, sensor: str, envelope: dict[str, Any]) -> dict[str, int]:
-        """One row per host of the batch: seen span and hit span merged in; returns ids."""
+        """One row per host of the batch: seen span and hit span merged in, and the
+        addresses it was seen at; returns ids."""
         spans: dict[str, list] = {}   # identity → [ip, mac, first, last, first_hit, last_hit]
+        addresses: dict[tuple[str, str, str], list[float]] = {}   # → [first, last]
         for row, is_hit in ([(s, False) for s in envelope["hosts_seen"]]
                             + [(e, False) for e in envelope.get("encrypted_dns", [])]
                             + [(c, True) for c in envelope["counts"]]):
@@ -415,6 +550,9 @@ class Store:
             if is_hit:
                 span[4] = row["first"] if span[4] is None else min(span[4], row["first"])
                 span[5] = row["last"] if span[5] is None else max(span[5], row["last"])
+            seen = addresses.setdefault((identity, row["host_ip"], row["host_mac"] or ""),
+                                        [row["first"], row["last"]])
+            seen[0], seen[1] = min(seen[0], row["first"]), max(seen[1], row["last"])
         identities = sorted(spans)      # one order for every writer: no deadlocks
         self._executemany(_UPSERT_HOST, [(unit, identity, sensor, *spans[identity])
                                          for identity in identities])
@@ -424,12 +562,16 @@ class Store:
             ids.update(self._execute(
                 f"SELECT identity, id FROM hosts WHERE unit = ? AND identity IN "
                 f"({', '.join('?' * len(chunk))})", (unit, *chunk)).fetchall())
+        self._executemany(_UPSERT_ADDRESSES, sorted(
+            (ids[identity], ip, mac, sensor, *span)
+            for (identity, ip, mac), span in addresses.items()))
         return ids
 
     # -- reading ---------------------------------------------------------------------------
-    def sensors(self) -> list[dict[str, Any]]:
-        rows = self._execute("SELECT id, unit, created, last_seen, batches, alerts, "
-                             "dropped_alerts FROM sensors ORDER BY unit, id").fetchall()
+    def sensors(self, scope: Scope) -> list[dict[str, Any]]:
+        rows = self._execute(f"SELECT id, unit, created, last_seen, batches, alerts, "
+                             f"dropped_alerts FROM sensors WHERE {scope.sql('unit')} "
+                             f"ORDER BY unit, id", scope.params).fetchall()
         return [{"id": r[0], "unit": r[1], "created": r[2], "last_seen": r[3], "batches": r[4],
                  "alerts": r[5], "dropped_alerts": r[6]} for r in rows]
 
@@ -439,78 +581,118 @@ class Store:
             f"SELECT q.unit, q.status, COUNT(*) FROM ({_HOST_SQL} WHERE 1 = 1{_HOST_GROUP}) q "
             "GROUP BY q.unit, q.status ORDER BY 1, 2", (self.quiet_seconds,)).fetchall()
 
-    def hosts(self, unit: str | None = None, since: float | None = None,
-              status: str | None = None, limit: int = 1000) -> list[Host]:
-        where, params = _where(("h.unit = ?", unit), ("h.last_seen >= ?", since))
-        params.insert(0, self.quiet_seconds)
-        sql = f"{_HOST_SQL} WHERE {where}{_HOST_GROUP}"
-        if status is not None:
-            sql = f"SELECT * FROM ({sql}) q WHERE q.status = ?"
-            params.append(status)
-        rows = self._execute(f"{sql} ORDER BY 1 LIMIT ?", (*params, limit)).fetchall()
+    def _host_list_sql(self, scope: Scope, wanted: HostFilter) -> tuple[str, list]:
+        """The computer list's query (columns of `Host`, as `q`) and its parameters."""
+        scope = scope.narrow(wanted.unit, wanted.group)
+        like = None if wanted.search is None else "%" + wanted.search.replace(
+            "\\", "\\\\").replace("%", "\\%").replace("_", "\\_").lower() + "%"
+        where, params = _where(
+            ("h.sensor = ?", wanted.sensor), ("h.last_seen >= ?", wanted.since),
+            ("h.id IN (SELECT host_id FROM host_indicators WHERE indicator = ?)",
+             wanted.indicator),
+            ("(LOWER(h.ip) LIKE ? ESCAPE '\\' OR LOWER(h.mac) LIKE ? ESCAPE '\\' OR h.id IN "
+             "(SELECT host_id FROM host_indicators WHERE indicator LIKE ? ESCAPE '\\'))",
+             like))
+        if like is not None:
+            params[-1:] = [like] * 3
+        sql = (f"SELECT * FROM ({_HOST_SQL} WHERE {scope.sql('h.unit')} AND {where}"
+               f"{_HOST_GROUP}) q WHERE {'q.status = ?' if wanted.status else '1 = 1'}")
+        return sql, [self.quiet_seconds, *scope.params, *params,
+                     *([wanted.status] if wanted.status else [])]
+
+    def hosts(self, scope: Scope, wanted: HostFilter = HostFilter(), sort: str = "id",
+              descending: bool = False, offset: int = 0, limit: int = 1000) -> list[Host]:
+        """One page of the computer list: the scope's hosts that `wanted` names, in the
+        order of a `HOST_SORTS` column (then by id)."""
+        sql, params = self._host_list_sql(scope, wanted)
+        order = f"{HOST_SORTS[sort]} {'DESC' if descending else 'ASC'}"
+        if sort != "id":
+            order += ", q.id"
+        rows = self._execute(f"{sql} ORDER BY {order} LIMIT ? OFFSET ?",
+                             (*params, limit, offset)).fetchall()
         return [Host(*row) for row in rows]
 
-    def host(self, host_id: int) -> Host | None:
-        row = self._execute(f"{_HOST_SQL} WHERE h.id = ?{_HOST_GROUP}",
-                            (self.quiet_seconds, host_id)).fetchone()
+    def count_hosts(self, scope: Scope, wanted: HostFilter = HostFilter()) -> int:
+        sql, params = self._host_list_sql(scope, wanted)
+        return self._execute(f"SELECT COUNT(*) FROM ({sql}) c", params).fetchone()[0]
+
+    def host(self, host_id: int, scope: Scope) -> Host | None:
+        """A host of the scope; None for an unknown id and for another unit's host alike."""
+        row = self._execute(f"{_HOST_SQL} WHERE h.id = ? AND {scope.sql('h.unit')}"
+                            f"{_HOST_GROUP}",
+                            (self.quiet_seconds, host_id, *scope.params)).fetchone()
         return Host(*row) if row else None
 
-    def host_detail(self, host: Host, alerts: int = 50) -> dict[str, Any]:
-        hits = self._execute("SELECT day, indicator, kind, hits FROM host_hits WHERE host_id = ? "
-                             "ORDER BY day, indicator", (host.id,)).fetchall()
-        identity = self._execute("SELECT identity FROM hosts WHERE id = ?",
-                                 (host.id,)).fetchone()[0]
-        recent = self._execute(
+    def host_evidence(self, host: Host, alerts: int = 50) -> HostRows:
+        """What the database holds on one host (read by `sensor.collector.evidence`)."""
+        execute = self._execute
+        hits = execute("SELECT day, indicator, kind, hits, first_ts, last_ts FROM host_hits "
+                       "WHERE host_id = ? ORDER BY day, indicator", (host.id,)).fetchall()
+        indicators = execute(
+            "SELECT indicator, kind, hits, first_ts, last_ts FROM host_indicators "
+            "WHERE host_id = ? ORDER BY hits DESC, indicator", (host.id,)).fetchall()
+        matches = execute("SELECT DISTINCT indicator, match FROM host_hit_matches "
+                          "WHERE host_id = ? ORDER BY 1, 2", (host.id,)).fetchall()
+        addresses = execute("SELECT ip, mac, sensor, first_seen, last_seen FROM "
+                            "host_addresses WHERE host_id = ? ORDER BY first_seen, ip",
+                            (host.id,)).fetchall()
+        actions = execute("SELECT ts, action, by_name, note FROM host_actions "
+                          "WHERE host_id = ? ORDER BY ts, id", (host.id,)).fetchall()
+        identity, data_until = execute(
+            "SELECT h.identity, s.data_until FROM hosts h JOIN sensors s ON s.id = h.sensor "
+            "WHERE h.id = ?", (host.id,)).fetchone()
+        recent = execute(
             "SELECT ts, sensor, indicator, kind, match, seen, sources, campaign, severity, "
-            "src_ip, src_port, dest_ip, dest_port, resolved_from FROM alerts "
+            "proto, src_ip, src_port, dest_ip, dest_port, resolved_from FROM alerts "
             "WHERE unit = ? AND host_identity = ? ORDER BY ts DESC LIMIT ?",
             (host.unit, identity, alerts)).fetchall()
-        return {"hits_by_day": [{"day": r[0], "indicator": r[1], "indicator_type": r[2],
-                                 "hits": r[3]} for r in hits],
-                "recent_alerts": [{"ts": r[0], "sensor": r[1], "indicator": r[2],
-                                   "indicator_type": r[3], "match": r[4], "seen": r[5],
-                                   "sources": orjson.loads(r[6]), "campaign": r[7],
-                                   "severity": r[8], "src_ip": r[9], "src_port": r[10],
-                                   "dest_ip": r[11], "dest_port": r[12],
-                                   "resolved_from": r[13]} for r in recent]}
+        return HostRows(hits, indicators, matches, addresses, actions,
+                        [(*r[:6], orjson.loads(r[6]), *r[7:]) for r in recent], data_until)
 
-    def mark_handled(self, host_id: int, by: str, now: float) -> bool:
-        cursor = self._execute("UPDATE hosts SET handled_at = ?, handled_by = ? WHERE id = ?",
-                               (now, by, host_id))
-        return cursor.rowcount == 1
+    def mark_handled(self, host_id: int, by: str, now: float, scope: Scope,
+                     note: str = "") -> bool:
+        """Mark a host of the scope handled and log who, when and what was done; False
+        for an unknown id and for another unit's host alike."""
+        with self._transaction():
+            cursor = self._execute(
+                f"UPDATE hosts SET handled_at = ?, handled_by = ? WHERE id = ? AND "
+                f"{scope.sql('unit')}", (now, by, host_id, *scope.params))
+            if cursor.rowcount != 1:
+                return False
+            self._execute("INSERT INTO host_actions (host_id, ts, action, by_name, note) "
+                          "VALUES (?, ?, 'handled', ?, ?)", (host_id, now, by, note))
+        return True
 
-    def top_indicators(self, unit: str | None = None, since_day: str | None = None,
-                       limit: int = 20, until_day: str | None = None) -> list[dict[str, Any]]:
-        where, params = _where(("h.unit = ?", unit), ("x.day >= ?", since_day),
-                               ("x.day <= ?", until_day))
+    def top_indicators(self, scope: Scope, since_day: str | None = None, limit: int = 20,
+                       until_day: str | None = None) -> list[dict[str, Any]]:
+        where, params = _where(("x.day >= ?", since_day), ("x.day <= ?", until_day))
         rows = self._execute(
             "SELECT x.indicator, x.kind, CAST(SUM(x.hits) AS BIGINT), "
             "COUNT(DISTINCT x.host_id) FROM host_hits x "
-            f"JOIN hosts h ON h.id = x.host_id WHERE {where} "
+            f"JOIN hosts h ON h.id = x.host_id WHERE {scope.sql('h.unit')} AND {where} "
             "GROUP BY x.indicator, x.kind ORDER BY 4 DESC, 3 DESC, 1 LIMIT ?",
-            (*params, limit)).fetchall()
+            (*scope.params, *params, limit)).fetchall()
         return [{"indicator": r[0], "indicator_type": r[1], "hits": r[2], "hosts": r[3]}
                 for r in rows]
 
     # -- the campaign report ---------------------------------------------------------------
-    def report_rows(self, first_day: str, last_day: str, unit: str | None = None,
-                    group: str | None = None, top: int = 10,
+    def report_rows(self, first_day: str, last_day: str, scope: Scope, top: int = 10,
                     infected_limit: int = 1000) -> ReportRows:
         """Everything the report forms need for the days first_day..last_day (ISO dates,
-        inclusive), counted in the database. The scope is one unit, one group, or all."""
-        scope, scope_params = _report_scope(unit, group)
+        inclusive), counted in the database, for the scope's units."""
+        scope_params = scope.params
         # host_days and host_hits rows of the scope's hosts only, chosen before grouping
-        hosts = (f" AND host_id IN (SELECT id FROM hosts WHERE {scope('unit')})"
-                 if scope_params else "")
+        hosts = ("" if scope.everything else
+                 f" AND host_id IN (SELECT id FROM hosts WHERE {scope.sql('unit')})")
         days = (first_day, last_day)
         units = self._execute(
             f"SELECT u.name, u.grp, u.informed, EXISTS (SELECT 1 FROM sensor_days d WHERE "
-            f"d.unit = u.name AND d.day BETWEEN ? AND ?) FROM units u WHERE {scope('u.name')} "
+            f"d.unit = u.name AND d.day BETWEEN ? AND ?) FROM units u WHERE {scope.sql('u.name')} "
             f"ORDER BY u.grp, u.name", (*days, *scope_params)).fetchall()
         sensors = self._execute(
             f"SELECT s.id, s.unit, s.last_seen, EXISTS (SELECT 1 FROM sensor_days d WHERE "
             f"d.sensor = s.id AND d.day BETWEEN ? AND ?) FROM sensors s "
-            f"WHERE {scope('s.unit')} ORDER BY s.unit, s.id", (*days, *scope_params)).fetchall()
+            f"WHERE {scope.sql('s.unit')} ORDER BY s.unit, s.id", (*days, *scope_params)).fetchall()
         covered = self._execute(
             f"SELECT h.unit, COUNT(*) FROM (SELECT DISTINCT host_id FROM host_days WHERE day "
             f"BETWEEN ? AND ?{hosts}) d JOIN hosts h ON h.id = d.host_id GROUP BY h.unit",
@@ -551,8 +733,17 @@ class Store:
                 GROUP BY h.unit, h.id, h.ip, h.mac, h.sensor, e.kind, e.server
                 ORDER BY h.unit, h.id, e.kind, e.server""",
             (*days, *scope_params)).fetchall()
+        start, end = (datetime.combine(date.fromisoformat(day), time(), self.tz).timestamp()
+                      for day in (first_day, (date.fromisoformat(last_day)
+                                              + timedelta(days=1)).isoformat()))
+        actions = self._execute(
+            f"""SELECT h.unit, h.id, h.ip, h.mac, a.ts, a.action, a.by_name, a.note
+                FROM host_actions a JOIN hosts h ON h.id = a.host_id
+                WHERE a.ts >= ? AND a.ts < ? AND {scope.sql('h.unit')}
+                ORDER BY h.unit, a.ts, a.id LIMIT ?""",
+            (start, end, *scope_params, infected_limit)).fetchall()
         return ReportRows(units, sensors, covered, found, infected, indicators, encrypted,
-                          matches)
+                          matches, actions)
 
     def _indicator_matches(self, days: tuple[str, str], indicators: list[tuple], hosts: str,
                            scope_params: list) -> list[tuple]:
@@ -592,15 +783,21 @@ class ReportRows:
     indicators: list[tuple]     # (unit, indicator, kind, hits, hosts), top N per unit
     encrypted_dns: list[tuple]  # (unit, host id, ip, mac, sensor, kind, server, flows)
     matches: list[tuple]        # (unit, indicator, match point) of the top indicators
+    actions: list[tuple]        # (unit, host id, ip, mac, ts, action, by, note) in the period
 
 
-def _report_scope(unit: str | None, group: str | None) -> tuple[Callable[[str], str], list]:
-    """A WHERE condition on a unit-name column for the report's scope, and its parameters."""
-    if unit is not None:
-        return (lambda column: f"{column} = ?"), [unit]
-    if group is not None:
-        return (lambda column: f"{column} IN (SELECT name FROM units WHERE grp = ?)"), [group]
-    return (lambda column: "1 = 1"), []
+@dataclass
+class HostRows:
+    """What the database holds on one host (see sensor.collector.evidence)."""
+    hits: list[tuple]           # (day, indicator, kind, hits, first ts, last ts)
+    indicators: list[tuple]     # (indicator, kind, hits, first ts, last ts), all time
+    matches: list[tuple]        # (indicator, match point)
+    addresses: list[tuple]      # (ip, mac or '', sensor, first seen, last seen)
+    actions: list[tuple]        # (ts, action, by, note): the audit log
+    alerts: list[tuple]         # newest first: ts, sensor, indicator, kind, match, seen,
+    #                             sources, campaign, severity, proto, src_ip, src_port,
+    #                             dest_ip, dest_port, resolved_from
+    data_until: float | None    # the latest event its sensor reported
 
 
 def _identity(row: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sensor.collector.cli import add_units
-from sensor.collector.store import Store
+from sensor.collector.store import EVERYTHING, HostFilter, Store
 
 UNITS = Path(__file__).resolve().parents[3] / "shared" / "units-haiphong.tsv"
 FINANCE, TRADE, TOURISM = "Sở Tài chính", "Sở Công Thương", "Sở Du lịch"
@@ -100,8 +100,8 @@ def seed(store: Store, mark_handled: bool = True) -> None:
 
 
 def mark_a3_handled(store: Store) -> None:
-    a3 = next(h for h in store.hosts(unit=FINANCE) if h.ip == "10.0.0.13")
-    assert store.mark_handled(a3.id, "admin", HANDLED_MARK)
+    a3 = next(h for h in store.hosts(EVERYTHING, HostFilter(unit=FINANCE)) if h.ip == "10.0.0.13")
+    assert store.mark_handled(a3.id, "admin", HANDLED_MARK, EVERYTHING)
 
 
 def main(argv: list[str]) -> int:

@@ -128,7 +128,7 @@ def test_a_batch_is_stored_once_and_hosts_read_back(tmp_path: Path, backend: str
     try:
         token = collector.sensor_token("gw1", UNIT)
         assert collector.get("/api/v1/identity", token) == (
-            200, {"kind": "sensor", "name": "gw1", "unit": UNIT})
+            200, {"kind": "sensor", "name": "gw1", "unit": UNIT, "group": None})
         assert post_gzip(collector, token, batch("gw1", 1))[1]["duplicate"] is False
         assert collector.post("/api/v1/events", token, batch("gw1", 1))[1]["duplicate"] is True
         assert collector.post("/api/v1/events", token, batch("gw1", 2, hits=4))[0] == 200

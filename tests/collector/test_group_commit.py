@@ -10,7 +10,7 @@ from datetime import UTC
 from pathlib import Path
 
 from sensor.collector.ingest import GroupCommit
-from sensor.collector.store import Store
+from sensor.collector.store import EVERYTHING, Store
 from tests.collector.test_api import UNIT, batch
 
 
@@ -47,9 +47,9 @@ def test_batches_arriving_together_share_one_commit(tmp_path: Path) -> None:
     docs = [batch("gw1", sequence) for sequence in range(1, 9)] + [batch("gw1", 3)]
     assert submit_together(store, docs) == [True] * 8 + [False]
     assert store.groups == [9]
-    [host] = [h for h in store.hosts() if h.ip == "192.168.1.10"]
+    [host] = [h for h in store.hosts(EVERYTHING) if h.ip == "192.168.1.10"]
     assert host.hits == 8 * 3
-    assert store.sensors()[0]["batches"] == 8
+    assert store.sensors(EVERYTHING)[0]["batches"] == 8
 
 
 def test_a_batch_that_cannot_be_stored_fails_alone(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_a_batch_that_cannot_be_stored_fails_alone(tmp_path: Path) -> None:
     assert results[0] is True and results[2] is True
     assert isinstance(results[1], Exception)
     assert store.groups[0] == 3                 # tried together, then one by one
-    assert store.sensors()[0]["batches"] == 2
+    assert store.sensors(EVERYTHING)[0]["batches"] == 2
 
 
 def test_a_request_given_up_while_waiting_does_not_stall_the_others(tmp_path: Path) -> None:
@@ -76,4 +76,4 @@ def test_a_request_given_up_while_waiting_does_not_stall_the_others(tmp_path: Pa
             return await asyncio.wait_for(asyncio.gather(first, last), timeout=10)
 
     assert asyncio.run(main()) == [True, True]
-    assert store.sensors()[0]["batches"] == 3     # the cancelled request's batch is stored
+    assert store.sensors(EVERYTHING)[0]["batches"] == 3  # the cancelled request's batch: stored

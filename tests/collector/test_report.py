@@ -23,7 +23,7 @@ from sensor.collector.api_schema import openapi
 from sensor.collector.cli import add_units
 from sensor.collector.forms import LABELS, render
 from sensor.collector.report import Period, Report, ReportError, campaign_report, period_from
-from sensor.collector.store import Store
+from sensor.collector.store import EVERYTHING, Store
 from tests.collector.harness import Collector
 from tests.collector.seed import (
     BAD_IP,
@@ -115,8 +115,8 @@ def test_times_keep_their_offset_in_json_and_read_as_people_write_them(tmp_path:
 
 def test_the_still_infected_list_is_bounded_and_the_counts_are_not(store: Store) -> None:
     days = (Period.week("2022-W37").first.isoformat(), Period.week("2022-W37").last.isoformat())
-    whole = store.report_rows(*days)
-    bounded = store.report_rows(*days, infected_limit=1)
+    whole = store.report_rows(*days, EVERYTHING)
+    bounded = store.report_rows(*days, EVERYTHING, infected_limit=1)
     assert len(whole.infected) > 1
     assert bounded.infected == whole.infected[:1]
     assert bounded.found == whole.found and sum(n for _, n, _ in whole.found) > 1

@@ -9,8 +9,9 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from selenium import webdriver
@@ -24,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sensor.collector.forms import LABELS
 from sensor.collector.store import Store
 from tests.collector.harness import ROOT, Collector
-from tests.collector.seed import FINANCE, STATE_GROUP, seed
+from tests.collector.seed import BAD_IP, FINANCE, STATE_GROUP, TRADE, seed
 
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 HANDLED_COLUMN = 6      # STT, Đơn vị, Triển khai, Thiết bị, covered, found, handled
@@ -116,8 +117,8 @@ def test_staff_log_in_open_a_week_mark_a_host_and_see_the_numbers_change(
     click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Máy tính"))
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-ip="10.0.0.13"]')
     assert "14/09/2022 17:00" in row.text     # its last hit, 10:00 UTC, in the page's zone
-    click_and_wait(browser, row.find_element(By.TAG_NAME, "button"))
-    assert not browser.find_elements(By.CSS_SELECTOR, 'tr[data-ip="10.0.0.13"]')
+    click_and_wait(browser, row.find_element(By.CSS_SELECTOR, "a.host"))
+    mark_handled(browser, "quét bằng công cụ của NCSC, đã gỡ mã độc", "file:admin.token")
 
     browser.get(site.url + "/ui/?week=2022-W37")
     after = finance_row(browser)
@@ -130,6 +131,33 @@ def test_staff_log_in_open_a_week_mark_a_host_and_see_the_numbers_change(
     click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Thiết bị giám sát"))
     assert browser.find_element(By.CSS_SELECTOR, 'tr[data-key="dl-gw1"]').text.count(
         "chưa bao giờ") == 1
+
+
+def mark_handled(browser: webdriver.Chrome, note: str, by: str) -> None:
+    """On a computer's page: its evidence is there; mark it handled with a note, and
+    see the status and the audit log change."""
+    assert browser.find_element(By.ID, "status").text == "Chưa xử lý"
+    assert browser.find_element(By.ID, "indicators").find_elements(By.TAG_NAME, "td")
+    assert "kết nối đầu tiên" in browser.find_element(By.ID, "timeline").text
+    browser.find_element(By.ID, "note").send_keys(note)
+    click_and_wait(browser, browser.find_element(By.ID, "mark"))
+    assert browser.find_element(By.ID, "status").text == "Đã xử lý"
+    audit = browser.find_element(By.ID, "audit").text
+    assert note in audit and by in audit
+    assert "được đánh dấu đã xử lý" in browser.find_element(By.ID, "timeline").text
+
+
+def log_in(site: Collector, browser: webdriver.Chrome, token: str) -> None:
+    browser.delete_all_cookies()
+    browser.get(site.url + "/ui/login")
+    browser.find_element(By.ID, "token").send_keys(token)
+    click_and_wait(browser, browser.find_element(By.ID, "login"))
+    assert browser.current_url.endswith("/ui/")
+
+
+def listed_ips(browser: webdriver.Chrome) -> set[str]:
+    return {row.get_attribute("data-ip")
+            for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-ip]")}
 
 
 def test_downloads_come_from_the_page(site: Collector, browser: webdriver.Chrome,
@@ -167,3 +195,51 @@ def test_the_page_needs_a_login_and_refuses_cross_site_forms(site: Collector) ->
     with pytest.raises(urllib.error.HTTPError) as refused:
         opener.open(forged, timeout=10)
     assert refused.value.code == 403
+
+
+def test_a_unit_account_handles_its_own_computers(site: Collector, browser: webdriver.Chrome,
+                                                  tmp_path: Path) -> None:
+    """Sở Công Thương's IT staff log in with their unit's account, see only their unit's
+    computer, open it, read the evidence, mark it handled with a note; the report's
+    handled count and the audit log change. The province admin sees every unit."""
+    token = site.cli("tokens", "add", "--admin", "it-congthuong", "--unit", TRADE).stdout
+    log_in(site, browser, token.strip())
+    assert TRADE in browser.find_element(By.ID, "scope").text
+    assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-key="{FINANCE}"]')
+
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Máy tính"))
+    assert listed_ips(browser) == {"10.1.0.21"}
+    save(browser, "hosts-unit-account")
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, 'tr[data-ip="10.1.0.21"] a.host'))
+    evidence = browser.find_element(By.ID, "indicators").text
+    assert BAD_IP in evidence and "flow.dest_ip" in evidence
+    save(browser, "host-evidence")
+    mark_handled(browser, "cài lại hệ điều hành", "it-congthuong")
+
+    browser.get(site.url + "/ui/?week=2022-W37")
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-key="{TRADE}"]')
+    assert [c.text for c in row.find_elements(By.TAG_NAME, "td")][4:7] == ["1", "1", "1"]
+    assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-key="{FINANCE}"]')
+    click_and_wait(browser, row.find_element(By.LINK_TEXT, TRADE))
+    assert browser.find_element(By.TAG_NAME, "h1").text == TRADE
+    assert "12/09/2022" in browser.find_element(By.ID, "period").text
+    assert browser.find_element(By.ID, "infected").text.endswith(": 0")
+    save(browser, "unit-page")
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
+    browser.get(f"{site.url}/ui/?from={today}&to={today}")
+    link = browser.find_element(By.LINK_TEXT, "MD").get_attribute("href")
+    request = urllib.request.Request(link, headers={
+        "Cookie": f"madoc_token={browser.get_cookie('madoc_token')['value']}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        annex = answer.read().decode()
+    assert "Máy tính được đánh dấu đã xử lý trong kỳ" in annex
+    assert "cài lại hệ điều hành" in annex and "it-congthuong" in annex
+
+    log_in(site, browser, site.admin_token)
+    browser.get(site.url + "/ui/hosts")
+    assert {"10.0.0.13", "10.1.0.21"} <= listed_ips(browser)
+
+
+def save(browser: webdriver.Chrome, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
