@@ -202,8 +202,9 @@ _DAY = {"type": "string", "format": "date"}
 _BOOL = {"type": "boolean"}
 _COUNTS = _obj(["informed", "deployed"], informed=_INT, deployed=_INT)
 _FORM2_NUMBERS = ("computers_covered", "computers_found", "computers_handled")
+_SERIES = {"type": "array", "items": _INT}
 REPORT = _obj(
-    ["period", "scope", "form1", "form2", "totals", "silent_sensors", "assessment"],
+    ["period", "scope", "form1", "form2", "totals", "silent_sensors", "daily", "assessment"],
     period=_obj(["from", "to", "week"], **{"from": _DAY, "to": _DAY, "week": _NULLABLE_STR}),
     scope=_obj(["unit", "group"], unit=_NULLABLE_STR, group=_NULLABLE_STR),
     form1=_obj(["informed", "deployed", "by_group"], informed=_INT, deployed=_INT,
@@ -222,11 +223,17 @@ REPORT = _obj(
         hosts_encrypted_dns={"type": "array", "items": _obj(
             ["id", "ip", "mac", "sensor", "kinds", "servers", "flows"], id=_INT, ip=_STR,
             mac=_NULLABLE_STR, sensor=_STR, kinds={"type": "array", "items": _STR},
-            servers={"type": "array", "items": _STR}, flows=_INT)})},
+            servers={"type": "array", "items": _STR}, flows=_INT)},
+        handled_log={"type": "array", "items": _obj(
+            ["id", "ip", "mac", "at", "by", "note"], id=_INT, ip=_STR, mac=_NULLABLE_STR,
+            at=_TIME, by=_STR, note=_STR)})},
     totals=_obj(list(_FORM2_NUMBERS), **dict.fromkeys(_FORM2_NUMBERS, _INT),
                 computers_encrypted_dns=_INT),
     silent_sensors={"type": "array", "items": _obj(["id", "unit", "last_seen"], id=_STR,
                                                    unit=_STR, last_seen=_TIME_OR_NULL)},
+    daily=_obj(["days", "hits", "found", "handled", "still_infected", "units_deployed"],
+               days={"type": "array", "items": _DAY}, hits=_SERIES, found=_SERIES,
+               handled=_SERIES, still_infected=_SERIES, units_deployed=_SERIES),
     assessment=_STR)
 
 

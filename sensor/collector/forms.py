@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from sensor.collector.charts import campaign_charts, png
 from sensor.collector.report import Report, UnitFigures, assessment, readable_time
 
 FORMATS = ("md", "csv", "json", "docx", "xlsx")
@@ -57,6 +58,10 @@ LABELS: dict[str, dict[str, str]] = {
         "resolvers": "Máy chủ DNS", "flows": "Số kết nối",
         "still_infected": "Máy tính chưa xử lý",
         "handled_log": "Máy tính được đánh dấu đã xử lý trong kỳ",
+        "charts": "Biểu đồ", "chart_hits": "Số lượt kết nối đến địa chỉ độc hại theo ngày",
+        "chart_computers": "Máy tính phát hiện và đã xử lý theo ngày, còn chưa xử lý",
+        "chart_found": "Phát hiện", "chart_handled": "Đã xử lý", "chart_still": "Chưa xử lý",
+        "chart_units": "Số cơ quan, tổ chức đã triển khai",
         "handled_at": "Thời điểm", "handled_by": "Người xử lý", "action_note": "Nội dung xử lý",
         "ip": "Địa chỉ IP", "mac": "Địa chỉ MAC", "sensor": "Thiết bị giám sát",
         "last_hit": "Lần kết nối cuối",
@@ -94,6 +99,10 @@ LABELS: dict[str, dict[str, str]] = {
         "resolvers": "Resolvers", "flows": "Connections",
         "still_infected": "Computers still infected",
         "handled_log": "Computers marked handled in the period",
+        "charts": "Charts", "chart_hits": "Hits on malicious addresses per day",
+        "chart_computers": "Computers found and handled per day, still infected",
+        "chart_found": "Found", "chart_handled": "Handled", "chart_still": "Still infected",
+        "chart_units": "Units deployed",
         "handled_at": "When", "handled_by": "By", "action_note": "What was done",
         "ip": "IP address", "mac": "MAC address", "sensor": "Sensor",
         "last_hit": "Last hit",
@@ -125,6 +134,7 @@ class FormTables:
     form2: Table            # as the official form: a heading row with its subtotal per block
     form2_units: Table      # one row per unit naming its block, and the total (CSV, sheets)
     annex: list[Table]      # per unit: top indicators, hosts still infected; silent sensors
+    charts: list[str]       # SVG: hits, computers found/handled, units deployed, per day
 
     def unit_rows_by_group(self) -> dict[str, list[list[Any]]]:
         groups: dict[str, list[list[Any]]] = {}
@@ -229,7 +239,7 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
                            [[s.id, s.unit, readable_time(s.last_seen) or "-"]
                             for s in report.silent_sensors]))
     return FormTables(text, period, organisation, assessment(report, lang), form1, by_group,
-                      form2, form2_units, annex)
+                      form2, form2_units, annex, campaign_charts(report.daily, text))
 
 
 def report_file_name(report: Report, fmt: str) -> str:
@@ -297,6 +307,7 @@ def _csv(t: FormTables) -> bytes:
 def _docx(t: FormTables) -> bytes:
     from docx import Document
     from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Cm
 
     text = t.labels
     document = Document()
@@ -312,6 +323,9 @@ def _docx(t: FormTables) -> bytes:
         paragraph.add_run(value)
     for table, heading in ((t.form1, 2), (t.by_group, 3), (t.form2, 2)):
         _docx_table(document, table, heading)
+    document.add_heading(text["charts"], level=2)
+    for chart in t.charts:
+        document.add_picture(io.BytesIO(png(chart)), width=Cm(16))
     if t.annex:
         document.add_heading(text["annex"], level=2)
         for table in t.annex:

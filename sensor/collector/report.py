@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from sensor.collector.charts import DailySeries, daily_series
 from sensor.collector.store import EVERYTHING, ReportRows, Scope, Store
 
 _WEEK = re.compile(r"(\d{4})-?W(\d{2})")
@@ -143,6 +144,7 @@ class HandledNote:
 
 
 MAX_LISTED_HOSTS = 1000         # per annex list of the report
+DAILY_SERIES = ("hits", "found", "handled", "still_infected", "units_deployed")
 
 
 @dataclass
@@ -178,6 +180,7 @@ class Report:
     group: str | None
     units: list[UnitFigures]
     silent_sensors: list[SilentSensor]
+    daily: DailySeries
 
     # -- Form 1 --------------------------------------------------------------------------
     def by_group(self) -> dict[str, dict[str, int]]:
@@ -213,6 +216,8 @@ class Report:
                        ("computers_covered", "computers_found", "computers_handled",
                         "computers_encrypted_dns")},
             "silent_sensors": [asdict(sensor) for sensor in self.silent_sensors],
+            "daily": {"days": [day.isoformat() for day in self.daily.days],
+                      **{name: getattr(self.daily, name) for name in DAILY_SERIES}},
             "assessment": assessment(self, lang),
         }
 
@@ -245,11 +250,14 @@ def campaign_report(store: Store, period: Period, unit: str | None = None,
     if unit is None and group is None:
         unit = scope.units[0] if scope.units else None
         group = scope.groups[0] if scope.groups and unit is None else None
-    return build_report(rows, period, unit, group, store.tz)
+    daily = daily_series(store.daily_rows(period.first.isoformat(), period.last.isoformat(),
+                                          scope.narrow(unit, group)),
+                         period.first, period.last, store.tz, store.quiet_seconds)
+    return build_report(rows, period, unit, group, store.tz, daily)
 
 
 def build_report(rows: ReportRows, period: Period, unit: str | None, group: str | None,
-                 tz: tzinfo) -> Report:
+                 tz: tzinfo, daily: DailySeries) -> Report:
     units = {name: UnitFigures(name, grp, bool(informed), bool(deployed))
              for name, grp, informed, deployed in rows.units}
     silent = []
@@ -292,7 +300,7 @@ def build_report(rows: ReportRows, period: Period, unit: str | None, group: str 
         if server not in host.servers:
             host.servers.append(server)
         host.flows += flows
-    return Report(period, unit, group, list(units.values()), silent)
+    return Report(period, unit, group, list(units.values()), silent, daily)
 
 
 def _day(day: date) -> str:

@@ -745,6 +745,31 @@ class Store:
         return ReportRows(units, sensors, covered, found, infected, indicators, encrypted,
                           matches, actions)
 
+    def daily_rows(self, first_day: str, last_day: str, scope: Scope) -> DailyRows:
+        """What the campaign's charts draw for the days first_day..last_day, for the
+        scope's units (see sensor.collector.charts)."""
+        days = (first_day, last_day)
+        hosts = ("" if scope.everything else
+                 f" AND host_id IN (SELECT id FROM hosts WHERE {scope.sql('unit')})")
+        hits = self._execute(
+            f"SELECT day, CAST(SUM(hits) AS BIGINT) FROM host_hits WHERE day BETWEEN ? AND ?"
+            f"{hosts} GROUP BY day ORDER BY day", (*days, *scope.params)).fetchall()
+        host_days = self._execute(
+            f"SELECT x.host_id, x.day, MIN(x.first_ts), MAX(x.last_ts), s.data_until "
+            f"FROM host_hits x JOIN hosts h ON h.id = x.host_id JOIN sensors s "
+            f"ON s.id = h.sensor WHERE x.day BETWEEN ? AND ? AND {scope.sql('h.unit')} "
+            f"GROUP BY x.host_id, x.day, s.data_until ORDER BY x.host_id, x.day",
+            (*days, *scope.params)).fetchall()
+        marks = self._execute(
+            f"SELECT a.host_id, a.ts, a.by_name FROM host_actions a JOIN hosts h "
+            f"ON h.id = a.host_id WHERE a.action = 'handled' AND {scope.sql('h.unit')} "
+            f"AND a.host_id IN (SELECT host_id FROM host_hits WHERE day BETWEEN ? AND ?) "
+            f"ORDER BY a.host_id, a.ts", (*scope.params, *days)).fetchall()
+        deployed = self._execute(
+            f"SELECT unit, MIN(day) FROM sensor_days WHERE day <= ? AND {scope.sql('unit')} "
+            f"GROUP BY unit", (last_day, *scope.params)).fetchall()
+        return DailyRows(hits, host_days, marks, deployed)
+
     def _indicator_matches(self, days: tuple[str, str], indicators: list[tuple], hosts: str,
                            scope_params: list) -> list[tuple]:
         """(unit, indicator, match point) of the given top indicators' hits in the
@@ -784,6 +809,15 @@ class ReportRows:
     encrypted_dns: list[tuple]  # (unit, host id, ip, mac, sensor, kind, server, flows)
     matches: list[tuple]        # (unit, indicator, match point) of the top indicators
     actions: list[tuple]        # (unit, host id, ip, mac, ts, action, by, note) in the period
+
+
+@dataclass
+class DailyRows:
+    """The charts' raw rows (see sensor.collector.charts)."""
+    hits: list[tuple]           # (day, hits)
+    host_days: list[tuple]      # (host id, day, first hit, last hit, its sensor's data_until)
+    marks: list[tuple]          # (host id, ts, by) of the hosts hit in the period
+    deployed: list[tuple]       # (unit, first day a sensor of it reported)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import web
 
-from sensor.collector.forms import FORMATS, LABELS, Table, form_tables
+from sensor.collector.forms import FORMATS, LABELS, FormTables, Table, form_tables
 from sensor.collector.http import (
     CONFIG,
     MAX_NOTE,
@@ -120,7 +120,8 @@ header .app{font-weight:600;margin-right:auto}main{padding:1em 1.2em;max-width:8
 table{border-collapse:collapse;margin:.5em 0 1.2em}
 th,td{border:1px solid #bbb;padding:.25em .5em;text-align:left}
 th{background:#f1ebe4}td.n{text-align:right}form.inline{display:inline}
-tr.block td{font-weight:600;background:#faf6f1}
+tr.block td{font-weight:600;background:#faf6f1}figure{margin:.5em 0}
+figure svg{max-width:100%;height:auto}
 .period input{width:9em}.downloads a{margin-right:.8em}
 textarea{width:100%;min-height:6em;font:inherit}
 .error{color:#a00}"""
@@ -153,6 +154,12 @@ def _page(request: web.Request, title: str, body: str, logged_in: bool = True) -
                         headers={"Content-Security-Policy": "default-src 'none'; "
                                  "style-src 'unsafe-inline'; form-action 'self'",
                                  "X-Frame-Options": "DENY", "Cache-Control": "no-store"})
+
+
+def _charts(tables: FormTables) -> str:
+    """The report's charts, inline SVG (no scripts, nothing fetched)."""
+    return (f"<section id='charts'><h2>{escape(tables.labels['charts'])}</h2>"
+            f"{''.join(f'<figure>{chart}</figure>' for chart in tables.charts)}</section>")
 
 
 def _none(request: web.Request) -> str:
@@ -308,6 +315,7 @@ async def report_page(request: web.Request) -> web.Response:
             f"{_blocks(request, report)}"
             f"<h2>{labels['form2_title']}</h2>"
             f"{_table(tables.form2, row_ids=1, numeric_from=4, units=(request, 1))}"
+            f"{_charts(tables)}"
             f"<h2>{text['top']}</h2>"
             f"{_table(top_table, numeric_from=2) if top else _none(request)}")
     return _page(request, labels["title"], body)
@@ -523,10 +531,12 @@ async def unit_page(request: web.Request) -> web.Response:
                      labels["hosts"]],
                 [[i.indicator, i.indicator_type, ", ".join(i.matches), i.hits, i.hosts]
                  for i in unit.top_indicators])
+    tables = form_tables(report, lang)
     infected = f"{UI}/hosts?{escape(urlencode({'unit': name, 'status': 'infected', 'lang': lang}))}"
-    body = (f"{_period_form(request)}<p id='period'>{escape(form_tables(report, lang).period)}"
+    body = (f"{_period_form(request)}<p id='period'>{escape(tables.period)}"
             f"</p><p>{text['block']}: {escape(unit.group or '-')}</p>"
             f"<h2>{labels['form2_title']}</h2>{_table(figures, numeric_from=1)}"
+            f"{_charts(tables)}"
             f"<h2>{text['sensors']}</h2>{_table(sensor_rows, row_ids=0, numeric_from=2)}"
             f"<h2>{text['hosts']}</h2><p><a id='infected' href='{infected}'>"
             f"{text['infected']}: {len(unit.hosts_still_infected)}</a></p>"

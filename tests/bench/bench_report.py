@@ -128,7 +128,7 @@ def bench(label: str, url: str, hosts_per_unit: int, hit_every: int) -> None:
              ("list: sorted by hits", host_list(store, EVERYTHING, HostFilter(), "hits")),
              ("list: search an IP", host_list(store, EVERYTHING, HostFilter(search="10.7.1."))),
              ("list: one indicator", host_list(store, EVERYTHING,
-                                               HostFilter(indicator="c2-5.bad.example"))),
+                                               HostFilter(indicator="c2-7.bad.example"))),
              ("list: a unit's account, infected",
               host_list(store, Scope.of(unit_name(3)), HostFilter(status="infected"))),
              ("a computer's evidence", evidence(store, hit_host.id))]

@@ -8,10 +8,12 @@ import csv
 import io
 import json
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, date
 from pathlib import Path
 from urllib.parse import quote
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import jsonschema
@@ -21,7 +23,7 @@ from openpyxl import load_workbook
 
 from sensor.collector.api_schema import openapi
 from sensor.collector.cli import add_units
-from sensor.collector.forms import LABELS, render
+from sensor.collector.forms import LABELS, form_tables, render
 from sensor.collector.report import Period, Report, ReportError, campaign_report, period_from
 from sensor.collector.store import EVERYTHING, Store
 from tests.collector.harness import Collector
@@ -235,6 +237,42 @@ def test_docx_is_laid_out_like_the_form(report: Report, tmp_path: Path) -> None:
     assert rows[finance][2:] == ["có", "2/2", "4", "3", "2"] and rows[finance][0].isdigit()
     assert block < finance and STATE_GROUP not in rows[finance]      # not repeated per unit
     assert rows[-1] == ["", LABELS["vi"]["total"], "2/73", "3/4", "5", "4", "2"]
+
+
+def test_daily_series_follow_each_computers_timeline(tmp_path: Path) -> None:
+    """Three weeks of the seed, day by day: A1, A4, A3 and B1 found on 12–15/09; A1 and
+    A4 handled by the quiet period on 19/09 and 20/09, A3 marked on 21/09; A1 hit again
+    on 24/09. Two still infected at the end: A1 and B1."""
+    store = Store(f"sqlite:///{tmp_path / 'seed.db'}", UTC)
+    seed(store)
+    daily = campaign_report(store, Period.between("2022-09-10", "2022-10-01")).daily
+    day = {d.strftime("%d/%m"): n for n, d in enumerate(daily.days)}
+    assert sum(daily.hits) == 15 and daily.hits[day["12/09"]] == 5
+    assert [d for d, n in day.items() if daily.found[n]] == ["12/09", "13/09", "14/09",
+                                                             "15/09", "24/09"]
+    assert [d for d, n in day.items() if daily.handled[n]] == ["19/09", "20/09", "21/09"]
+    assert daily.still_infected[day["15/09"]] == 4 and daily.still_infected[-1] == 2
+    assert daily.units_deployed[day["12/09"]] == 1 and daily.units_deployed[-1] == 2
+    finance = campaign_report(store, Period.between("2022-09-10", "2022-10-01"),
+                              unit=FINANCE).daily
+    assert finance.still_infected[-1] == 1 and finance.units_deployed[-1] == 1
+
+
+def test_the_charts_are_svg_on_the_page_and_pictures_in_docx(report: Report,
+                                                            tmp_path: Path) -> None:
+    tables = form_tables(report)
+    assert len(tables.charts) == 3
+    for chart in tables.charts:
+        assert chart.startswith("<svg") and "<script" not in chart and "href" not in chart
+        ElementTree.fromstring(chart)           # well-formed XML
+    assert LABELS["vi"]["chart_hits"] in tables.charts[0]
+    path = tmp_path / "report.docx"
+    path.write_bytes(render(report, "docx"))
+    with zipfile.ZipFile(path) as archive:
+        pictures = [n for n in archive.namelist() if n.startswith("word/media/")]
+        assert len(pictures) == 3
+        assert all(archive.read(n).startswith(b"\x89PNG") for n in pictures)
+    assert LABELS["vi"]["charts"] in [p.text for p in Document(str(path)).paragraphs]
 
 
 def test_xlsx_has_a_summary_and_one_sheet_per_block(report: Report, tmp_path: Path) -> None:

@@ -111,6 +111,9 @@ def test_staff_log_in_open_a_week_mark_a_host_and_see_the_numbers_change(
     assert [c.text for c in block.find_elements(By.TAG_NAME, "td")][2:7] == [
         "2/20", "3/4", "5", "4", "1"]               # the block's heading row: its subtotal
     assert "còn 3 máy tính đang được xử lý" in browser.find_element(By.ID, "assessment").text
+    charts = browser.find_elements(By.CSS_SELECTOR, "#charts svg")
+    assert [c.get_attribute("id") for c in charts] == ["chart-hits", "chart-computers",
+                                                       "chart-units"]
     downloads = browser.find_elements(By.CSS_SELECTOR, ".downloads a")
     assert [a.text for a in downloads] == ["MD", "CSV", "JSON", "DOCX", "XLSX"]
 
