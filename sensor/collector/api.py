@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sensor.collector.api_schema import Invalid, openapi, validate_batch
+from sensor.collector.api_schema import Invalid, openapi, validate_batch, validate_upstream
 from sensor.collector.evidence import HostEvidence
 from sensor.collector.http import (
     API,
@@ -115,26 +115,44 @@ def _limit(request: web.Request, default: int, ceiling: int) -> int:
     return int(text)
 
 
+async def _posted_batch(request: web.Request, kind: str, field: str,
+                        validate: Callable[[Any], None], refusal: str) -> tuple[Identity, dict]:
+    """The token's owner and its posted batch: parsed, validated, and naming that owner
+    in `field` (a sensor may not post for another, nor an organisation)."""
+    identity: Identity = request["identity"]
+    if identity.kind != kind:
+        raise web.HTTPForbidden(reason=refusal)
+    try:
+        doc = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as err:
+        raise web.HTTPBadRequest(reason=f"body is not JSON: {err}") from None
+    try:
+        validate(doc)
+    except Invalid as err:
+        raise web.HTTPBadRequest(reason=str(err)) from None
+    if doc[field] != identity.name:
+        raise web.HTTPForbidden(reason=f"this token belongs to {kind} {identity.name!r}, "
+                                       f"not {doc[field]!r}")
+    return identity, doc
+
+
 async def post_events(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    identity: Identity = request["identity"]
-    if identity.kind != "sensor":
-        return error_response(403, "only a sensor token may post events")
-    body = await request.read()
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        return error_response(400, f"body is not JSON: {err}")
-    try:
-        validate_batch(doc)
-    except Invalid as err:
-        return error_response(400, str(err))
-    if doc["sensor"] != identity.name:
-        return error_response(403, f"this token belongs to sensor {identity.name!r}, "
-                                   f"not {doc['sensor']!r}")
+    identity, doc = await _posted_batch(request, "sensor", "sensor", validate_batch,
+                                        "only a sensor token may post events")
     stored = await request.app[INGEST].submit(doc)
     request.app[METRICS].batch(identity.unit, stored, len(doc["alerts"]),
                                time.perf_counter() - started)
+    return json_response({"stored": True, "duplicate": not stored, "sequence": doc["sequence"]})
+
+
+async def post_upstream(request: web.Request) -> web.Response:
+    """A batch from an organisation below (a province reporting to the nation)."""
+    identity, doc = await _posted_batch(
+        request, "org", "org", validate_upstream, "only an organisation's token may post "
+        "upstream batches (madoc-collector tokens add --org NAME)")
+    stored = await in_db(request, request.app[STORE].ingest_upstream, identity.name, doc,
+                         time.time())
     return json_response({"stored": True, "duplicate": not stored, "sequence": doc["sequence"]})
 
 
@@ -231,6 +249,7 @@ def add_routes(app: web.Application) -> None:
     store = app[STORE]
     app[INGEST] = GroupCommit(store, app[EXECUTOR], parallel=store.postgres)
     app.router.add_post(f"{API}/events", post_events)
+    app.router.add_post(f"{API}/upstream", post_upstream)
     app.router.add_get(f"{API}/identity", get_identity)
     app.router.add_get(f"{API}/sensors", get_sensors)
     app.router.add_get(f"{API}/hosts", get_hosts)

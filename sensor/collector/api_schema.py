@@ -11,6 +11,7 @@ tens of thousands of alerts a second.
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -130,6 +131,84 @@ def validate_batch(doc: Any) -> None:
             raise Invalid(f"counts[{index}].hits: must be 1 or more")
 
 
+# -- batches from an organisation below (sensor.collector.upstream) ------------------------
+MAX_UPSTREAM_ROWS = 5_000_000
+_TEXT = _KINDS["string"][0]
+
+
+def _host_key(value: Any) -> bool:
+    """A host's keyed hash: 32 lower-case hex digits."""
+    return value.__class__ is str and len(value) == 32 and _HEX.issuperset(value)
+
+
+def _count(value: Any) -> bool:
+    return value.__class__ is int and 0 < value < (1 << 63)
+
+
+def _status(value: Any) -> bool:
+    return value in ("clean", "infected", "handled")
+
+
+def _opt(test: Any) -> Any:
+    return lambda v: v is None or test(v)
+
+# row name → (field names, tests): each row is a JSON array of these fields
+UPSTREAM_ROWS: dict[str, tuple[tuple[str, ...], tuple[Any, ...]]] = {
+    "sensors": (("unit", "sensor"), (_TEXT, _TEXT)),
+    "hosts": (("unit", "host"), (_TEXT, _host_key)),
+    "hits": (("unit", "host", "indicator", "kind", "hits"),
+             (_TEXT, _host_key, _TEXT, _TEXT, _count)),
+    "statuses": (("unit", "host", "status", "ip", "mac"),
+                 (_TEXT, _host_key, _status, _opt(_KINDS["ip"][0]), _opt(_is_mac))),
+}
+UPSTREAM_OBJECTS = {
+    "directory": (("unit", "group", "code", "parent", "informed"),
+                  (_TEXT, _TEXT, _opt(_TEXT), _opt(_TEXT), _KINDS["boolean"][0])),
+    "sensors": (("id", "unit", "last_seen"), (_TEXT, _TEXT, _opt(_KINDS["number"][0]))),
+}
+
+
+def _check_rows(doc: dict, name: str, shape: tuple, objects: bool = False,
+                key: str | None = None) -> None:
+    rows = doc.get(name)
+    if rows.__class__ is not list or len(rows) > MAX_UPSTREAM_ROWS:
+        raise Invalid(f"{name}: expected a list of at most {MAX_UPSTREAM_ROWS} rows")
+    fields, tests = shape
+    for index, row in enumerate(rows):
+        values = [row.get(f, _MISSING) for f in fields] if objects and row.__class__ is dict \
+            else row
+        if values.__class__ is not list or len(values) != len(fields):
+            raise Invalid(f"{key or name}[{index}]: expected "
+                          f"{'an object' if objects else 'an array'} of {', '.join(fields)}")
+        for field, test, value in zip(fields, tests, values, strict=True):
+            if value is _MISSING or not test(value):
+                raise Invalid(f"{key or name}[{index}].{field}: not valid")
+
+
+def validate_upstream(doc: Any) -> None:
+    """Raise `Invalid` unless `doc` is a well-formed batch from an organisation below: a
+    day's state (`kind: day`) or its directory and hosts' statuses (`kind: status`)."""
+    if doc.__class__ is not dict:
+        raise Invalid("body: expected an object")
+    for name, test in (("org", _TEXT), ("stream", _TEXT), ("sequence", _count)):
+        if not test(doc.get(name)):
+            raise Invalid(f"{name}: missing or not valid")
+    if doc.get("kind") == "day":
+        day = doc.get("day")
+        try:
+            date.fromisoformat(day if day.__class__ is str and len(day) == 10 else "")
+        except ValueError:
+            raise Invalid("day: expected YYYY-MM-DD") from None
+        for name in ("sensors", "hosts", "hits"):
+            _check_rows(doc, name, UPSTREAM_ROWS[name])
+    elif doc.get("kind") == "status":
+        _check_rows(doc, "directory", UPSTREAM_OBJECTS["directory"], objects=True)
+        _check_rows(doc, "sensors", UPSTREAM_OBJECTS["sensors"], objects=True)
+        _check_rows(doc, "hosts", UPSTREAM_ROWS["statuses"], key="hosts")
+    else:
+        raise Invalid("kind: day or status")
+
+
 # -- OpenAPI -------------------------------------------------------------------------------
 _JSON_TYPES = {"string": {"type": "string", "maxLength": MAX_TEXT}, "integer": {"type": "integer"},
                "number": {"type": "number"}, "boolean": {"type": "boolean"},
@@ -206,7 +285,8 @@ _SERIES = {"type": "array", "items": _INT}
 REPORT = _obj(
     ["period", "scope", "form1", "form2", "totals", "silent_sensors", "daily", "assessment"],
     period=_obj(["from", "to", "week"], **{"from": _DAY, "to": _DAY, "week": _NULLABLE_STR}),
-    scope=_obj(["unit", "group"], unit=_NULLABLE_STR, group=_NULLABLE_STR),
+    scope=_obj(["unit", "group", "org"], unit=_NULLABLE_STR, group=_NULLABLE_STR,
+               org=_NULLABLE_STR),
     form1=_obj(["informed", "deployed", "by_group"], informed=_INT, deployed=_INT,
                by_group={"type": "object", "additionalProperties": _COUNTS}),
     form2={"type": "array", "items": _obj(
@@ -231,10 +311,14 @@ REPORT = _obj(
                 computers_encrypted_dns=_INT),
     silent_sensors={"type": "array", "items": _obj(["id", "unit", "last_seen"], id=_STR,
                                                    unit=_STR, last_seen=_TIME_OR_NULL)},
-    daily=_obj(["days", "hits", "found", "handled", "still_infected", "units_deployed"],
-               days={"type": "array", "items": _DAY}, hits=_SERIES, found=_SERIES,
-               handled=_SERIES, still_infected=_SERIES, units_deployed=_SERIES),
-    assessment=_STR)
+    daily={"anyOf": [{"type": "null"}, _obj(
+        ["days", "hits", "found", "handled", "still_infected", "units_deployed"],
+        days={"type": "array", "items": _DAY}, hits=_SERIES, found=_SERIES, handled=_SERIES,
+        still_infected=_SERIES, units_deployed=_SERIES)]},
+    assessment=_STR,
+    orgs={"type": "array", "items": _obj(
+        ["org", "informed", "deployed", *_FORM2_NUMBERS, "silent"], org=_STR, informed=_INT,
+        deployed=_INT, **dict.fromkeys(_FORM2_NUMBERS, _INT), silent=_BOOL)})
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -288,10 +372,22 @@ def openapi() -> dict[str, Any]:
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "paths": {
             "/api/v1/events": {"post": post_events},
+            "/api/v1/upstream": {"post": _op(
+                "Store a batch from an organisation below, once per (org, stream, sequence)",
+                _answer(stored), admin=False,
+                description="Needs the organisation's token (tokens add --org NAME). A day "
+                            "batch (kind: day) replaces what the organisation sent for that "
+                            "day: the sensors that reported, the hosts active and their hits, "
+                            "hosts named by a keyed hash; a status batch (kind: status) its "
+                            "unit directory, sensors and hosts' statuses. The body may be "
+                            "gzip-compressed.",
+                requestBody={"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["org", "stream", "sequence",
+                                                              "kind"]}}}})},
             "/api/v1/identity": {"get": _op(
                 "Whom the token belongs to (a sensor learns its id from its token)",
                 _answer(_obj(["kind", "name", "unit", "group"],
-                             kind={"type": "string", "enum": ["sensor", "admin"]}, name=_STR,
+                             kind={"type": "string", "enum": ["sensor", "admin", "org"]}, name=_STR,
                              unit=_NULLABLE_STR, group=_NULLABLE_STR)), admin=False,
                 description="unit: a sensor's unit, or the one unit an admin token is limited "
                             "to; group: the block an admin token is limited to")},
@@ -348,6 +444,8 @@ def openapi() -> dict[str, Any]:
                             _query("to", "last day, included", _DAY),
                             _query("unit", "only this unit"),
                             _query("group", "only the units of this block"),
+                            _query("org", "the report of an organisation below, from what "
+                                          "it sent (a province's, at the national collector)"),
                             _query("format", "json (default), md, csv, docx or xlsx",
                                    {"type": "string",
                                     "enum": ["json", "md", "csv", "docx", "xlsx"]}),

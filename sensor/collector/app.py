@@ -16,8 +16,9 @@ import os
 import signal
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -36,6 +37,7 @@ from sensor.collector.http import (
 )
 from sensor.collector.metrics import CollectorMetrics, metrics_app
 from sensor.collector.store import EVERYTHING, Store
+from sensor.collector.upstream import Upstream
 from sensor.support.sdnotify import Notifier
 
 log = logging.getLogger("madoc.collector")
@@ -73,6 +75,9 @@ def build_app(config: CollectorConfig, store: Store) -> web.Application:
         if METRICS_RUNNER in app:
             await app[METRICS_RUNNER].cleanup()
         app[EXECUTOR].shutdown(wait=True)
+    if config.upstream is not None:
+        upstream = Upstream(config.upstream, store)         # a bad setting stops it here
+        app.cleanup_ctx.append(partial(_report_upstream, upstream=upstream))
     if config.metrics_listen:
         metrics_tls = tls_context(config, metrics=True)     # a bad certificate stops it here
         if metrics_tls is not None:
@@ -80,6 +85,29 @@ def build_app(config: CollectorConfig, store: Store) -> web.Application:
         app.on_startup.append(_serve_metrics)
     app.on_cleanup.append(shutdown)
     return app
+
+
+async def _report_upstream(app: web.Application, upstream: Upstream) -> AsyncIterator[None]:
+    """Report to the level above every `interval_seconds` while serving: spool what
+    changed (in the database's thread), then send until the spool is empty or the next
+    round is due."""
+    interval = upstream.settings.interval_seconds
+
+    async def rounds() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = time.monotonic()
+            try:
+                await loop.run_in_executor(app[EXECUTOR], upstream.spool_pending)
+                await upstream.send_pending(started + interval)
+            except Exception:       # a bad round is logged; the next one tries again
+                log.exception("reporting upstream")
+            await asyncio.sleep(max(1.0, started + interval - time.monotonic()))
+    task = asyncio.get_running_loop().create_task(rounds())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _serve_metrics(app: web.Application) -> None:

@@ -1,8 +1,9 @@
-"""`madoc-collector` command line: run, tokens, units, report."""
+"""`madoc-collector` command line: run, tokens, units, report, upstream."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import sys
 import time
@@ -20,12 +21,15 @@ from sensor.collector.report import (
     period_from,
 )
 from sensor.collector.store import Store, StoreError
+from sensor.collector.upstream import Upstream
 from sensor.support.logs import FORMATS, setup_logging
 
 DESCRIPTION = """\
 The madoc central collector: receives alerts and per-host hit counts from
 sensors (authenticated per sensor, stored exactly once) and answers the
-provincial staff's questions: which hosts are infected, which are handled."""
+provincial staff's questions: which hosts are infected, which are handled.
+It can report upward (a province to the nation) and receive from organisations
+below, as the campaign's reports travel."""
 
 
 def _error(message: str) -> None:
@@ -59,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--admin", metavar="NAME", help="issue an admin token for NAME instead")
     add.add_argument("--group", metavar="BLOCK", help="with --admin: limit the token to the "
                                                       "units of this block (khối)")
+    add.add_argument("--org", metavar="NAME", help="issue a token for an organisation that "
+                                                   "reports to this collector (a province to "
+                                                   "the nation: its upstream.org)")
     revoke = tokens_sub.add_parser("revoke", help="revoke a sensor's or admin's tokens, or one "
                                                   "token by the id `tokens list` shows")
     revoke.add_argument("name_or_id", metavar="NAME|TOKEN_ID")
@@ -70,7 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
                                                "columns group, unit[, code, parent, informed]")
     load.add_argument("file", type=Path, metavar="FILE.tsv")
     units_list = units_sub.add_parser("list", help="units by group, with their sensor counts")
-    for leaf in (add, revoke, listing, load, units_list, _report_parser(sub)):
+    upstream = sub.add_parser("upstream", help="report to the level above (collector.yaml's "
+                                                "upstream)")
+    upstream_sub = upstream.add_subparsers(dest="upstream_command", required=True,
+                                           metavar="ACTION")
+    send = upstream_sub.add_parser(
+        "send", help="send what changed now and wait for the answer",
+        description="Spool the days whose data changed since they were last sent, and the "
+                    "hosts' statuses that changed, then send the spool to upstream.url and "
+                    "wait until the level above has stored all of it (exit 0) or --timeout "
+                    "passes (exit 1; what is unsent stays spooled). The running collector "
+                    "does the same every upstream.interval_seconds.")
+    send.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                      help="give up waiting after this long (default 60)")
+    for leaf in (add, revoke, listing, load, units_list, send, _report_parser(sub)):
         _where_arguments(leaf)
     return parser
 
@@ -104,6 +124,7 @@ def _report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     scope = report.add_mutually_exclusive_group()
     scope.add_argument("--unit", help="only this unit (form 2 for it, form 1 counts it)")
     scope.add_argument("--group", help="only the units of this block")
+    scope.add_argument("--org", help="the report of an organisation below, from what it sent")
     report.add_argument("-f", "--format", default="md", metavar="FMT",
                         help=f"{', '.join(REPORT_FORMATS)}, several separated by commas, or all "
                              f"(default md)")
@@ -128,6 +149,12 @@ def _when(epoch: float | None) -> str:
 def tokens_command(store: Store, args: argparse.Namespace) -> int:
     now = time.time()
     if args.tokens_command == "add":
+        if args.org:
+            if args.sensor_id or args.admin or args.unit or args.group:
+                _error("tokens add: --org NAME stands alone")
+                return 2
+            print(store.add_org_token(args.org, now))
+            return 0
         if args.admin:
             if args.sensor_id:
                 _error("tokens add: give either SENSOR_ID --unit UNIT or --admin NAME")
@@ -230,7 +257,7 @@ def report_command(store: Store, config: CollectorConfig, args: argparse.Namespa
         if len(formats) > 1 and not args.out_dir:
             raise ReportError("several formats need --out-dir")
         period = period_from(args.week, args.first, args.last, datetime.now(config.tz).date())
-        report = campaign_report(store, period, args.unit, args.group)
+        report = campaign_report(store, period, args.unit, args.group, org=args.org)
     except ReportError as err:
         _error(f"report: {err}")
         return 2
@@ -254,6 +281,20 @@ def report_command(store: Store, config: CollectorConfig, args: argparse.Namespa
     return 0
 
 
+def upstream_send(store: Store, config: CollectorConfig, timeout: float) -> int:
+    if config.upstream is None:
+        _error(f"upstream send: {config.source} has no upstream: {{url, org, token_file}}")
+        return 2
+    upstream = Upstream(config.upstream, store)
+    spooled = upstream.spool_pending()
+    sent = asyncio.run(upstream.send_pending(time.monotonic() + timeout))
+    stats = upstream.uplink.stats
+    print(f"{spooled} batch(es) spooled; {stats.sent} sent ({stats.duplicates} already "
+          f"stored), {upstream.spool.depth} waiting"
+          + (f"; last error: {stats.last_error}" if not sent and stats.last_error else ""))
+    return 0 if sent else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("madoc-collector", getattr(args, "log_format", "text"),
@@ -272,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             return tokens_command(store, args)
         if args.command == "report":
             return report_command(store, config, args)
+        if args.command == "upstream":
+            return upstream_send(store, config, args.timeout)
         if args.units_command == "import":
             return import_units(store, args.file)
         for row in store.units():

@@ -19,12 +19,35 @@ DEFAULT_CONFIG = Path("/etc/madoc/collector.yaml")
 DEFAULT_MAX_BODY = 16 << 20
 DEFAULT_METRICS = "127.0.0.1:9571"
 KEYS = {"listen", "database", "tls", "admin_token_file", "quiet_period_days", "max_body_bytes",
-        "timezone", "insecure", "metrics"}
+        "timezone", "insecure", "metrics", "upstream"}
 METRICS_KEYS = {"listen", "cert_file", "key_file", "basic_auth_file"}
+UPSTREAM_KEYS = {"url", "org", "token_file", "ca_file", "share", "secret_file", "spool",
+                 "interval_seconds", "insecure"}
 
 
 class ConfigError(ValueError):
     pass
+
+
+@dataclass
+class UpstreamSettings:
+    """Where this collector reports upward (a province to the nation): the level above's
+    URL, this organisation's name there and its token, what may leave (`share`), the
+    keyed-hash secret that names hosts upstream, and the spool of batches not yet
+    acknowledged."""
+    url: str
+    org: str
+    token_file: str
+    ca_file: str | None = None
+    share_addresses: bool = False
+    secret_file: str = ""
+    spool: str = ""
+    interval_seconds: float = 300.0
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        self.secret_file = self.secret_file or str(state_directory() / "upstream.secret")
+        self.spool = self.spool or str(state_directory() / "upstream-spool.db")
 
 
 @dataclass
@@ -42,6 +65,7 @@ class CollectorConfig:
     metrics_cert: str | None = None                   # HTTPS for /metrics
     metrics_key: str | None = None
     metrics_credentials: Credentials | None = None    # basic auth for /metrics
+    upstream: UpstreamSettings | None = None          # reporting to the level above
     source: str = "(defaults)"
 
     def __post_init__(self) -> None:
@@ -101,13 +125,14 @@ def load_config(path: Path | None) -> CollectorConfig:
             "cert" in tls and "key" in tls):
         raise ConfigError(f"{path}: tls needs both cert and key: {{cert: FILE, key: FILE}}")
     base = path.parent
+    upstream = _upstream(path, base, doc.pop("upstream", None))
     listen = metrics.get("listen", DEFAULT_METRICS)
     config = CollectorConfig(**doc, tls_cert=_relative(base, tls.get("cert")),
                              tls_key=_relative(base, tls.get("key")),
                              metrics_listen=None if listen in ("off", False) else str(listen),
                              metrics_cert=_relative(base, metrics.get("cert_file")),
                              metrics_key=_relative(base, metrics.get("key_file")),
-                             source=str(path))
+                             upstream=upstream, source=str(path))
     if metrics.get("basic_auth_file"):
         try:
             config.metrics_credentials = read_credentials(
@@ -125,6 +150,33 @@ def load_config(path: Path | None) -> CollectorConfig:
         config.metrics_host_port  # noqa: B018 - validates metrics.listen
     config.tz  # noqa: B018 - validates timezone
     return config
+
+
+def _upstream(path: Path, base: Path, doc: Any) -> UpstreamSettings | None:
+    if doc is None:
+        return None
+    usage = (f"{path}: upstream is {{url: https://HOST:PORT, org: NAME, token_file: FILE, "
+             f"ca_file: FILE, share: {{addresses: false}}, secret_file: FILE, spool: FILE, "
+             f"interval_seconds: 300}}")
+    if not isinstance(doc, dict) or set(doc) - UPSTREAM_KEYS or not {
+            "url", "org", "token_file"} <= set(doc):
+        raise ConfigError(f"{usage} (url, org and token_file needed)")
+    share = doc.get("share") or {}
+    if not isinstance(share, dict) or set(share) - {"addresses"} or not isinstance(
+            share.get("addresses", False), bool):
+        raise ConfigError(f"{path}: upstream.share is {{addresses: true|false}}")
+    interval = doc.get("interval_seconds", 300)
+    if not isinstance(interval, (int, float)) or interval < 1:
+        raise ConfigError(f"{path}: upstream.interval_seconds must be a number >= 1")
+    if not all(isinstance(doc[k], str) and doc[k] for k in ("url", "org", "token_file")):
+        raise ConfigError(f"{usage} (url, org and token_file are text)")
+    return UpstreamSettings(
+        url=doc["url"], org=doc["org"], token_file=_relative(base, doc["token_file"]) or "",
+        ca_file=_relative(base, doc.get("ca_file")),
+        share_addresses=share.get("addresses", False),
+        secret_file=_relative(base, doc.get("secret_file")) or "",
+        spool=_relative(base, doc.get("spool")) or "", interval_seconds=float(interval),
+        insecure=bool(doc.get("insecure", False)))
 
 
 def _relative(base: Path, value: str | None) -> str | None:

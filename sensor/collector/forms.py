@@ -58,6 +58,8 @@ LABELS: dict[str, dict[str, str]] = {
         "resolvers": "Máy chủ DNS", "flows": "Số kết nối",
         "still_infected": "Máy tính chưa xử lý",
         "handled_log": "Máy tính được đánh dấu đã xử lý trong kỳ",
+        "orgs": "Các tổ chức báo cáo lên", "org": "Tổ chức",
+        "org_silent": "Không gửi dữ liệu trong kỳ",
         "charts": "Biểu đồ", "chart_hits": "Số lượt kết nối đến địa chỉ độc hại theo ngày",
         "chart_computers": "Máy tính phát hiện và đã xử lý theo ngày, còn chưa xử lý",
         "chart_found": "Phát hiện", "chart_handled": "Đã xử lý", "chart_still": "Chưa xử lý",
@@ -99,6 +101,8 @@ LABELS: dict[str, dict[str, str]] = {
         "resolvers": "Resolvers", "flows": "Connections",
         "still_infected": "Computers still infected",
         "handled_log": "Computers marked handled in the period",
+        "orgs": "Organisations reporting here", "org": "Organisation",
+        "org_silent": "Sent nothing in the period",
         "charts": "Charts", "chart_hits": "Hits on malicious addresses per day",
         "chart_computers": "Computers found and handled per day, still infected",
         "chart_found": "Found", "chart_handled": "Handled", "chart_still": "Still infected",
@@ -207,7 +211,7 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
                      [[group or "-", counts["informed"], counts["deployed"]]
                       for group, counts in report.by_group().items()])
     form2, form2_units = _form2(report, text)
-    annex = []
+    annex = [_orgs_table(report, text)] if report.orgs else []
     for unit in report.units:
         if unit.top_indicators:
             annex.append(Table(f"{unit.unit}: {text['top_indicators']}",
@@ -239,11 +243,25 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
                            [[s.id, s.unit, readable_time(s.last_seen) or "-"]
                             for s in report.silent_sensors]))
     return FormTables(text, period, organisation, assessment(report, lang), form1, by_group,
-                      form2, form2_units, annex, campaign_charts(report.daily, text))
+                      form2, form2_units, annex,
+                      campaign_charts(report.daily, text) if report.daily else [])
+
+
+def _orgs_table(report: Report, text: dict[str, str]) -> Table:
+    """Form 1 and Form 2's figures per organisation below, and their total."""
+    names = ("informed", "deployed", "computers_covered", "computers_found",
+             "computers_handled")
+    rows = [[o.org, *(getattr(o, n) for n in names), text["yes"] if o.silent else ""]
+            for o in report.orgs]
+    rows.append([text["total"], *(sum(getattr(o, n) for o in report.orgs) for n in names),
+                 sum(o.silent for o in report.orgs)])
+    return Table(text["orgs"], [text["org"], text["informed_short"], text["deployed_short"],
+                                text["covered"], text["found"], text["handled"],
+                                text["org_silent"]], rows, emphasis=[len(rows) - 1])
 
 
 def report_file_name(report: Report, fmt: str) -> str:
-    scope = report.unit or report.group
+    scope = report.org or report.unit or report.group
     suffix = "-" + re.sub(r"[^\w.-]+", "_", scope).strip("_") if scope else ""
     return f"madoc-report-{report.period.name}{suffix}.{fmt}"
 
@@ -323,7 +341,8 @@ def _docx(t: FormTables) -> bytes:
         paragraph.add_run(value)
     for table, heading in ((t.form1, 2), (t.by_group, 3), (t.form2, 2)):
         _docx_table(document, table, heading)
-    document.add_heading(text["charts"], level=2)
+    if t.charts:
+        document.add_heading(text["charts"], level=2)
     for chart in t.charts:
         document.add_picture(io.BytesIO(png(chart)), width=Cm(16))
     if t.annex:

@@ -168,7 +168,7 @@ async def report_response(request: web.Request, fmt: str, lang: str,
     period, unit, group = report_query(request)
     try:
         report = await in_db(request, campaign_report, request.app[STORE], period, unit, group,
-                             scope)
+                             scope, request.query.get("org") or None)
     except ReportError as err:
         raise web.HTTPBadRequest(reason=str(err)) from None
     body = render(report, fmt, lang, request.query.get("organisation", ""))

@@ -174,13 +174,28 @@ class SilentSensor:
 
 
 @dataclass
+class OrgFigures:
+    """An organisation below this collector (a province seen from the nation), as its
+    own report counts it from what it sent."""
+    org: str
+    informed: int
+    deployed: int
+    computers_covered: int
+    computers_found: int
+    computers_handled: int
+    silent: bool                # sent nothing for any day of the period
+
+
+@dataclass
 class Report:
     period: Period
     unit: str | None
     group: str | None
     units: list[UnitFigures]
     silent_sensors: list[SilentSensor]
-    daily: DailySeries
+    daily: DailySeries | None   # None for an organisation below (its hosts' history stays there)
+    org: str | None = None      # the report of an organisation below
+    orgs: list[OrgFigures] = field(default_factory=list)
 
     # -- Form 1 --------------------------------------------------------------------------
     def by_group(self) -> dict[str, dict[str, int]]:
@@ -208,7 +223,7 @@ class Report:
         return {
             "period": {"from": self.period.first.isoformat(),
                        "to": self.period.last.isoformat(), "week": self.period.iso_week},
-            "scope": {"unit": self.unit, "group": self.group},
+            "scope": {"unit": self.unit, "group": self.group, "org": self.org},
             "form1": {"informed": self.informed, "deployed": self.deployed,
                       "by_group": self.by_group()},
             "form2": [asdict(unit) for unit in self.units],
@@ -216,10 +231,11 @@ class Report:
                        ("computers_covered", "computers_found", "computers_handled",
                         "computers_encrypted_dns")},
             "silent_sensors": [asdict(sensor) for sensor in self.silent_sensors],
-            "daily": {"days": [day.isoformat() for day in self.daily.days],
-                      **{name: getattr(self.daily, name) for name in DAILY_SERIES}},
+            "daily": None if self.daily is None else {
+                "days": [day.isoformat() for day in self.daily.days],
+                **{name: getattr(self.daily, name) for name in DAILY_SERIES}},
             "assessment": assessment(self, lang),
-        }
+        } | ({"orgs": [asdict(org) for org in self.orgs]} if self.orgs else {})
 
 
 def _iso(epoch: float | None, tz: tzinfo) -> str | None:
@@ -236,12 +252,24 @@ def readable_time(iso: str | None) -> str:
 
 
 def campaign_report(store: Store, period: Period, unit: str | None = None,
-                    group: str | None = None, scope: Scope = EVERYTHING) -> Report:
+                    group: str | None = None, scope: Scope = EVERYTHING,
+                    org: str | None = None) -> Report:
     """The report for a period and a unit or group, counted by the store's database,
     within a staff account's scope: a unit outside it answers as one the directory
-    lacks, and the report of an account's whole scope is named after its unit or block."""
+    lacks, and the report of an account's whole scope is named after its unit or block.
+    With `org`, the report of an organisation below, from what it sent. The whole
+    report of a collector with organisations below lists their figures (`orgs`)."""
     if unit is not None and group is not None:
         raise ReportError("give either a unit or a group, not both")
+    first, last = period.first.isoformat(), period.last.isoformat()
+    if org is not None:
+        if not scope.everything or org not in store.orgs():
+            raise ReportError(f"organisation {org!r} reports nothing to this collector "
+                              f"(see `tokens list`)")
+        report = build_report(store.org_report_rows(org, first, last), period, None, None,
+                              store.tz, None)
+        report.org = org
+        return report
     rows = store.report_rows(period.first.isoformat(), period.last.isoformat(),
                              scope.narrow(unit, group))
     if not rows.units and (unit is not None or group is not None):
@@ -253,7 +281,19 @@ def campaign_report(store: Store, period: Period, unit: str | None = None,
     daily = daily_series(store.daily_rows(period.first.isoformat(), period.last.isoformat(),
                                           scope.narrow(unit, group)),
                          period.first, period.last, store.tz, store.quiet_seconds)
-    return build_report(rows, period, unit, group, store.tz, daily)
+    report = build_report(rows, period, unit, group, store.tz, daily)
+    if scope.everything and unit is None and group is None:
+        report.orgs = [org_figures(store, name, period) for name in store.orgs()]
+    return report
+
+
+def org_figures(store: Store, org: str, period: Period) -> OrgFigures:
+    report = build_report(store.org_report_rows(org, period.first.isoformat(),
+                                                period.last.isoformat()),
+                          period, None, None, store.tz, None)
+    return OrgFigures(org, report.informed, report.deployed,
+                      report.total("computers_covered"), report.total("computers_found"),
+                      report.total("computers_handled"), report.deployed == 0)
 
 
 def build_report(rows: ReportRows, period: Period, unit: str | None, group: str | None,

@@ -126,6 +126,30 @@ MIGRATIONS: list[list[str]] = [
                CAST(SUM(hits) AS BIGINT), NULL, NULL FROM host_hits
                GROUP BY host_id, indicator""",
     ],
+    [   # 5: reporting upward. Below (a province): the days whose state changed since
+        # they were last sent, and the status each host had when last sent.
+        "ALTER TABLE sensor_days ADD COLUMN changed DOUBLE PRECISION NOT NULL DEFAULT 0",
+        "CREATE TABLE upstream_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE upstream_sent (host_id BIGINT PRIMARY KEY REFERENCES hosts (id),
+               status TEXT NOT NULL)""",
+        # Above (the nation): what each organisation below sent. Hosts are keyed hashes.
+        """CREATE TABLE org_units (org TEXT NOT NULL, unit TEXT NOT NULL, grp TEXT NOT NULL,
+               code TEXT, parent TEXT, informed INTEGER NOT NULL, PRIMARY KEY (org, unit))""",
+        """CREATE TABLE org_sensors (org TEXT NOT NULL, sensor TEXT NOT NULL,
+               unit TEXT NOT NULL, last_seen DOUBLE PRECISION, PRIMARY KEY (org, sensor))""",
+        """CREATE TABLE org_sensor_days (org TEXT NOT NULL, day TEXT NOT NULL,
+               unit TEXT NOT NULL, sensor TEXT NOT NULL, PRIMARY KEY (org, day, unit, sensor))""",
+        """CREATE TABLE org_host_days (org TEXT NOT NULL, day TEXT NOT NULL,
+               unit TEXT NOT NULL, host TEXT NOT NULL, PRIMARY KEY (org, day, unit, host))""",
+        """CREATE TABLE org_host_hits (org TEXT NOT NULL, day TEXT NOT NULL,
+               unit TEXT NOT NULL, host TEXT NOT NULL, indicator TEXT NOT NULL,
+               kind TEXT NOT NULL, hits BIGINT NOT NULL,
+               PRIMARY KEY (org, day, unit, host, indicator))""",
+        "CREATE INDEX org_host_hits_day ON org_host_hits (day, org, unit, host)",
+        "CREATE INDEX org_host_days_day ON org_host_days (day, org, unit, host)",
+        """CREATE TABLE org_hosts (org TEXT NOT NULL, unit TEXT NOT NULL, host TEXT NOT NULL,
+               status TEXT NOT NULL, ip TEXT, mac TEXT, PRIMARY KEY (org, unit, host))""",
+    ],
 ]
 
 STATUSES = ("clean", "infected", "handled")
@@ -379,11 +403,12 @@ class Store:
         return new
 
     def units(self) -> list[dict[str, Any]]:
-        rows = self._execute("SELECT u.name, u.grp, u.code, u.parent, COUNT(s.id) FROM units u "
-                             "LEFT JOIN sensors s ON s.unit = u.name GROUP BY u.name, u.grp, "
-                             "u.code, u.parent ORDER BY u.grp, u.name").fetchall()
-        return [{"unit": r[0], "group": r[1], "code": r[2], "parent": r[3], "sensors": r[4]}
-                for r in rows]
+        rows = self._execute("SELECT u.name, u.grp, u.code, u.parent, COUNT(s.id), u.informed "
+                             "FROM units u LEFT JOIN sensors s ON s.unit = u.name "
+                             "GROUP BY u.name, u.grp, u.code, u.parent, u.informed "
+                             "ORDER BY u.grp, u.name").fetchall()
+        return [{"unit": r[0], "group": r[1], "code": r[2], "parent": r[3], "sensors": r[4],
+                 "informed": bool(r[5])} for r in rows]
 
     def has_unit(self, name: str) -> bool:
         return self._execute("SELECT 1 FROM units WHERE name = ?", (name,)).fetchone() is not None
@@ -508,12 +533,16 @@ class Store:
         alerts = envelope["alerts"]
         # Days by quarter hour: every time zone's midnight falls on one, so the day is
         # the same, and 500 alerts' times come down to a few keys of the day cache.
+        # `changed` marks the days whose state the report sent upward must send again
+        # (a row per sensor: concurrent sensors' batches never wait on one another's).
         self._executemany(
-            "INSERT INTO sensor_days VALUES (?, ?, ?) ON CONFLICT (sensor, day) "
-            "DO UPDATE SET unit = excluded.unit",
-            sorted({(sensor, day(int(epoch) // QUARTER_HOUR * QUARTER_HOUR), unit)
+            "INSERT INTO sensor_days (sensor, day, unit, changed) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (sensor, day) DO UPDATE SET unit = excluded.unit, "
+            "changed = excluded.changed",
+            sorted({(sensor, day(int(epoch) // QUARTER_HOUR * QUARTER_HOUR), unit, now)
                     for epoch in [now] + [a["ts"] for a in alerts]
-                    + [r["hour"] for r in envelope["hosts_seen"] + envelope["counts"]]}))
+                    + [r["hour"] for r in envelope["hosts_seen"] + envelope["counts"]
+                       + encrypted]}))
         self._executemany(
             "INSERT INTO alerts (sensor, unit, host_identity, ts, indicator, kind, match, "
             "seen, outbound, sources, campaign, severity, proto, src_ip, src_port, dest_ip, "
@@ -675,6 +704,130 @@ class Store:
         return [{"indicator": r[0], "indicator_type": r[1], "hits": r[2], "hosts": r[3]}
                 for r in rows]
 
+    # -- reporting upward: the province's side ----------------------------------------------
+    def upstream_value(self, key: str) -> str | None:
+        row = self._execute("SELECT value FROM upstream_state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_upstream_value(self, key: str, value: str) -> None:
+        self._execute("INSERT INTO upstream_state VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                      "SET value = excluded.value", (key, value))
+
+    def changed_days(self, since: float) -> list[str]:
+        """The days whose state changed after `since` (collector time)."""
+        return [r[0] for r in self._execute(
+            "SELECT DISTINCT day FROM sensor_days WHERE changed > ? ORDER BY day",
+            (since,)).fetchall()]
+
+    def day_state(self, day: str) -> DayState:
+        """Everything one day's Form 2 figures are counted from, hosts by (unit, identity)."""
+        sensors = self._execute("SELECT unit, sensor FROM sensor_days WHERE day = ? "
+                                "ORDER BY unit, sensor", (day,)).fetchall()
+        active = self._execute("SELECT h.unit, h.identity FROM host_days d JOIN hosts h "
+                               "ON h.id = d.host_id WHERE d.day = ? ORDER BY 1, 2",
+                               (day,)).fetchall()
+        hits = self._execute("SELECT h.unit, h.identity, x.indicator, x.kind, x.hits "
+                             "FROM host_hits x JOIN hosts h ON h.id = x.host_id "
+                             "WHERE x.day = ? ORDER BY 1, 2, 3", (day,)).fetchall()
+        return DayState(sensors, active, hits)
+
+    def status_changes(self) -> list[tuple]:
+        """(host id, unit, identity, status, ip, mac) of each host ever hit whose status
+        differs from the one last sent upward."""
+        return self._execute(
+            f"SELECT q.id, q.unit, h.identity, q.status, q.ip, q.mac FROM ({_HOST_SQL} "
+            f"WHERE h.last_hit IS NOT NULL{_HOST_GROUP}) q JOIN hosts h ON h.id = q.id "
+            f"LEFT JOIN upstream_sent u ON u.host_id = q.id "
+            f"WHERE u.status IS NULL OR u.status <> q.status ORDER BY q.id",
+            (self.quiet_seconds,)).fetchall()
+
+    def mark_statuses_sent(self, statuses: list[tuple[int, str]]) -> None:
+        self._executemany("INSERT INTO upstream_sent VALUES (?, ?) ON CONFLICT (host_id) "
+                          "DO UPDATE SET status = excluded.status", statuses)
+
+    # -- reporting upward: the level above's side ---------------------------------------------
+    def add_org_token(self, org: str, now: float) -> str:
+        """Issue a token for an organisation that reports to this collector."""
+        token = "madoc_" + secrets.token_urlsafe(32)
+        self._execute("INSERT INTO tokens (hash, kind, name, created) VALUES (?, 'org', ?, ?)",
+                      (token_hash(token), org, now))
+        return token
+
+    def ingest_upstream(self, org: str, envelope: dict[str, Any], now: float) -> bool:
+        """Store one organisation's batch once (False: stored before). A day batch
+        replaces everything the organisation sent for that day; a status batch replaces
+        its unit directory and updates its hosts' statuses."""
+        with self._transaction():
+            fresh = self._execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING "
+                "RETURNING sequence",
+                (f"org:{org}", envelope["stream"], envelope["sequence"], now)).fetchone()
+            if fresh is None:
+                return False
+            if envelope["kind"] == "day":
+                day = envelope["day"]
+                for table in ("org_sensor_days", "org_host_days", "org_host_hits"):
+                    self._execute(f"DELETE FROM {table} WHERE org = ? AND day = ?", (org, day))
+                self._executemany("INSERT INTO org_sensor_days VALUES (?, ?, ?, ?)",
+                                  [(org, day, *row) for row in envelope["sensors"]])
+                self._executemany("INSERT INTO org_host_days VALUES (?, ?, ?, ?)",
+                                  [(org, day, *row) for row in envelope["hosts"]])
+                self._executemany("INSERT INTO org_host_hits VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                  [(org, day, *row) for row in envelope["hits"]])
+                return True
+            for table in ("org_units", "org_sensors"):
+                self._execute(f"DELETE FROM {table} WHERE org = ?", (org,))
+            self._executemany("INSERT INTO org_units VALUES (?, ?, ?, ?, ?, ?)",
+                              [(org, u["unit"], u["group"], u["code"], u["parent"],
+                                int(u["informed"])) for u in envelope["directory"]])
+            self._executemany("INSERT INTO org_sensors VALUES (?, ?, ?, ?)",
+                              [(org, s["id"], s["unit"], s["last_seen"])
+                               for s in envelope["sensors"]])
+            self._executemany(
+                "INSERT INTO org_hosts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (org, unit, host) "
+                "DO UPDATE SET status = excluded.status, ip = excluded.ip, mac = excluded.mac",
+                [(org, *row) for row in envelope["hosts"]])
+            return True
+
+    def orgs(self) -> list[str]:
+        """The organisations that report to this collector (a token or data)."""
+        return [r[0] for r in self._execute(
+            "SELECT name FROM tokens WHERE kind = 'org' UNION SELECT org FROM org_units "
+            "ORDER BY 1").fetchall()]
+
+    def org_report_rows(self, org: str, first_day: str, last_day: str) -> ReportRows:
+        """An organisation's report rows for the period, counted from what it sent, in
+        the shape of `report_rows` (no addresses: its hosts are keyed hashes)."""
+        days = (org, first_day, last_day)
+        units = self._execute(
+            "SELECT u.unit, u.grp, u.informed, EXISTS (SELECT 1 FROM org_sensor_days d "
+            "WHERE d.org = u.org AND d.unit = u.unit AND d.day BETWEEN ? AND ?) "
+            "FROM org_units u WHERE u.org = ? ORDER BY u.grp, u.unit",
+            (first_day, last_day, org)).fetchall()
+        sensors = self._execute(
+            "SELECT s.sensor, s.unit, s.last_seen, EXISTS (SELECT 1 FROM org_sensor_days d "
+            "WHERE d.org = s.org AND d.sensor = s.sensor AND d.day BETWEEN ? AND ?) "
+            "FROM org_sensors s WHERE s.org = ? ORDER BY s.unit, s.sensor",
+            (first_day, last_day, org)).fetchall()
+        covered = self._execute(
+            "SELECT unit, COUNT(DISTINCT host) FROM org_host_days WHERE org = ? AND day "
+            "BETWEEN ? AND ? GROUP BY unit", days).fetchall()
+        found = self._execute(
+            "SELECT f.unit, COUNT(*), SUM(CASE WHEN s.status = 'handled' THEN 1 ELSE 0 END) "
+            "FROM (SELECT DISTINCT unit, host FROM org_host_hits WHERE org = ? AND day "
+            "BETWEEN ? AND ?) f LEFT JOIN org_hosts s ON s.org = ? AND s.unit = f.unit "
+            "AND s.host = f.host GROUP BY f.unit", (*days, org)).fetchall()
+        indicators = self._execute(
+            """SELECT r.unit, r.indicator, r.kind, r.hits, r.hosts FROM (
+                SELECT unit, indicator, MIN(kind) AS kind, CAST(SUM(hits) AS BIGINT) AS hits,
+                    COUNT(DISTINCT host) AS hosts, ROW_NUMBER() OVER (PARTITION BY unit
+                    ORDER BY COUNT(DISTINCT host) DESC, SUM(hits) DESC, indicator) AS rank
+                FROM org_host_hits WHERE org = ? AND day BETWEEN ? AND ?
+                GROUP BY unit, indicator) r WHERE r.rank <= 10 ORDER BY r.unit, r.rank""",
+            days).fetchall()
+        return ReportRows(units, sensors, covered, [(u, n, h or 0) for u, n, h in found], [],
+                          indicators, [], [], [])
+
     # -- the campaign report ---------------------------------------------------------------
     def report_rows(self, first_day: str, last_day: str, scope: Scope, top: int = 10,
                     infected_limit: int = 1000) -> ReportRows:
@@ -809,6 +962,15 @@ class ReportRows:
     encrypted_dns: list[tuple]  # (unit, host id, ip, mac, sensor, kind, server, flows)
     matches: list[tuple]        # (unit, indicator, match point) of the top indicators
     actions: list[tuple]        # (unit, host id, ip, mac, ts, action, by, note) in the period
+
+
+@dataclass
+class DayState:
+    """One day of a collector's data, as the level above needs it (see
+    sensor.collector.upstream)."""
+    sensors: list[tuple]        # (unit, sensor) that reported
+    active: list[tuple]         # (unit, host identity) seen active
+    hits: list[tuple]           # (unit, host identity, indicator, kind, hits)
 
 
 @dataclass

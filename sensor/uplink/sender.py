@@ -43,6 +43,8 @@ class UplinkConfig:
     timeout: float = 30.0
     backoff_initial: float = 0.5
     backoff_max: float = 60.0
+    path: str = EVENTS_PATH         # where batches are posted (a collector reporting upward:
+    #                                 /api/v1/upstream)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -104,7 +106,7 @@ class Uplink:
         headers = {"Authorization": f"Bearer {self.config.token}",
                    "Content-Type": "application/json", "Content-Encoding": "gzip"}
         try:
-            async with session.post(self.config.url + EVENTS_PATH, data=body,
+            async with session.post(self.config.url + self.config.path, data=body,
                                     headers=headers) as response:
                 answer = await response.read()
                 status = response.status

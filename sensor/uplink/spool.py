@@ -14,6 +14,10 @@ When the spool outgrows `max_bytes`, the oldest batches that were never sent
 (all but the head, which may be in flight) are merged: their per-host counts
 are summed, their alerts dropped and counted, so the numbers the report needs
 survive any outage.
+
+A collector reporting upward uses the same spool for its own batches (`source="org"`,
+`mergeable=False`): they name the organisation instead of a sensor and are never
+merged, each one carrying a whole day's state that replaces the last one sent.
 """
 
 from __future__ import annotations
@@ -50,11 +54,14 @@ def decode(body: bytes) -> dict:
 class Spool:
     """Thread-safe: the pipeline appends while the uplink thread sends."""
 
-    def __init__(self, path: Path, sensor_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, path: Path, sensor_id: str, max_bytes: int = DEFAULT_MAX_BYTES,
+                 source: str = "sensor", mergeable: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.sensor_id = sensor_id
         self.max_bytes = max_bytes
+        self.source = source            # the envelope's field naming who sends
+        self.mergeable = mergeable
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         os.chmod(path, 0o600)
@@ -111,11 +118,11 @@ class Spool:
         with self._lock, self._transaction():
             sequence = int(self._meta("next_sequence") or 1)
             for batch in batches:
-                envelope = {"sensor": self.sensor_id, "stream": self.stream,
+                envelope = {self.source: self.sensor_id, "stream": self.stream,
                             "sequence": sequence, **batch}
                 body = encode(envelope)
                 self._db.execute("INSERT INTO batch VALUES (?, ?, ?)",
-                                 (sequence, body, len(batch["alerts"])))
+                                 (sequence, body, len(batch.get("alerts", ()))))
                 self.bytes += len(body)
                 self.depth += 1
                 sequence += 1
@@ -125,7 +132,7 @@ class Spool:
                 self._set_meta(f"{checkpoint}:batches", str(done + len(batches)))
                 if finished:
                     self._set_meta(f"{checkpoint}:done", "1")
-            if self.bytes > self.max_bytes:
+            if self.bytes > self.max_bytes and self.mergeable:
                 self._compact()
 
     def _compact(self) -> None:

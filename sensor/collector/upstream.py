@@ -1,0 +1,147 @@
+"""Reporting upward: a collector (a province's) sends the level above (the nation's)
+what its report needs, through the same spool and uplink a sensor uses.
+
+What leaves, per day whose data changed since it was last sent: the sensors that
+reported (by unit), the hosts active, and the hosts' hits per indicator; and, whenever
+any changed, the unit directory with its sensors and each hit host's status now. A
+host is named by a keyed hash of its unit and identity (HMAC-SHA256 with a secret that
+never leaves this collector), so the level above counts distinct computers over any
+period exactly while no IP or MAC address leaves; `share: {addresses: true}` adds the
+addresses to the statuses, for an organisation that chooses to send them.
+
+A day batch carries the day's whole state and replaces what was sent for that day
+before, so sending a day again (after a new late batch from a sensor, or after a crash
+between spooling and bookkeeping) changes nothing twice. The spool names each batch
+(organisation, stream, sequence) and the level above stores each name once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sensor.collector.config import ConfigError, UpstreamSettings
+from sensor.collector.store import EVERYTHING, Store
+from sensor.uplink.sender import Uplink, UplinkConfig, UplinkError
+from sensor.uplink.spool import Spool
+
+log = logging.getLogger("madoc.upstream")
+UPSTREAM_PATH = "/api/v1/upstream"
+WATERMARK = "days_sent_until"       # collector time up to which changed days were spooled
+DIRECTORY = "directory_sent"        # a digest of the directory last spooled
+
+
+def load_secret(path: str) -> bytes:
+    """The keyed-hash secret, made (32 random bytes, mode 0600) when the file is missing.
+    Rotating it (a new file) changes every host's name upstream from then on."""
+    file = Path(path)
+    if not file.exists():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        log.warning("wrote a new upstream secret to %s (keep it: hosts' names upstream "
+                    "depend on it)", file)
+    text = file.read_text(encoding="ascii").strip()
+    if len(text) < 32:
+        raise ConfigError(f"upstream secret {file} is shorter than 32 characters")
+    return text.encode()
+
+
+def host_key(secret: bytes, unit: str, identity: str) -> str:
+    """A host's name upstream: stable for the secret, unlinkable to its address without it."""
+    return hmac.new(secret, f"{unit}\n{identity}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def build_batches(store: Store, secret: bytes, share_addresses: bool,
+                  now: float) -> tuple[list[dict[str, Any]], float, list[tuple[int, str]], str]:
+    """The batches for what changed since the last build, and what to record once they
+    are spooled: the new watermark, the statuses sent, the directory's digest."""
+    since = float(store.upstream_value(WATERMARK) or 0)
+    batches: list[dict[str, Any]] = []
+    for day in store.changed_days(since):
+        state = store.day_state(day)
+        batches.append({
+            "kind": "day", "day": day, "sensors": [list(row) for row in state.sensors],
+            "hosts": [[unit, host_key(secret, unit, identity)]
+                      for unit, identity in state.active],
+            "hits": [[unit, host_key(secret, unit, identity), indicator, kind, hits]
+                     for unit, identity, indicator, kind, hits in state.hits]})
+    changes = store.status_changes()
+    directory = [{"unit": u["unit"], "group": u["group"], "code": u["code"],
+                  "parent": u["parent"], "informed": u["informed"]}
+                 for u in store.units()]
+    sensors = [{"id": s["id"], "unit": s["unit"], "last_seen": s["last_seen"]}
+               for s in store.sensors(EVERYTHING)]
+    digest = hashlib.sha256(orjson.dumps([directory, sensors])).hexdigest()
+    if changes or digest != store.upstream_value(DIRECTORY):
+        batches.append({
+            "kind": "status", "directory": directory, "sensors": sensors,
+            "hosts": [[unit, host_key(secret, unit, identity), status,
+                       ip if share_addresses else None, mac if share_addresses else None]
+                      for _id, unit, identity, status, ip, mac in changes]})
+    return batches, now, [(host_id, status) for host_id, _u, _i, status, _ip, _m in changes], \
+        digest
+
+
+def spool_pending(store: Store, spool: Spool, secret: bytes, share_addresses: bool,
+                  now: float) -> int:
+    """Spool what changed since the last build; returns how many batches. The
+    bookkeeping is written after the spool has the batches: a crash in between sends
+    the same days again, which replaces them upstream."""
+    batches, watermark, statuses, digest = build_batches(store, secret, share_addresses, now)
+    if batches:
+        spool.append(batches)
+    store.set_upstream_value(WATERMARK, repr(watermark))
+    store.mark_statuses_sent(statuses)
+    store.set_upstream_value(DIRECTORY, digest)
+    return len(batches)
+
+
+class Upstream:
+    """This collector's reporting to the level above: build, spool, send."""
+
+    def __init__(self, settings: UpstreamSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        try:
+            token = Path(settings.token_file).read_text(encoding="ascii").strip()
+        except OSError as err:
+            raise ConfigError(f"upstream.token_file {settings.token_file}: "
+                              f"{err.strerror}") from err
+        try:
+            self.uplink_config = UplinkConfig(settings.url, token, settings.ca_file,
+                                              settings.insecure, path=UPSTREAM_PATH)
+        except UplinkError as err:
+            raise ConfigError(f"upstream: {err}") from err
+        self.secret = load_secret(settings.secret_file)
+        self.spool = Spool(Path(settings.spool), settings.org, max_bytes=1 << 40,
+                           source="org", mergeable=False)
+        self.uplink = Uplink(self.uplink_config, self.spool)
+
+    def spool_pending(self) -> int:
+        return spool_pending(self.store, self.spool, self.secret,
+                             self.settings.share_addresses, time.time())
+
+    async def send_pending(self, deadline: float) -> bool:
+        """Send the spool until it is empty (True) or `deadline` (monotonic) passes."""
+        import aiohttp
+
+        from sensor.uplink.sender import client_ssl
+        timeout = aiohttp.ClientTimeout(total=self.uplink_config.timeout)
+        connector = aiohttp.TCPConnector(ssl=client_ssl(self.uplink_config) or False, limit=1)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            while self.spool.depth and time.monotonic() < deadline:
+                if not await self.uplink.send_one(session):
+                    await asyncio.sleep(min(self.uplink.backoff(),
+                                            max(0.0, deadline - time.monotonic())))
+        return self.spool.depth == 0

@@ -1,0 +1,187 @@
+"""Province to nation, on three real collectors: two provinces (SQLite, the seeded
+province of tests/collector/seed.py and a second with more data) report upward to a
+national collector on real PostgreSQL. The nation's view of each province equals the
+province's own report for a week and for a custom range; an outage of the national
+collector loses and doubles nothing; a batch sent twice or a day sent again counts
+once; no IP or MAC address reaches the national database unless `share` allows it."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sensor.collector.store import EVERYTHING, HostFilter, Store
+from sensor.collector.upstream import WATERMARK
+from sensor.uplink.spool import Spool
+from tests.collector.harness import Collector, PostgresServer, http
+from tests.collector.seed import BAD_IP, MAC_A1, MAC_B1, TOURISM, Sender, at, seed
+from tests.collector.test_api import batch
+
+PERIODS = ("week=2022-W37", "from=2022-09-10&to=2022-10-01", "week=2022-W38")
+FORM2 = ("unit", "group", "informed", "deployed", "sensors", "sensors_reporting",
+         "computers_covered", "computers_found", "computers_handled")
+ADDRESSES = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14", "10.0.0.99", "10.1.0.21",
+             "10.2.0.31", MAC_A1, MAC_B1, "02:00:00:00:0c:01"]
+
+
+@pytest.fixture
+def levels(tmp_path: Path, postgres: PostgresServer) -> Iterator[dict[str, Collector]]:
+    nation = Collector(tmp_path / "nation", database=postgres.new_database()).start()
+    provinces = {}
+    for name, extra_data in (("Hải Phòng", False), ("Quảng Ninh", True)):
+        token = nation.cli("tokens", "add", "--org", name).stdout.strip()
+        directory = tmp_path / name.replace(" ", "_")
+        directory.mkdir()
+        (directory / "upstream.token").write_text(token + "\n")
+        province = Collector(directory / "collector", extra=(
+            f"upstream: {{url: '{nation.url}', org: '{name}', "
+            f"token_file: {directory / 'upstream.token'}, "
+            f"secret_file: {directory / 'upstream.secret'}, "
+            f"spool: {directory / 'upstream-spool.db'}, interval_seconds: 3600}}\n"))
+        store = Store(province.database, UTC)
+        seed(store)
+        if extra_data:      # a third sensor: a tourism host hit in W38 at another MAC
+            store.add_sensor_token("dl-gw2", TOURISM, at(1))
+            Sender(store, "dl-gw2").send([], [("10.2.0.31", "02:00:00:00:0c:01", at(19),
+                                               BAD_IP, "ip", 9)])
+        provinces[name] = province.start()
+    yield {"nation": nation, **provinces}
+    for collector in (nation, *provinces.values()):
+        collector.stop()
+
+
+def send(province: Collector, timeout: float = 30) -> tuple[int, str]:
+    result = province.cli("upstream", "send", "--timeout", str(timeout), check=False)
+    return result.returncode, result.stdout + result.stderr
+
+
+def form2(collector: Collector, query: str) -> list[tuple]:
+    status, doc = collector.get(f"/api/v1/report?{query}", collector.admin_token)
+    assert status == 200, doc
+    return [tuple(unit[k] for k in FORM2) for unit in doc["form2"]]
+
+
+def assert_nation_agrees(levels: dict[str, Collector]) -> None:
+    nation = levels["nation"]
+    for name, province in levels.items():
+        if name == "nation":
+            continue
+        org = urllib.parse.quote(name)
+        for period in PERIODS:
+            own = form2(province, period)
+            assert form2(nation, f"org={org}&{period}") == own, (name, period)
+            _, whole = nation.get(f"/api/v1/report?{period}", nation.admin_token)
+            [figures] = [o for o in whole["orgs"] if o["org"] == name]
+            _, mine = province.get(f"/api/v1/report?{period}", province.admin_token)
+            assert (figures["informed"], figures["deployed"]) == (
+                mine["form1"]["informed"], mine["form1"]["deployed"])
+            assert [figures[k] for k in ("computers_covered", "computers_found",
+                                         "computers_handled")] == [
+                mine["totals"][k] for k in ("computers_covered", "computers_found",
+                                            "computers_handled")]
+
+
+def test_the_nation_sees_each_province_as_it_sees_itself(levels: dict[str, Collector]) -> None:
+    for name in ("Hải Phòng", "Quảng Ninh"):
+        code, output = send(levels[name])
+        assert code == 0, output
+        assert "0 waiting" in output
+    assert_nation_agrees(levels)
+    _, whole = levels["nation"].get("/api/v1/report?week=2022-W37",
+                                    levels["nation"].admin_token)
+    assert [(o["org"], o["silent"]) for o in whole["orgs"]] == [("Hải Phòng", False),
+                                                               ("Quảng Ninh", False)]
+    _, later = levels["nation"].get("/api/v1/report?week=2022-W40",
+                                    levels["nation"].admin_token)
+    assert all(o["silent"] for o in later["orgs"])      # nothing sent for that week
+
+    # staff of a province mark a computer handled: the nation's handled count follows
+    province = levels["Quảng Ninh"]
+    _, hosts = province.get("/api/v1/hosts?status=infected", province.admin_token)
+    host = next(h for h in hosts["hosts"] if h["ip"] == "10.1.0.21")
+    assert province.post(f"/api/v1/hosts/{host['id']}/handled", province.admin_token,
+                         {"note": "đã gỡ mã độc"})[0] == 200
+    assert "1 batch(es) spooled" in send(province)[1]      # the status, no day changed
+    assert_nation_agrees(levels)
+    assert "0 batch(es) spooled" in send(province)[1]      # nothing new: nothing sent
+
+
+def test_an_outage_above_loses_and_doubles_nothing(levels: dict[str, Collector]) -> None:
+    nation, province = levels["nation"], levels["Hải Phòng"]
+    assert send(province)[0] == 0
+    nation.kill()
+    # while the nation is down, a new sensor reports hits and staff mark a host
+    sensor = province.sensor_token("tc-gw3")
+    assert province.post("/api/v1/events", sensor, batch("tc-gw3", 1))[0] == 200
+    store = Store(province.database, UTC)
+    assert store.mark_handled(store.hosts(EVERYTHING, HostFilter(status="infected"))[0].id,
+                              "admin", at(28), EVERYTHING, "x")
+    code, output = send(province, timeout=2)
+    assert code == 1 and "waiting" in output and "0 waiting" not in output
+    nation.start()
+    assert send(province)[0] == 0
+    assert send(levels["Quảng Ninh"])[0] == 0
+    assert_nation_agrees(levels)
+
+    # every day sent again (a crash between spooling and bookkeeping does this)
+    Store(province.database, UTC).set_upstream_value(WATERMARK, "0")
+    code, output = send(province)
+    assert code == 0 and "0 batch(es) spooled" not in output
+    assert_nation_agrees(levels)
+
+    # the answer to a batch was lost: the same batch arrives again
+    spool = Spool(province.directory.parent / "upstream-spool-copy.db", "Hải Phòng",
+                  source="org", mergeable=False)
+    spool.append([{"kind": "day", "day": "2022-09-12", "sensors": [], "hosts": [],
+                   "hits": []}])
+    sequence, body = spool.head()
+    token = (province.directory.parent / "upstream.token").read_text().strip()
+    for duplicate in (False, True):
+        status, doc = http("POST", nation.url + "/api/v1/upstream", token, raw=body,
+                           headers={"Content-Encoding": "gzip"})
+        assert (status, doc["duplicate"]) == (200, duplicate)
+    # ... and that empty day replaced the real one, until the real state is sent again
+    assert form2(nation, f"org={urllib.parse.quote('Hải Phòng')}&week=2022-W37") != \
+        form2(province, "week=2022-W37")
+    Store(province.database, UTC).set_upstream_value(WATERMARK, "0")
+    assert send(province)[0] == 0
+    assert_nation_agrees(levels)
+
+
+def test_only_what_share_allows_leaves_the_province(levels: dict[str, Collector],
+                                                   postgres: PostgresServer) -> None:
+    for name in ("Hải Phòng", "Quảng Ninh"):
+        assert send(levels[name])[0] == 0
+    with psycopg.connect(levels["nation"].database) as db:
+        tables = [r[0] for r in db.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()]
+        stored = json.dumps([db.execute(f"SELECT * FROM {table}").fetchall()
+                             for table in tables], default=str)
+    assert "org_host_hits" in tables
+    for address in ADDRESSES:
+        assert address not in stored, address
+    assert BAD_IP in stored                 # indicators go up; computers' addresses do not
+
+
+def test_an_organisations_token_reports_only_for_it(levels: dict[str, Collector]) -> None:
+    nation = levels["nation"]
+    token = (levels["Hải Phòng"].directory.parent / "upstream.token").read_text().strip()
+    batch = {"org": "Quảng Ninh", "stream": "x", "sequence": 1, "kind": "status",
+             "directory": [], "sensors": [], "hosts": []}
+    status, doc = nation.post("/api/v1/upstream", token, batch)
+    assert status == 403 and "Hải Phòng" in doc["error"]
+    sensor = nation.sensor_token("gw-nation")
+    assert nation.post("/api/v1/upstream", sensor, batch)[0] == 403
+    for bad, field in (({"kind": "day", "day": "2022-13-01"}, "day"),
+                       ({"kind": "status", "hosts": [["u", "not-a-hash", "infected", None,
+                                                       None]]}, "hosts[0].host"),
+                       ({"kind": "gossip"}, "kind")):
+        status, doc = nation.post("/api/v1/upstream", token,
+                                  {**batch, "org": "Hải Phòng", **bad})
+        assert status == 400 and field in doc["error"], doc
