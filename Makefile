@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_collector.py
 	$(BIN)/python tests/bench/bench_hostile.py
 	$(BIN)/python tests/bench/bench_report.py
+	$(BIN)/python tests/bench/bench_national.py
 	$(BIN)/python tests/bench/bench_live.py
 	$(BIN)/python tests/bench/bench_conntrack.py
 

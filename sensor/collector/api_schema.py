@@ -318,7 +318,10 @@ REPORT = _obj(
     assessment=_STR,
     orgs={"type": "array", "items": _obj(
         ["org", "informed", "deployed", *_FORM2_NUMBERS, "silent"], org=_STR, informed=_INT,
-        deployed=_INT, **dict.fromkeys(_FORM2_NUMBERS, _INT), silent=_BOOL)})
+        deployed=_INT, **dict.fromkeys(_FORM2_NUMBERS, _INT), silent=_BOOL)},
+    org_indicators={"type": "array", "items": _obj(
+        ["indicator", "indicator_type", "orgs", "computers", "hits"], indicator=_STR,
+        indicator_type=_STR, orgs=_INT, computers=_INT, hits=_INT)})
 
 
 def _ref(name: str) -> dict[str, str]:

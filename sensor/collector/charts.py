@@ -69,6 +69,22 @@ def daily_series(rows: DailyRows, first: date, last: date, tz: tzinfo,
     return DailySeries(days, hits, found, handled, still, deployed)
 
 
+@dataclass
+class OrgsDaily:
+    """Across the organisations below (the nation's view), per day."""
+    days: list[date]
+    hits: list[int]
+    computers: list[int]        # computers hit that day
+
+
+def orgs_daily(rows: list[tuple], first: date, last: date) -> OrgsDaily:
+    """From (day, hits, computers hit) rows, every day of the period."""
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    by_day = {day: (hits, computers) for day, hits, computers in rows}
+    return OrgsDaily(days, [by_day.get(d.isoformat(), (0, 0))[0] for d in days],
+                     [by_day.get(d.isoformat(), (0, 0))[1] for d in days])
+
+
 def _nice_ceiling(value: float) -> tuple[float, float]:
     """A round top for the y axis at or above `value`, and its tick step (4–5 ticks)."""
     if value <= 0:
@@ -137,6 +153,14 @@ def svg_chart(title: str, days: list[date], bars: list[tuple[str, list[int], str
 
 def day_label(day: date) -> str:
     return day.strftime("%d/%m/%Y")
+
+
+def orgs_charts(series: OrgsDaily, text: dict[str, str]) -> list[str]:
+    """The nation's view: hits and computers hit per day across the organisations below."""
+    return [svg_chart(text["chart_orgs"], series.days,
+                      [(text["hits"], series.hits, COLOURS["hits"])],
+                      [(text["chart_computers_hit"], series.computers, COLOURS["infected"])],
+                      chart_id="chart-orgs")]
 
 
 def campaign_charts(series: DailySeries, text: dict[str, str]) -> list[str]:

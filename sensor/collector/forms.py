@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from sensor.collector.charts import campaign_charts, png
+from sensor.collector.charts import campaign_charts, orgs_charts, png
 from sensor.collector.report import Report, UnitFigures, assessment, readable_time
 
 FORMATS = ("md", "csv", "json", "docx", "xlsx")
@@ -59,6 +59,10 @@ LABELS: dict[str, dict[str, str]] = {
         "still_infected": "Máy tính chưa xử lý",
         "handled_log": "Máy tính được đánh dấu đã xử lý trong kỳ",
         "orgs": "Các tổ chức báo cáo lên", "org": "Tổ chức",
+        "org_indicators": "Địa chỉ độc hại được kết nối ở nhiều tổ chức nhất",
+        "computers": "Số máy", "org_count": "Số tổ chức",
+        "chart_orgs": "Số lượt kết nối và số máy tính kết nối đến địa chỉ độc hại theo ngày, "
+                      "các tổ chức", "chart_computers_hit": "Máy tính kết nối",
         "org_silent": "Không gửi dữ liệu trong kỳ",
         "charts": "Biểu đồ", "chart_hits": "Số lượt kết nối đến địa chỉ độc hại theo ngày",
         "chart_computers": "Máy tính phát hiện và đã xử lý theo ngày, còn chưa xử lý",
@@ -102,6 +106,10 @@ LABELS: dict[str, dict[str, str]] = {
         "still_infected": "Computers still infected",
         "handled_log": "Computers marked handled in the period",
         "orgs": "Organisations reporting here", "org": "Organisation",
+        "org_indicators": "Malicious addresses hit in the most organisations",
+        "computers": "Computers", "org_count": "Organisations",
+        "chart_orgs": "Hits and computers hit per day, all organisations",
+        "chart_computers_hit": "Computers hit",
         "org_silent": "Sent nothing in the period",
         "charts": "Charts", "chart_hits": "Hits on malicious addresses per day",
         "chart_computers": "Computers found and handled per day, still infected",
@@ -211,7 +219,11 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
                      [[group or "-", counts["informed"], counts["deployed"]]
                       for group, counts in report.by_group().items()])
     form2, form2_units = _form2(report, text)
-    annex = [_orgs_table(report, text)] if report.orgs else []
+    annex = [_orgs_table(report, text), Table(
+        text["org_indicators"], [text["indicator"], text["kind"], text["org_count"],
+                                 text["computers"], text["hits"]],
+        [[i.indicator, i.indicator_type, i.orgs, i.computers, i.hits]
+         for i in report.org_indicators])] if report.orgs else []
     for unit in report.units:
         if unit.top_indicators:
             annex.append(Table(f"{unit.unit}: {text['top_indicators']}",
@@ -244,7 +256,8 @@ def form_tables(report: Report, lang: str = "vi", organisation: str = "") -> For
                             for s in report.silent_sensors]))
     return FormTables(text, period, organisation, assessment(report, lang), form1, by_group,
                       form2, form2_units, annex,
-                      campaign_charts(report.daily, text) if report.daily else [])
+                      (campaign_charts(report.daily, text) if report.daily else [])
+                      + (orgs_charts(report.orgs_daily, text) if report.orgs_daily else []))
 
 
 def _orgs_table(report: Report, text: dict[str, str]) -> Table:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sensor.collector.charts import DailySeries, daily_series
+from sensor.collector.charts import DailySeries, OrgsDaily, daily_series, orgs_daily
 from sensor.collector.store import EVERYTHING, ReportRows, Scope, Store
 
 _WEEK = re.compile(r"(\d{4})-?W(\d{2})")
@@ -187,6 +187,16 @@ class OrgFigures:
 
 
 @dataclass
+class OrgIndicator:
+    """A campaign address hit below: in how many organisations, on how many computers."""
+    indicator: str
+    indicator_type: str
+    orgs: int
+    computers: int
+    hits: int
+
+
+@dataclass
 class Report:
     period: Period
     unit: str | None
@@ -196,6 +206,8 @@ class Report:
     daily: DailySeries | None   # None for an organisation below (its hosts' history stays there)
     org: str | None = None      # the report of an organisation below
     orgs: list[OrgFigures] = field(default_factory=list)
+    org_indicators: list[OrgIndicator] = field(default_factory=list)
+    orgs_daily: OrgsDaily | None = None
 
     # -- Form 1 --------------------------------------------------------------------------
     def by_group(self) -> dict[str, dict[str, int]]:
@@ -235,7 +247,9 @@ class Report:
                 "days": [day.isoformat() for day in self.daily.days],
                 **{name: getattr(self.daily, name) for name in DAILY_SERIES}},
             "assessment": assessment(self, lang),
-        } | ({"orgs": [asdict(org) for org in self.orgs]} if self.orgs else {})
+        } | ({"orgs": [asdict(org) for org in self.orgs],
+              "org_indicators": [asdict(i) for i in self.org_indicators]}
+             if self.orgs else {})
 
 
 def _iso(epoch: float | None, tz: tzinfo) -> str | None:
@@ -282,8 +296,10 @@ def campaign_report(store: Store, period: Period, unit: str | None = None,
                                           scope.narrow(unit, group)),
                          period.first, period.last, store.tz, store.quiet_seconds)
     report = build_report(rows, period, unit, group, store.tz, daily)
-    if scope.everything and unit is None and group is None:
+    if scope.everything and unit is None and group is None and store.orgs():
         report.orgs = [org_figures(store, name, period) for name in store.orgs()]
+        report.org_indicators = [OrgIndicator(*row) for row in store.org_indicators(first, last)]
+        report.orgs_daily = orgs_daily(store.org_daily(first, last), period.first, period.last)
     return report
 
 

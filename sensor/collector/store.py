@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 import orjson
 
 ID = "{id}"     # an auto-numbered primary key, spelled per database
+MONTHLY = "{monthly}"   # PostgreSQL: a table partitioned by month of its `day`; SQLite: plain
 QUARTER_HOUR = 900
 
 MIGRATIONS: list[list[str]] = [
@@ -139,12 +140,13 @@ MIGRATIONS: list[list[str]] = [
                unit TEXT NOT NULL, last_seen DOUBLE PRECISION, PRIMARY KEY (org, sensor))""",
         """CREATE TABLE org_sensor_days (org TEXT NOT NULL, day TEXT NOT NULL,
                unit TEXT NOT NULL, sensor TEXT NOT NULL, PRIMARY KEY (org, day, unit, sensor))""",
-        """CREATE TABLE org_host_days (org TEXT NOT NULL, day TEXT NOT NULL,
-               unit TEXT NOT NULL, host TEXT NOT NULL, PRIMARY KEY (org, day, unit, host))""",
-        """CREATE TABLE org_host_hits (org TEXT NOT NULL, day TEXT NOT NULL,
+        f"""CREATE TABLE org_host_days (org TEXT NOT NULL, day TEXT NOT NULL,
+               unit TEXT NOT NULL, host TEXT NOT NULL, PRIMARY KEY (org, day, unit, host))
+               {MONTHLY}""",
+        f"""CREATE TABLE org_host_hits (org TEXT NOT NULL, day TEXT NOT NULL,
                unit TEXT NOT NULL, host TEXT NOT NULL, indicator TEXT NOT NULL,
                kind TEXT NOT NULL, hits BIGINT NOT NULL,
-               PRIMARY KEY (org, day, unit, host, indicator))""",
+               PRIMARY KEY (org, day, unit, host, indicator)) {MONTHLY}""",
         "CREATE INDEX org_host_hits_day ON org_host_hits (day, org, unit, host)",
         "CREATE INDEX org_host_days_day ON org_host_days (day, org, unit, host)",
         """CREATE TABLE org_hosts (org TEXT NOT NULL, unit TEXT NOT NULL, host TEXT NOT NULL,
@@ -378,7 +380,8 @@ class Store:
             version = row[0] or 0
             for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in statements:
-                    self._execute(statement.replace(ID, serial))
+                    self._execute(statement.replace(ID, serial).replace(
+                        MONTHLY, "PARTITION BY RANGE (day)" if self.postgres else ""))
                 self._execute("INSERT INTO schema_version VALUES (?)", (number,))
         return len(MIGRATIONS)
 
@@ -766,6 +769,8 @@ class Store:
                 return False
             if envelope["kind"] == "day":
                 day = envelope["day"]
+                if self.postgres:
+                    self.month_partitions(day)
                 for table in ("org_sensor_days", "org_host_days", "org_host_hits"):
                     self._execute(f"DELETE FROM {table} WHERE org = ? AND day = ?", (org, day))
                 self._executemany("INSERT INTO org_sensor_days VALUES (?, ?, ?, ?)",
@@ -789,11 +794,39 @@ class Store:
                 [(org, *row) for row in envelope["hosts"]])
             return True
 
+    def month_partitions(self, day: str) -> None:
+        """PostgreSQL: the partitions of `day`'s month of the host-day tables, made when
+        first needed (under a lock: several collectors may share the database)."""
+        first = date.fromisoformat(day).replace(day=1)
+        after = (first + timedelta(days=32)).replace(day=1)
+        for table in ("org_host_days", "org_host_hits"):
+            name = f"{table}_{first:%Y_%m}"
+            self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
+            self._execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} "
+                          f"FOR VALUES FROM ('{first}') TO ('{after}')")
+
     def orgs(self) -> list[str]:
         """The organisations that report to this collector (a token or data)."""
         return [r[0] for r in self._execute(
             "SELECT name FROM tokens WHERE kind = 'org' UNION SELECT org FROM org_units "
             "ORDER BY 1").fetchall()]
+
+    def org_indicators(self, first_day: str, last_day: str, limit: int = 20) -> list[tuple]:
+        """(indicator, kind, organisations, computers, hits) of the indicators hit in the
+        period across the organisations below, the most widespread first."""
+        return self._execute(
+            "SELECT indicator, MIN(kind), COUNT(DISTINCT org), "
+            "COUNT(DISTINCT org || '/' || unit || '/' || host), CAST(SUM(hits) AS BIGINT) "
+            "FROM org_host_hits WHERE day BETWEEN ? AND ? GROUP BY indicator "
+            "ORDER BY 3 DESC, 4 DESC, 5 DESC, 1 LIMIT ?", (first_day, last_day, limit)).fetchall()
+
+    def org_daily(self, first_day: str, last_day: str) -> list[tuple]:
+        """(day, hits, computers hit) across the organisations below."""
+        return self._execute(
+            "SELECT day, CAST(SUM(hits) AS BIGINT), "
+            "COUNT(DISTINCT org || '/' || unit || '/' || host) FROM org_host_hits "
+            "WHERE day BETWEEN ? AND ? GROUP BY day ORDER BY day",
+            (first_day, last_day)).fetchall()
 
     def org_report_rows(self, org: str, first_day: str, last_day: str) -> ReportRows:
         """An organisation's report rows for the period, counted from what it sent, in

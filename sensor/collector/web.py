@@ -156,6 +156,15 @@ def _page(request: web.Request, title: str, body: str, logged_in: bool = True) -
                                  "X-Frame-Options": "DENY", "Cache-Control": "no-store"})
 
 
+def _orgs(tables: FormTables) -> str:
+    """The organisations below (a national collector's provinces) and the addresses hit
+    in most of them: the first two tables of the annex when there are organisations."""
+    orgs, indicators = tables.annex[:2]
+    return (f"<section id='orgs'><h2>{escape(orgs.title)}</h2>"
+            f"{_table(orgs, row_ids=0, numeric_from=1)}"
+            f"<h3>{escape(indicators.title)}</h3>{_table(indicators, numeric_from=2)}</section>")
+
+
 def _charts(tables: FormTables) -> str:
     """The report's charts, inline SVG (no scripts, nothing fetched)."""
     return (f"<section id='charts'><h2>{escape(tables.labels['charts'])}</h2>"
@@ -315,6 +324,7 @@ async def report_page(request: web.Request) -> web.Response:
             f"{_blocks(request, report)}"
             f"<h2>{labels['form2_title']}</h2>"
             f"{_table(tables.form2, row_ids=1, numeric_from=4, units=(request, 1))}"
+            f"{_orgs(tables) if report.orgs else ''}"
             f"{_charts(tables)}"
             f"<h2>{text['top']}</h2>"
             f"{_table(top_table, numeric_from=2) if top else _none(request)}")

@@ -20,8 +20,9 @@ from sensor.collector.store import EVERYTHING, HostFilter, Store
 from sensor.collector.upstream import WATERMARK
 from sensor.uplink.spool import Spool
 from tests.collector.harness import Collector, PostgresServer, http
-from tests.collector.seed import BAD_IP, MAC_A1, MAC_B1, TOURISM, Sender, at, seed
+from tests.collector.seed import BAD_IP, EVIL, MAC_A1, MAC_B1, TOURISM, Sender, at, seed
 from tests.collector.test_api import batch
+from tests.collector.test_scope import fetch
 
 PERIODS = ("week=2022-W37", "from=2022-09-10&to=2022-10-01", "week=2022-W38")
 FORM2 = ("unit", "group", "informed", "deployed", "sensors", "sensors_reporting",
@@ -97,6 +98,12 @@ def test_the_nation_sees_each_province_as_it_sees_itself(levels: dict[str, Colle
                                     levels["nation"].admin_token)
     assert [(o["org"], o["silent"]) for o in whole["orgs"]] == [("Hải Phòng", False),
                                                                ("Quảng Ninh", False)]
+    assert [(i["indicator"], i["orgs"], i["computers"]) for i in whole["org_indicators"]] == [
+        (BAD_IP, 2, 4), (EVIL, 2, 4)]       # A4, B1 / A1, A3 in each province; 14 hits each
+    status, page = fetch(levels["nation"].url + "/ui/?week=2022-W37",
+                         cookie=levels["nation"].admin_token)
+    assert status == 200 and page.count(b'data-key="H\xe1\xba\xa3i Ph\xc3\xb2ng"') == 1
+    assert b'id="chart-orgs"' in page
     _, later = levels["nation"].get("/api/v1/report?week=2022-W40",
                                     levels["nation"].admin_token)
     assert all(o["silent"] for o in later["orgs"])      # nothing sent for that week
@@ -164,6 +171,12 @@ def test_only_what_share_allows_leaves_the_province(levels: dict[str, Collector]
         stored = json.dumps([db.execute(f"SELECT * FROM {table}").fetchall()
                              for table in tables], default=str)
     assert "org_host_hits" in tables
+    with psycopg.connect(levels["nation"].database) as db:
+        months = {r[0] for r in db.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits "
+            "WHERE inhparent = 'org_host_hits'::regclass").fetchall()}
+        in_parent_only = db.execute("SELECT COUNT(*) FROM ONLY org_host_hits").fetchone()[0]
+    assert {"org_host_hits_2022_09"} <= months and in_parent_only == 0   # by month
     for address in ADDRESSES:
         assert address not in stored, address
     assert BAD_IP in stored                 # indicators go up; computers' addresses do not
