@@ -33,6 +33,7 @@ from sensor.collector.http import (
     is_page,
     iso_time,
     json_response,
+    query_integer,
     read_evidence,
     report_response,
 )
@@ -106,13 +107,6 @@ def _since(request: web.Request) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=request.app[CONFIG].tz)
     return moment.timestamp()
-
-
-def _limit(request: web.Request, default: int, ceiling: int) -> int:
-    text = request.query.get("limit", str(default))
-    if not text.isdigit() or not 1 <= int(text) <= ceiling:
-        raise web.HTTPBadRequest(reason=f"limit: expected an integer from 1 to {ceiling}")
-    return int(text)
 
 
 async def _posted_batch(request: web.Request, kind: str, field: str,
@@ -221,8 +215,9 @@ async def get_top_indicators(request: web.Request) -> web.Response:
     since = _since(request)
     since_day = None if since is None else datetime.fromtimestamp(
         since, request.app[CONFIG].tz).date().isoformat()
+    limit = query_integer(request, "limit", 20, 1, 1000)
     rows = await in_db(request, partial(request.app[STORE].top_indicators, scope,
-                                        since_day=since_day, limit=_limit(request, 20, 1000)))
+                                        since_day=since_day, limit=limit))
     return json_response({"indicators": rows})
 
 

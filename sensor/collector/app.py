@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import ssl
 import time
@@ -38,6 +37,7 @@ from sensor.collector.http import (
 from sensor.collector.metrics import CollectorMetrics, metrics_app
 from sensor.collector.store import EVERYTHING, Store
 from sensor.collector.upstream import Upstream
+from sensor.support.paths import create_secret_file
 from sensor.support.sdnotify import Notifier
 
 log = logging.getLogger("madoc.collector")
@@ -138,11 +138,7 @@ def ensure_admin_token(store: Store, path: str) -> bool:
             raise ConfigError(f"admin_token_file {path} is empty")
         store.add_admin_token(f"file:{file.name}", time.time(), token)
         return False
-    file.parent.mkdir(parents=True, exist_ok=True)
-    token = store.add_admin_token(f"file:{file.name}", time.time())
-    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(token + "\n")
+    create_secret_file(file, store.add_admin_token(f"file:{file.name}", time.time()))
     return True
 
 

@@ -104,14 +104,16 @@ def host_page_query(request: web.Request, default_limit: int,
     order = query.get("order") or "asc"
     if order not in ("asc", "desc"):
         raise web.HTTPBadRequest(reason="order: asc or desc")
-    numbers = []
-    for name, default, low, high in (("offset", 0, 0, 10**9), ("limit", default_limit, 1,
-                                                                 ceiling)):
-        text = query.get("offset" if name == "offset" else "limit") or str(default)
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise web.HTTPBadRequest(reason=f"{name}: expected an integer from {low} to {high}")
-        numbers.append(int(text))
-    return sort, order == "desc", numbers[0], numbers[1]
+    return (sort, order == "desc", query_integer(request, "offset", 0, 0, 10**9),
+            query_integer(request, "limit", default_limit, 1, ceiling))
+
+
+def query_integer(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query field within [low, high], `default` when absent."""
+    text = request.query.get(name, str(default))
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise web.HTTPBadRequest(reason=f"{name}: expected an integer from {low} to {high}")
+    return int(text)
 
 
 HOSTS_CSV_HEADER = ("id", "unit", "ip", "mac", "sensor", "hits", "indicators", "first_seen",

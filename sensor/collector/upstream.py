@@ -17,11 +17,9 @@ between spooling and bookkeeping) changes nothing twice. The spool names each ba
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ import orjson
 
 from sensor.collector.config import ConfigError, UpstreamSettings
 from sensor.collector.store import EVERYTHING, Store
+from sensor.support.paths import create_secret_file
 from sensor.uplink.sender import Uplink, UplinkConfig, UplinkError
 from sensor.uplink.spool import Spool
 
@@ -45,10 +44,7 @@ def load_secret(path: str) -> bytes:
     Rotating it (a new file) changes every host's name upstream from then on."""
     file = Path(path)
     if not file.exists():
-        file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
+        create_secret_file(file, secrets.token_hex(32))
         log.warning("wrote a new upstream secret to %s (keep it: hosts' names upstream "
                     "depend on it)", file)
     text = file.read_text(encoding="ascii").strip()
@@ -134,14 +130,4 @@ class Upstream:
 
     async def send_pending(self, deadline: float) -> bool:
         """Send the spool until it is empty (True) or `deadline` (monotonic) passes."""
-        import aiohttp
-
-        from sensor.uplink.sender import client_ssl
-        timeout = aiohttp.ClientTimeout(total=self.uplink_config.timeout)
-        connector = aiohttp.TCPConnector(ssl=client_ssl(self.uplink_config) or False, limit=1)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            while self.spool.depth and time.monotonic() < deadline:
-                if not await self.uplink.send_one(session):
-                    await asyncio.sleep(min(self.uplink.backoff(),
-                                            max(0.0, deadline - time.monotonic())))
-        return self.spool.depth == 0
+        return await self.uplink.drain(deadline)

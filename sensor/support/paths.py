@@ -22,3 +22,12 @@ def cache_directory() -> Path:
     if "CACHE_DIRECTORY" in os.environ:
         return Path(os.environ["CACHE_DIRECTORY"].split(":")[0])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "madoc"
+
+
+def create_secret_file(path: Path, text: str) -> None:
+    """Write a new file readable by its owner only (mode 0600 from its creation, never
+    wider for a moment); an existing file is an error, not overwritten."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(text + "\n")

@@ -137,13 +137,26 @@ class Uplink:
             log.warning("collector %s: %s; will retry", self.config.url, reason)
         self.stats.last_error = reason
 
+    def _session(self) -> aiohttp.ClientSession:
+        """One connection to the collector, its certificate verified (`client_ssl`)."""
+        return aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+            connector=aiohttp.TCPConnector(ssl=client_ssl(self.config) or False, limit=1),
+            headers={"User-Agent": f"madoc-sensor/{__version__}"}, auto_decompress=True)
+
+    async def drain(self, deadline: float) -> bool:
+        """Send until the spool is empty (True) or `deadline` (monotonic) passes, backing
+        off after failures as `run` does."""
+        async with self._session() as session:
+            while self.spool.depth and time.monotonic() < deadline:
+                if not await self.send_one(session):
+                    await asyncio.sleep(min(self.backoff(),
+                                            max(0.0, deadline - time.monotonic())))
+        return self.spool.depth == 0
+
     async def run(self, stop: threading.Event, poll: float = 0.05) -> None:
         """Send until `stop` is set; wait `poll` seconds when the spool is empty."""
-        timeout = aiohttp.ClientTimeout(total=self.config.timeout)
-        connector = aiohttp.TCPConnector(ssl=client_ssl(self.config) or False, limit=1)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector,
-                                         headers={"User-Agent": f"madoc-sensor/{__version__}"},
-                                         auto_decompress=True) as session:
+        async with self._session() as session:
             while not stop.is_set():
                 if await self.send_one(session):
                     continue
