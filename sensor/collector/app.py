@@ -99,7 +99,7 @@ async def _report_upstream(app: web.Application, upstream: Upstream) -> AsyncIte
             started = time.monotonic()
             try:
                 await loop.run_in_executor(app[EXECUTOR], upstream.spool_pending)
-                await upstream.send_pending(started + interval)
+                await upstream.uplink.drain(started + interval)
             except Exception:       # a bad round is logged; the next one tries again
                 log.exception("reporting upstream")
             await asyncio.sleep(max(1.0, started + interval - time.monotonic()))

@@ -287,7 +287,7 @@ def upstream_send(store: Store, config: CollectorConfig, timeout: float) -> int:
         return 2
     upstream = Upstream(config.upstream, store)
     spooled = upstream.spool_pending()
-    sent = asyncio.run(upstream.send_pending(time.monotonic() + timeout))
+    sent = asyncio.run(upstream.uplink.drain(time.monotonic() + timeout))
     stats = upstream.uplink.stats
     print(f"{spooled} batch(es) spooled; {stats.sent} sent ({stats.duplicates} already "
           f"stored), {upstream.spool.depth} waiting"

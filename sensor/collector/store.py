@@ -244,6 +244,12 @@ class Scope:
     def params(self) -> list[str]:
         return [*self.units, *self.groups]
 
+    def host_ids_sql(self) -> str:
+        """` AND host_id IN (the scope's hosts)` for a table keyed by host_id (nothing for
+        every unit); its parameters are `params`."""
+        return ("" if self.everything else
+                f" AND host_id IN (SELECT id FROM hosts WHERE {self.sql('unit')})")
+
 
 EVERYTHING = Scope()
 
@@ -868,8 +874,7 @@ class Store:
         inclusive), counted in the database, for the scope's units."""
         scope_params = scope.params
         # host_days and host_hits rows of the scope's hosts only, chosen before grouping
-        hosts = ("" if scope.everything else
-                 f" AND host_id IN (SELECT id FROM hosts WHERE {scope.sql('unit')})")
+        hosts = scope.host_ids_sql()
         days = (first_day, last_day)
         units = self._execute(
             f"SELECT u.name, u.grp, u.informed, EXISTS (SELECT 1 FROM sensor_days d WHERE "
@@ -935,8 +940,7 @@ class Store:
         """What the campaign's charts draw for the days first_day..last_day, for the
         scope's units (see sensor.collector.charts)."""
         days = (first_day, last_day)
-        hosts = ("" if scope.everything else
-                 f" AND host_id IN (SELECT id FROM hosts WHERE {scope.sql('unit')})")
+        hosts = scope.host_ids_sql()
         hits = self._execute(
             f"SELECT day, CAST(SUM(hits) AS BIGINT) FROM host_hits WHERE day BETWEEN ? AND ?"
             f"{hosts} GROUP BY day ORDER BY day", (*days, *scope.params)).fetchall()

@@ -127,7 +127,3 @@ class Upstream:
     def spool_pending(self) -> int:
         return spool_pending(self.store, self.spool, self.secret,
                              self.settings.share_addresses, time.time())
-
-    async def send_pending(self, deadline: float) -> bool:
-        """Send the spool until it is empty (True) or `deadline` (monotonic) passes."""
-        return await self.uplink.drain(deadline)
