@@ -18,6 +18,7 @@ COMPILED = [
     "sensor/core/decode/http1.py",
     "sensor/core/decode/ip.py",
     "sensor/core/decode/link.py",
+    "sensor/core/decode/quic.py",
     "sensor/core/decode/segments.py",
     "sensor/core/decode/tcpdns.py",
     "sensor/core/decode/tls.py",

@@ -49,6 +49,7 @@ SIGNATURES = {   # match point → (signature id, signature text)
     "tls.ja4": (9_000_011, "MADOC listed JA4 client fingerprint"),
 }
 QUIC_VERSIONS = {1: "1", 0x6B3343CF: "2"}
+EXTENSION_ALPN = 16
 TLS_VERSIONS = {0x0300: "SSLv3", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2",
                 0x0304: "TLS 1.3"}
 CATEGORY = "Malware Command and Control Activity Detected"
@@ -147,18 +148,22 @@ def tls_object(hello: ClientHello) -> dict:
                  "ja3": {"hash": hello.ja3_hash, "string": hello.ja3}, "ja4": hello.ja4}
     if hello.sni:
         obj["sni"] = hello.sni
+    if hello.alpn:
+        obj["client_alpns"] = list(hello.alpn)
     return obj
 
 
 def quic_object(hello: ClientHello, version: int) -> dict:
-    """Suricata's `quic` object: version, server name, ALPN and the client's JA4."""
+    """Suricata's `quic` object: version, server name, the client's JA3 and JA4, and its
+    ALPN as Suricata's quic logs it, an entry of `extensions`."""
     obj: dict = {"ja4": hello.ja4, "ja3": {"hash": hello.ja3_hash, "string": hello.ja3}}
     if version:                         # an alert's hello does not say its version
         obj["version"] = QUIC_VERSIONS.get(version, f"{version:x}")
     if hello.sni:
         obj["sni"] = hello.sni
     if hello.alpn:
-        obj["client_alpns"] = list(hello.alpn)
+        obj["extensions"] = [{"name": "alpn", "type": EXTENSION_ALPN,
+                              "values": list(hello.alpn)}]
     return obj
 
 

@@ -32,6 +32,8 @@ MAX_CRYPTO = MAX_HELLO      # bytes of CRYPTO stream kept per flow
 MAX_PACKETS = 8             # Initial packets read per flow
 FRAME_PADDING, FRAME_PING, FRAME_ACK, FRAME_ACK_ECN, FRAME_CRYPTO = 0, 1, 2, 3, 6
 FRAME_CLOSE = 0x1C
+SHA256 = hashes.SHA256()    # stateless: one instance serves every derivation
+ECB = modes.ECB()
 
 
 def is_long_header(buf: bytes, off: int, end: int) -> bool:
@@ -58,7 +60,7 @@ def _expand_label(secret: bytes, label: bytes, length: int) -> bytes:
     """HKDF-Expand-Label (RFC 8446 §7.1) with an empty context."""
     full = b"tls13 " + label
     info = length.to_bytes(2, "big") + bytes((len(full),)) + full + b"\x00"
-    return HKDFExpand(hashes.SHA256(), length, info).derive(secret)
+    return HKDFExpand(SHA256, length, info).derive(secret)
 
 
 class InitialKeys:
@@ -68,13 +70,13 @@ class InitialKeys:
 
     def __init__(self, version: int, dcid: bytes) -> None:
         salt, prefix, _ = VERSIONS[version]
-        extract = hmac.HMAC(salt, hashes.SHA256())
+        extract = hmac.HMAC(salt, SHA256)
         extract.update(dcid)
         client = _expand_label(extract.finalize(), b"client in", 32)
         self.aead = AESGCM(_expand_label(client, prefix + b"key", 16))
         self.iv = _expand_label(client, prefix + b"iv", 12)
         self.mask = Cipher(algorithms.AES(_expand_label(client, prefix + b"hp", 16)),
-                           modes.ECB()).encryptor()
+                           ECB).encryptor()
 
 
 def _initial_payload(buf: bytes, at: int, end: int, keys: dict[tuple[int, bytes], InitialKeys]
