@@ -41,7 +41,7 @@ LABELS: dict[str, dict[str, str]] = {
         "informed": "Tổng số cơ quan, tổ chức, doanh nghiệp nhận được thông tin về chiến dịch",
         "deployed": "Tổng số cơ quan, tổ chức triển khai chiến dịch",
         "by_group": "Theo khối",
-        "group": "Khối", "unit": "Đơn vị",
+        "group": "Khối", "unit": "Đơn vị", "parent": "Thuộc đơn vị",
         "informed_short": "Nhận được thông tin", "deployed_short": "Triển khai",
         "sensors": "Thiết bị giám sát (gửi dữ liệu/tổng số)",
         "form2_title": "Báo cáo kết quả triển khai làm sạch mã độc",
@@ -88,7 +88,7 @@ LABELS: dict[str, dict[str, str]] = {
         "informed": "Units that received the campaign information",
         "deployed": "Units that deployed the campaign",
         "by_group": "By block",
-        "group": "Block", "unit": "Unit",
+        "group": "Block", "unit": "Unit", "parent": "Part of",
         "informed_short": "Informed", "deployed_short": "Deployed",
         "sensors": "Sensors (reporting/total)",
         "form2_title": "Malware clean-up results",
@@ -174,34 +174,52 @@ def _figures(units: list[UnitFigures]) -> list[Any]:
             sum(u.computers_handled for u in units)]
 
 
-def _unit_figures(unit: UnitFigures, text: dict[str, str]) -> list[Any]:
+def _unit_figures(unit: UnitFigures, text: dict[str, str], with_subunits: bool = False
+                  ) -> list[Any]:
+    """A unit's Form 2 cells: its own figures, or with those of its sub-units."""
+    counts = (unit.with_subunits or unit) if with_subunits else unit
     return [text["yes"] if unit.deployed else text["no_"],
-            f"{unit.sensors_reporting}/{unit.sensors}", unit.computers_covered,
-            unit.computers_found, unit.computers_handled]
+            f"{counts.sensors_reporting}/{counts.sensors}", counts.computers_covered,
+            counts.computers_found, counts.computers_handled]
 
 
 def _form2(report: Report, text: dict[str, str]) -> tuple[Table, Table]:
     """Form 2 laid out as the official form (units under their block's heading row,
-    which carries the block's subtotal, then the total), and as one row per unit."""
+    which carries the block's subtotal, then the total), and as one row per unit.
+
+    On the official form a unit with sub-units shows their figures summed with its own,
+    and its sub-units follow it numbered under it (3.1, 3.2…), in its block; the table of
+    one row per unit gives each unit's own figures and names its parent."""
     numbers = [text["covered"], text["found"], text["handled"]]
     grouped = Table(text["form2_title"], [text["no"], text["unit"], text["deployed_short"],
                                           text["sensors"], *numbers], [])
     blocks: dict[str, list[UnitFigures]] = {}
-    for unit in report.units:
-        blocks.setdefault(unit.group, []).append(unit)
+    numbered: dict[str, str] = {}
+    block = ""
+    for unit in report.units:                   # sub-units follow their parent
+        if unit.parent in numbered:
+            siblings = sum(1 for other in blocks[block] if other.parent == unit.parent)
+            numbered[unit.unit] = f"{numbered[unit.parent]}.{siblings + 1}"
+        else:
+            block = unit.group
+            tops = sum(1 for other in blocks.get(block, []) if other.parent not in numbered)
+            numbered[unit.unit] = str(tops + 1)
+        blocks.setdefault(block, []).append(unit)
     for number, (group, units) in enumerate(blocks.items(), start=1):
         grouped.emphasis.append(len(grouped.rows))
         grouped.rows.append([roman(number), group or "-", *_figures(units)])
-        grouped.rows += [[index, unit.unit, *_unit_figures(unit, text)]
-                         for index, unit in enumerate(units, start=1)]
+        grouped.rows += [[numbered[unit.unit], unit.unit, *_unit_figures(unit, text, True)]
+                         for unit in units]
     total = [text["total"], *_figures(report.units)]
     grouped.emphasis.append(len(grouped.rows))
     grouped.rows.append(["", *total])
     flat = Table(text["form2_title"], [text["no"], text["group"], text["unit"],
-                                       text["deployed_short"], text["sensors"], *numbers],
-                 [[number, unit.group or "-", unit.unit, *_unit_figures(unit, text)]
+                                       text["deployed_short"], text["sensors"], *numbers,
+                                       text["parent"]],
+                 [[number, unit.group or "-", unit.unit, *_unit_figures(unit, text),
+                   unit.parent or ""]
                   for number, unit in enumerate(report.units, start=1)])
-    flat.rows.append(["", "", *total])
+    flat.rows.append(["", "", *total, ""])
     return grouped, flat
 
 

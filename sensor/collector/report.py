@@ -148,12 +148,26 @@ DAILY_SERIES = ("hits", "found", "handled", "still_infected", "units_deployed")
 
 
 @dataclass
+class Subtotal:
+    """A unit's Form 2 figures with those of its sub-units (the directory's `parent`),
+    all the way down."""
+    sensors: int = 0
+    sensors_reporting: int = 0
+    computers_covered: int = 0
+    computers_found: int = 0
+    computers_handled: int = 0
+
+
+@dataclass
 class UnitFigures:
-    """Form 2 for one unit, with what the annex lists."""
+    """Form 2 for one unit, with what the annex lists. The figures are the unit's own;
+    a unit with sub-units also has them summed with theirs (`with_subunits`)."""
     unit: str
     group: str
     informed: bool
     deployed: bool
+    parent: str | None = None
+    with_subunits: Subtotal | None = None
     sensors: int = 0
     sensors_reporting: int = 0
     computers_covered: int = 0
@@ -314,8 +328,8 @@ def org_figures(store: Store, org: str, period: Period) -> OrgFigures:
 
 def build_report(rows: ReportRows, period: Period, unit: str | None, group: str | None,
                  tz: tzinfo, daily: DailySeries) -> Report:
-    units = {name: UnitFigures(name, grp, bool(informed), bool(deployed))
-             for name, grp, informed, deployed in rows.units}
+    units = {name: UnitFigures(name, grp, bool(informed), bool(deployed), parent)
+             for name, grp, informed, deployed, parent in rows.units}
     silent = []
     for sensor_id, unit_name, last_seen, reported in rows.sensors:
         figures = units[unit_name]
@@ -356,7 +370,44 @@ def build_report(rows: ReportRows, period: Period, unit: str | None, group: str 
         if server not in host.servers:
             host.servers.append(server)
         host.flows += flows
-    return Report(period, unit, group, list(units.values()), silent, daily)
+    return Report(period, unit, group, roll_up(list(units.values())), silent, daily)
+
+
+def roll_up(units: list[UnitFigures]) -> list[UnitFigures]:
+    """The units in the forms' order, each sub-unit right after its parent (depth first),
+    and every unit with sub-units given `with_subunits`. A parent outside the list (not
+    in the directory, or outside the report's scope) leaves its sub-unit a unit of its
+    own; a loop of parents is cut where it closes."""
+    by_name = {unit.unit: unit for unit in units}
+    children: dict[str, list[UnitFigures]] = {}
+    for unit in units:
+        if unit.parent in by_name:
+            children.setdefault(unit.parent, []).append(unit)
+    ordered: list[UnitFigures] = []
+    placed: set[str] = set()
+
+    def visit(unit: UnitFigures) -> Subtotal:
+        ordered.append(unit)
+        placed.add(unit.unit)
+        total = Subtotal(unit.sensors, unit.sensors_reporting, unit.computers_covered,
+                         unit.computers_found, unit.computers_handled)
+        below = [child for child in children.get(unit.unit, []) if child.unit not in placed]
+        for child in below:
+            child_total = visit(child)
+            for name in asdict(total):
+                setattr(total, name, getattr(total, name) + getattr(child_total, name))
+        if below:
+            unit.with_subunits = total
+        return total
+
+    for unit in units:
+        if unit.parent not in by_name:
+            visit(unit)
+    for unit in units:                  # what is left sits on a loop of parents
+        if unit.unit not in placed:
+            unit.parent = None
+            visit(unit)
+    return ordered
 
 
 def _day(day: date) -> str:

@@ -840,7 +840,7 @@ class Store:
         days = (org, first_day, last_day)
         units = self._execute(
             "SELECT u.unit, u.grp, u.informed, EXISTS (SELECT 1 FROM org_sensor_days d "
-            "WHERE d.org = u.org AND d.unit = u.unit AND d.day BETWEEN ? AND ?) "
+            "WHERE d.org = u.org AND d.unit = u.unit AND d.day BETWEEN ? AND ?), u.parent "
             "FROM org_units u WHERE u.org = ? ORDER BY u.grp, u.unit",
             (first_day, last_day, org)).fetchall()
         sensors = self._execute(
@@ -878,8 +878,9 @@ class Store:
         days = (first_day, last_day)
         units = self._execute(
             f"SELECT u.name, u.grp, u.informed, EXISTS (SELECT 1 FROM sensor_days d WHERE "
-            f"d.unit = u.name AND d.day BETWEEN ? AND ?) FROM units u WHERE {scope.sql('u.name')} "
-            f"ORDER BY u.grp, u.name", (*days, *scope_params)).fetchall()
+            f"d.unit = u.name AND d.day BETWEEN ? AND ?), u.parent FROM units u "
+            f"WHERE {scope.sql('u.name')} ORDER BY u.grp, u.name",
+            (*days, *scope_params)).fetchall()
         sensors = self._execute(
             f"SELECT s.id, s.unit, s.last_seen, EXISTS (SELECT 1 FROM sensor_days d WHERE "
             f"d.sensor = s.id AND d.day BETWEEN ? AND ?) FROM sensors s "
@@ -990,7 +991,7 @@ _FOUND_SQL = f"""SELECT h.id, h.unit, h.ip, h.mac, h.sensor, h.last_hit, f.hits,
 @dataclass
 class ReportRows:
     """The report's raw rows, as the database counted them (see sensor.collector.report)."""
-    units: list[tuple]          # (unit, group, informed, deployed)
+    units: list[tuple]          # (unit, group, informed, deployed, parent unit or None)
     sensors: list[tuple]        # (id, unit, last_seen, reported in the period)
     covered: list[tuple]        # (unit, distinct hosts active)
     found: list[tuple]          # (unit, distinct hosts hit, of which handled now)

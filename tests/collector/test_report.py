@@ -38,6 +38,8 @@ from tests.collector.seed import (
     STATE_GROUP,
     TRADE,
     UNITS,
+    Sender,
+    at,
     mark_a3_handled,
     seed,
 )
@@ -207,11 +209,11 @@ def test_csv_reads_back_one_row_per_unit_and_a_total(report: Report) -> None:
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0][5:] == [LABELS["vi"]["covered"], LABELS["vi"]["found"],
-                           LABELS["vi"]["handled"]]
+                           LABELS["vi"]["handled"], LABELS["vi"]["parent"]]
     assert len(rows) == 1 + 73 + 1
     finance = next(r for r in rows if r[2] == FINANCE)
-    assert finance[3:] == ["có", "2/2", "4", "3", "2"]
-    assert rows[-1][2:] == [LABELS["vi"]["total"], "2/73", "3/4", "5", "4", "2"]
+    assert finance[3:] == ["có", "2/2", "4", "3", "2", ""]
+    assert rows[-1][2:] == [LABELS["vi"]["total"], "2/73", "3/4", "5", "4", "2", ""]
 
 
 def test_docx_is_laid_out_like_the_form(report: Report, tmp_path: Path) -> None:
@@ -287,7 +289,7 @@ def test_xlsx_has_a_summary_and_one_sheet_per_block(report: Report, tmp_path: Pa
     rows = list(sheet.iter_rows(min_row=3, values_only=True))
     assert len(rows) == GROUP_SIZES[STATE_GROUP]
     finance = next(r for r in rows if r[2] == FINANCE)
-    assert finance[5:] == (4, 3, 2)
+    assert finance[5:] == (4, 3, 2, None)           # the last column: the parent unit
     summary = [r for r in book.worksheets[0].iter_rows(values_only=True)]
     assert (1, LABELS["vi"]["informed"], 73, None) in [r[:4] for r in summary]
 
@@ -392,3 +394,56 @@ def test_units_not_informed_are_not_counted_as_informed(tmp_path: Path) -> None:
     directory.write_text("group\tunit\tinformed\nA\tU2\tyes\nA\tU1\t\n", encoding="utf-8")
     add_units(store, directory, 0.0)     # an empty mark leaves U1 as it was
     assert campaign_report(store, Period.week("2022-W37")).informed == 3
+
+
+HEALTH, VIET_TIEP, KIEN_AN = "Sở Y tế", "Bệnh viện Việt Tiệp", "Bệnh viện Kiến An"
+
+
+def test_sub_units_roll_up_into_their_parent(store: Store) -> None:
+    """A department and its two hospitals (the directory's `parent`): the department's
+    row on Form 2 carries the hospitals' figures with its own, the hospitals follow it
+    numbered under it, and the totals count every computer once."""
+    before = campaign_report(store, Period.week("2022-W37"))
+    store.add_unit(HEALTH, STATE_GROUP, now=at(1))
+    for hospital in (VIET_TIEP, KIEN_AN):
+        store.add_unit(hospital, STATE_GROUP, parent=HEALTH, now=at(1))
+    for sensor, unit in (("yt-gw1", HEALTH), ("vt-gw1", VIET_TIEP), ("ka-gw1", KIEN_AN)):
+        store.add_sensor_token(sensor, unit, at(1))
+    Sender(store, "yt-gw1").send([("10.9.0.2", None, at(12))], [])
+    Sender(store, "vt-gw1").send([("10.9.1.2", None, at(12))],
+                                 [("10.9.1.3", None, at(13), EVIL, "domain", 2)])
+    Sender(store, "ka-gw1").send([("10.9.2.2", None, at(14))], [])
+    report = campaign_report(store, Period.week("2022-W37"))
+    units = {u.unit: u for u in report.units}
+    assert (units[HEALTH].computers_covered, units[HEALTH].computers_found) == (1, 0)
+    rolled = units[HEALTH].with_subunits
+    assert rolled is not None and (rolled.sensors_reporting, rolled.sensors) == (3, 3)
+    assert (rolled.computers_covered, rolled.computers_found) == (4, 1)
+    assert units[VIET_TIEP].parent == HEALTH and units[VIET_TIEP].with_subunits is None
+    names = [u.unit for u in report.units]
+    assert names[names.index(HEALTH) + 1:names.index(HEALTH) + 3] == [KIEN_AN, VIET_TIEP]
+    for name in ("computers_covered", "computers_found"):
+        assert report.total(name) == before.total(name) + {"computers_covered": 4,
+                                                           "computers_found": 1}[name]
+    tables = form_tables(report)
+    row = next(r for r in tables.form2.rows if r[1] == HEALTH)
+    assert row[3:] == ["3/3", 4, 1, 0]
+    below = tables.form2.rows[tables.form2.rows.index(row) + 1:][:2]
+    assert [(r[0], r[1], r[4]) for r in below] == [(f"{row[0]}.1", KIEN_AN, 1),
+                                                   (f"{row[0]}.2", VIET_TIEP, 2)]
+    block = next(r for r in tables.form2.rows if r[1] == STATE_GROUP)
+    state_units = [u for u in report.units if u.group == STATE_GROUP]
+    assert block[4] == sum(u.computers_covered for u in state_units)
+    flat = next(r for r in tables.form2_units.rows if r[2] == VIET_TIEP)
+    assert flat[5:] == [2, 1, 0, HEALTH]            # its own figures, and its parent
+    entry = next(u for u in report.to_json()["form2"] if u["unit"] == HEALTH)
+    assert entry["with_subunits"]["computers_covered"] == 4
+
+
+def test_a_loop_of_parents_is_cut_not_followed(store: Store) -> None:
+    store.add_unit(FINANCE, parent=TRADE)
+    store.add_unit(TRADE, parent=FINANCE)
+    report = campaign_report(store, Period.week("2022-W37"))
+    assert len(report.units) == 73 and len({u.unit for u in report.units}) == 73
+    rolled = [u for u in report.units if u.with_subunits is not None]
+    assert len(rolled) == 1 and rolled[0].with_subunits.computers_found == 4
