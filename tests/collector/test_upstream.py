@@ -31,20 +31,27 @@ ADDRESSES = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14", "10.0.0.99", "1
              "10.2.0.31", MAC_A1, MAC_B1, "02:00:00:00:0c:01"]
 
 
+def province_below(nation: Collector, name: str, directory: Path,
+                   share_addresses: bool = False) -> Collector:
+    """A province's collector (not started) whose upstream is `nation`, with a token
+    made there for it."""
+    token = nation.cli("tokens", "add", "--org", name).stdout.strip()
+    directory.mkdir()
+    (directory / "upstream.token").write_text(token + "\n")
+    share = ", share: {addresses: true}" if share_addresses else ""
+    return Collector(directory / "collector", extra=(
+        f"upstream: {{url: '{nation.url}', org: '{name}', "
+        f"token_file: {directory / 'upstream.token'}, "
+        f"secret_file: {directory / 'upstream.secret'}, "
+        f"spool: {directory / 'upstream-spool.db'}, interval_seconds: 3600{share}}}\n"))
+
+
 @pytest.fixture
 def levels(tmp_path: Path, postgres: PostgresServer) -> Iterator[dict[str, Collector]]:
     nation = Collector(tmp_path / "nation", database=postgres.new_database()).start()
     provinces = {}
     for name, extra_data in (("Hải Phòng", False), ("Quảng Ninh", True)):
-        token = nation.cli("tokens", "add", "--org", name).stdout.strip()
-        directory = tmp_path / name.replace(" ", "_")
-        directory.mkdir()
-        (directory / "upstream.token").write_text(token + "\n")
-        province = Collector(directory / "collector", extra=(
-            f"upstream: {{url: '{nation.url}', org: '{name}', "
-            f"token_file: {directory / 'upstream.token'}, "
-            f"secret_file: {directory / 'upstream.secret'}, "
-            f"spool: {directory / 'upstream-spool.db'}, interval_seconds: 3600}}\n"))
+        province = province_below(nation, name, tmp_path / name.replace(" ", "_"))
         store = Store(province.database, UTC)
         seed(store)
         if extra_data:      # a third sensor: a tourism host hit in W38 at another MAC
@@ -180,6 +187,29 @@ def test_only_what_share_allows_leaves_the_province(levels: dict[str, Collector]
     for address in ADDRESSES:
         assert address not in stored, address
     assert BAD_IP in stored                 # indicators go up; computers' addresses do not
+
+
+def test_an_organisation_that_shares_addresses_sends_them(tmp_path: Path,
+                                                          postgres: PostgresServer) -> None:
+    """`share: {addresses: true}`: the hosts' statuses go up with their last IP and MAC,
+    and the figures are the same as without."""
+    nation = Collector(tmp_path / "nation", database=postgres.new_database()).start()
+    province = province_below(nation, "Hải Phòng", tmp_path / "hp", share_addresses=True)
+    seed(Store(province.database, UTC))
+    province.start()
+    try:
+        assert send(province)[0] == 0
+        with psycopg.connect(nation.database) as db:
+            shared = db.execute("SELECT unit, status, ip, mac FROM org_hosts "
+                                "WHERE ip IS NOT NULL ORDER BY ip").fetchall()
+        assert ("Sở Công Thương", "infected", "10.1.0.21", MAC_B1) in shared
+        assert {ip for _, _, ip, _ in shared} >= {"10.0.0.99", "10.0.0.13", "10.1.0.21"}
+        for query in PERIODS:
+            assert form2(nation, f"{query}&org={urllib.parse.quote('Hải Phòng')}") == \
+                form2(province, query)
+    finally:
+        province.stop()
+        nation.stop()
 
 
 def test_an_organisations_token_reports_only_for_it(levels: dict[str, Collector]) -> None:
