@@ -51,11 +51,20 @@ class ConntrackFlows:
     def __init__(self, new_flow_id: Callable[[], int]) -> None:
         self.new_flow_id = new_flow_id
         self.flows: dict[int, Flow] = {}
+        self._by_endpoints: dict[Endpoints, Flow] = {}
 
-    def open(self, ts: float, event: ConntrackEvent) -> Flow:
-        flow = Flow(self.new_flow_id(), event.ct_id, event.endpoints, event.start or ts, ())
+    def open(self, ts: float, event: ConntrackEvent, flow_id: int | None = None) -> Flow:
+        """A flow for a connection, with a new id unless given one."""
+        flow = Flow(self.new_flow_id() if flow_id is None else flow_id, event.ct_id,
+                    event.endpoints, event.start or ts, ())
         self.flows[event.ct_id] = flow
+        self._by_endpoints[event.endpoints] = flow
         return flow
+
+    def find(self, endpoints: Endpoints) -> Flow | None:
+        """The open connection between these endpoints (initiator first), so that what
+        the captured packets show of it (names inside, alerts on them) carries its id."""
+        return self._by_endpoints.get(endpoints)
 
     def close(self, ts: float, event: ConntrackEvent) -> FlowEnd | None:
         """End the flow a DESTROY event names, with the kernel's counts; None when the
@@ -63,6 +72,8 @@ class ConntrackFlows:
         flow = self.flows.pop(event.ct_id, None)
         if flow is None:
             return None
+        if self._by_endpoints.get(flow.endpoints) is flow:
+            del self._by_endpoints[flow.endpoints]
         _settle(flow, ts, event)
         return flow.to_end("conntrack")
 
@@ -76,6 +87,7 @@ class ConntrackFlows:
                 _settle(flow, ts, event)
             ended.append(flow.to_end("end_of_input"))
         self.flows.clear()
+        self._by_endpoints.clear()
         return ended
 
 

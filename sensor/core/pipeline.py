@@ -44,7 +44,7 @@ from sensor.core.events import (
     Tunnel,
     new_record,
 )
-from sensor.core.flows import Flow, FlowTable, FlowTimeouts
+from sensor.core.flows import Flow, FlowTable, FlowTimeouts, flow_key
 from sensor.core.tally import HostTally
 
 FRAME_RECORD = struct.Struct("=IIII")       # sec, usec, offset, caplen (pcapy-ng next_batch)
@@ -95,7 +95,8 @@ class Pipeline:
         self.flows = FlowTable(timeouts or FlowTimeouts(), ended=self.events)
         # Gateway mode: conntrack gives the flows (`feed_conntrack`); captured packets
         # other than DNS are only read for names, in flows of their own that are neither
-        # matched at their start nor reported when they end.
+        # matched at their start nor reported when they end; what is read from one takes
+        # the id of the kernel's connection between the same endpoints, when it is open.
         self.gateway = gateway
         self._unreported: list[FlowEnd] = []
         self.name_flows = FlowTable(timeouts or FlowTimeouts(), first_flow_id=1 << 62,
@@ -247,7 +248,13 @@ class Pipeline:
         self.events.append(ended)
 
     def _conntrack_open(self, ts: float, event: ConntrackEvent) -> None:
-        flow = self.conntrack.open(ts, event)
+        # The captured packets of the connection may have come first (conntrack events
+        # are held back a moment): the connection then takes their flow's id, so its
+        # names, their alerts and its flow event share one.
+        named = self.name_flows.flows.get(flow_key(*event.endpoints))
+        flow = self.conntrack.open(ts, event, None if named is None else named.flow_id)
+        if named is not None and named.alerted:
+            flow.alerted = True
         hits = self.detector.flow_start(flow.first_ts, flow.flow_id, flow.endpoints, ())
         if hits:
             self._hits(flow, hits)
@@ -283,6 +290,9 @@ class Pipeline:
         if app_layer is None:
             flow.app = FINISHED
             return
+        tracked = self.conntrack.find(flow.endpoints) if self.gateway else None
+        if tracked is not None and flow.app is None:
+            flow.flow_id = tracked.flow_id      # its names and alerts join conntrack's flow
         problems: list[str] = []
         if proto == PROTO_TCP:
             for found in app_layer.tcp(ts, flow, seq, data, poff, pend, problems):
@@ -296,6 +306,8 @@ class Pipeline:
                 self._hello(ts, flow, hello[0], vlan, hello[1])
         for problem in problems:
             self._count(problem)
+        if tracked is not None and flow.alerted:
+            tracked.alerted = True
 
     def _hello(self, ts: float, flow: Flow, hello: ClientHello, vlan: tuple[int, ...],
                quic_version: int) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from scapy.layers.dns import DNS, DNSQR, DNSRR
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
 from sensor.blocklist.loader import load_blocklist
 from sensor.core.decode.link import ethernet
-from sensor.core.events import DnsEvent, FlowEnd, Hit
+from sensor.core.events import DnsEvent, FlowEnd, Hit, HttpEvent
 from sensor.core.pipeline import Pipeline
 from sensor.sources.conntrack import parse_messages
 from tests.ctnetlink_messages import DESTROY, NEW, message
@@ -88,6 +88,42 @@ def test_a_connection_to_an_address_a_listed_name_resolved_to(pipeline: Pipeline
     events = feed(pipeline, 11.0, message(NEW, 13, HOST, PEER, 40004, 8080))
     assert [(h.match, h.seen, h.resolved_from) for h in events] == [
         ("flow.dest_ip", PEER, "c2.evil.example")]
+
+
+def http_request(sport: int) -> bytes:
+    return bytes(Ether() / IP(src=HOST, dst=PEER) / TCP(sport=sport, dport=8080, flags="PA")
+                 / b"GET /gate.php HTTP/1.1\r\nHost: c2.evil.example\r\n\r\n")
+
+
+@pytest.mark.parametrize("packets_first", [False, True])
+def test_names_read_from_packets_join_the_kernels_connection(tmp_path: Path,
+                                                             packets_first: bool) -> None:
+    """Gateway mode: an HTTP request captured on a connection conntrack reports carries
+    the connection's flow id, and so does its alert, whichever came first (the daemon
+    holds conntrack events back a moment, so the packets usually do); the connection's
+    flow is alerted."""
+    (tmp_path / "d.txt").write_text("evil.example\n")
+    (tmp_path / "rules.yaml").write_text("sources:\n  - {name: d, path: d.txt, format: domains}\n")
+    gateway = Pipeline(load_blocklist([tmp_path / "rules.yaml"])[0], gateway=True)
+    if packets_first:
+        gateway.feed(1.0, http_request(40010), ethernet)
+    events = feed(gateway, 1.1, message(NEW, 21, HOST, PEER, 40010, 8080))
+    if not packets_first:
+        gateway.feed(1.2, http_request(40010), ethernet)
+        events = feed(gateway, 1.2, b"")
+    [http] = [e for e in events if isinstance(e, HttpEvent)]
+    [hit] = [e for e in events if isinstance(e, Hit)]
+    [ended] = feed(gateway, 2.0, message(DESTROY, 21, HOST, PEER, 40010, 8080))
+    assert http.flow_id == hit.flow_id == ended.flow_id and hit.match == "http.host"
+    assert ended.alerted
+
+
+def test_a_connection_the_kernel_did_not_report_keeps_the_packets_flow_id(
+        tmp_path: Path) -> None:
+    gateway = Pipeline(gateway=True)
+    gateway.feed(3.0, http_request(40011), ethernet)
+    [http] = [e for e in gateway.events if isinstance(e, HttpEvent)]
+    assert http.flow_id >= 1 << 62 and gateway.conntrack.flows == {}
 
 
 def test_flows_still_open_at_stop_end_with_the_tables_current_counts(

@@ -148,6 +148,10 @@ def test_gateway_mode_flows_from_conntrack_and_macs_from_the_neighbour_table(
     flows = {f["dest_port"]: f for f in records(eve, "flow")}
     web, beacon, dns = flows[8080], flows[5000], flows[53]
     assert web["madoc"]["end_reason"] == "conntrack" and web["flow"]["alerted"]
+    # The request read from the captured packets joins the kernel's connection.
+    assert request["flow_id"] == web["flow_id"]
+    assert {a["flow_id"] for a in records(eve, "alert") if a["dest_port"] == 8080} == {
+        web["flow_id"]}
     assert web["flow"]["state"] == "established"
     assert web["flow"]["bytes_toclient"] > 5000 and web["flow"]["pkts_toserver"] >= 3
     # Still open at SIGTERM: ended with the counts read from the kernel's table.
