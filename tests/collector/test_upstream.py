@@ -1,6 +1,7 @@
 """Province to nation, on three real collectors: two provinces (SQLite, the seeded
-province of tests/collector/seed.py and a second with more data) report upward to a
-national collector on real PostgreSQL. The nation's view of each province equals the
+province of tests/collector/seed.py and a second with more data, each with a sensor
+replaying bundled captures through its uplink) report upward to a national collector
+on real PostgreSQL. The nation's view of each province equals the
 province's own report for a week and for a custom range; an outage of the national
 collector loses and doubles nothing; a batch sent twice or a day sent again counts
 once; no IP or MAC address reaches the national database unless `share` allows it."""
@@ -8,6 +9,8 @@ once; no IP or MAC address reaches the national database unless `share` allows i
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC
@@ -20,15 +23,33 @@ from sensor.collector.store import EVERYTHING, HostFilter, Store
 from sensor.collector.upstream import WATERMARK
 from sensor.uplink.spool import Spool
 from tests.collector.harness import Collector, PostgresServer, http
-from tests.collector.seed import BAD_IP, EVIL, MAC_A1, MAC_B1, TOURISM, Sender, at, seed
+from tests.collector.seed import BAD_IP, EVIL, MAC_A1, MAC_B1, TOURISM, TRADE, Sender, at, seed
 from tests.collector.test_api import batch
 from tests.collector.test_scope import fetch
+from tests.conftest import PCAPS, ROOT
 
-PERIODS = ("week=2022-W37", "from=2022-09-10&to=2022-10-01", "week=2022-W38")
+# 2026-W49: the week of the captures the provinces' replaying sensors send
+PERIODS = ("week=2022-W37", "from=2022-09-10&to=2022-10-01", "week=2022-W38", "week=2026-W49")
+REPLAYS = {"Hải Phòng": ("hp-replay", TOURISM, ("tls", "quic")),
+           "Quảng Ninh": ("qn-replay", TRADE, ("http",))}
 FORM2 = ("unit", "group", "informed", "deployed", "sensors", "sensors_reporting",
          "computers_covered", "computers_found", "computers_handled")
 ADDRESSES = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14", "10.0.0.99", "10.1.0.21",
-             "10.2.0.31", MAC_A1, MAC_B1, "02:00:00:00:0c:01"]
+             "10.2.0.31", "10.77.0.10", MAC_A1, MAC_B1, "02:00:00:00:0c:01"]
+
+
+def replay_into(province: Collector, directory: Path, sensor: str, unit: str,
+                folders: tuple[str, ...]) -> None:
+    """A sensor of the province's `unit` replays the bundled captures of `folders` and
+    sends what it found through its uplink."""
+    token = directory / f"{sensor}.token"
+    token.write_text(province.sensor_token(sensor, unit) + "\n")
+    captures = sorted(p for folder in folders for p in (PCAPS / folder).glob("*.pcap"))
+    run = subprocess.run([sys.executable, "-m", "sensor", "replay", "--collector", province.url,
+                          "--token-file", str(token), "--spool", str(directory / "spool.db"),
+                          "--drain-timeout", "60", *map(str, captures)],
+                         capture_output=True, text=True, cwd=ROOT, check=False)
+    assert run.returncode == 0, run.stderr
 
 
 def province_below(nation: Collector, name: str, directory: Path,
@@ -59,6 +80,8 @@ def levels(tmp_path: Path, postgres: PostgresServer) -> Iterator[dict[str, Colle
             Sender(store, "dl-gw2").send([], [("10.2.0.31", "02:00:00:00:0c:01", at(19),
                                                BAD_IP, "ip", 9)])
         provinces[name] = province.start()
+        sensor, unit, folders = REPLAYS[name]
+        replay_into(province, tmp_path / name.replace(" ", "_"), sensor, unit, folders)
     yield {"nation": nation, **provinces}
     for collector in (nation, *provinces.values()):
         collector.stop()
@@ -100,6 +123,9 @@ def test_the_nation_sees_each_province_as_it_sees_itself(levels: dict[str, Colle
         code, output = send(levels[name])
         assert code == 0, output
         assert "0 waiting" in output
+    for name, (_, unit, _) in REPLAYS.items():      # the replaying sensors' computer
+        [row] = [r for r in form2(levels[name], "week=2026-W49") if r[0] == unit]
+        assert (row[5], row[6], row[7]) == (1, 1, 1), (name, row)
     assert_nation_agrees(levels)
     _, whole = levels["nation"].get("/api/v1/report?week=2022-W37",
                                     levels["nation"].admin_token)
@@ -184,7 +210,12 @@ def test_only_what_share_allows_leaves_the_province(levels: dict[str, Collector]
             "WHERE inhparent = 'org_host_hits'::regclass").fetchall()}
         in_parent_only = db.execute("SELECT COUNT(*) FROM ONLY org_host_hits").fetchone()[0]
     assert {"org_host_hits_2022_09"} <= months and in_parent_only == 0   # by month
-    for address in ADDRESSES:
+    held = set(ADDRESSES)                   # and every address the provinces hold
+    for name in ("Hải Phòng", "Quảng Ninh"):
+        _, doc = levels[name].get("/api/v1/hosts", levels[name].admin_token)
+        held |= {h["ip"] for h in doc["hosts"]} | {h["mac"] for h in doc["hosts"] if h["mac"]}
+    assert len(held) > len(ADDRESSES)       # the replayed computer's MAC among them
+    for address in held:
         assert address not in stored, address
     assert BAD_IP in stored                 # indicators go up; computers' addresses do not
 
