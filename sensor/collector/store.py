@@ -36,6 +36,11 @@ ID = "{id}"     # an auto-numbered primary key, spelled per database
 MONTHLY = "{monthly}"   # PostgreSQL: a table partitioned by month of its `day`; SQLite: plain
 QUARTER_HOUR = 900
 
+# An organisation's computers per month from its day tables: active (sent as seen), hit.
+_MONTH_ROWS = """SELECT org, SUBSTR(day, 1, 7), unit, host, MAX(active), MAX(hit) FROM (
+    SELECT org, day, unit, host, 1 AS active, 0 AS hit FROM org_host_days {where}
+    UNION ALL SELECT org, day, unit, host, 0, 1 FROM org_host_hits {where}) x
+    GROUP BY org, SUBSTR(day, 1, 7), unit, host"""
 MIGRATIONS: list[list[str]] = [
     [   # 1: the first schema
         """CREATE TABLE units (name TEXT PRIMARY KEY, grp TEXT NOT NULL DEFAULT '',
@@ -151,6 +156,13 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX org_host_days_day ON org_host_days (day, org, unit, host)",
         """CREATE TABLE org_hosts (org TEXT NOT NULL, unit TEXT NOT NULL, host TEXT NOT NULL,
                status TEXT NOT NULL, ip TEXT, mac TEXT, PRIMARY KEY (org, unit, host))""",
+    ],
+    [   # 6: each organisation's computers per month, active and hit: a period's distinct
+        # computers come from here for its whole months, from the day tables for the rest.
+        """CREATE TABLE org_host_months (org TEXT NOT NULL, month TEXT NOT NULL,
+               unit TEXT NOT NULL, host TEXT NOT NULL, active INTEGER NOT NULL,
+               hit INTEGER NOT NULL, PRIMARY KEY (org, month, unit, host))""",
+        "INSERT INTO org_host_months " + _MONTH_ROWS.format(where=""),
     ],
 ]
 
@@ -774,17 +786,7 @@ class Store:
             if fresh is None:
                 return False
             if envelope["kind"] == "day":
-                day = envelope["day"]
-                if self.postgres:
-                    self.month_partitions(day)
-                for table in ("org_sensor_days", "org_host_days", "org_host_hits"):
-                    self._execute(f"DELETE FROM {table} WHERE org = ? AND day = ?", (org, day))
-                self._executemany("INSERT INTO org_sensor_days VALUES (?, ?, ?, ?)",
-                                  [(org, day, *row) for row in envelope["sensors"]])
-                self._executemany("INSERT INTO org_host_days VALUES (?, ?, ?, ?)",
-                                  [(org, day, *row) for row in envelope["hosts"]])
-                self._executemany("INSERT INTO org_host_hits VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                  [(org, day, *row) for row in envelope["hits"]])
+                self._replace_org_day(org, envelope)
                 return True
             for table in ("org_units", "org_sensors"):
                 self._execute(f"DELETE FROM {table} WHERE org = ?", (org,))
@@ -799,6 +801,62 @@ class Store:
                 "DO UPDATE SET status = excluded.status, ip = excluded.ip, mac = excluded.mac",
                 [(org, *row) for row in envelope["hosts"]])
             return True
+
+    def _replace_org_day(self, org: str, envelope: dict[str, Any]) -> None:
+        """An organisation's day replaces what it sent for that day before, and its
+        computers of the month follow: added to when the day lost no computer (the
+        usual case, a day sent for the first time or again), else counted anew from the
+        month's days."""
+        day = envelope["day"]
+        month = day[:7]
+        if self.postgres:
+            self.month_partitions(day)
+            self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{org}/{month}",))
+        self._execute("DELETE FROM org_sensor_days WHERE org = ? AND day = ?", (org, day))
+        before = [{(unit, host) for unit, host in self._execute(
+            f"DELETE FROM {table} WHERE org = ? AND day = ? RETURNING unit, host",
+            (org, day)).fetchall()} for table in ("org_host_days", "org_host_hits")]
+        self._executemany("INSERT INTO org_sensor_days VALUES (?, ?, ?, ?)",
+                          [(org, day, *row) for row in envelope["sensors"]])
+        self._executemany("INSERT INTO org_host_days VALUES (?, ?, ?, ?)",
+                          [(org, day, *row) for row in envelope["hosts"]])
+        self._executemany("INSERT INTO org_host_hits VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [(org, day, *row) for row in envelope["hits"]])
+        active = {(unit, host) for unit, host in envelope["hosts"]}
+        hit = {(row[0], row[1]) for row in envelope["hits"]}
+        if before[0] <= active and before[1] <= hit:
+            self._executemany(
+                "INSERT INTO org_host_months VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (org, month, unit, host) DO UPDATE SET "
+                "active = CASE WHEN excluded.active > org_host_months.active "
+                "THEN excluded.active ELSE org_host_months.active END, "
+                "hit = CASE WHEN excluded.hit > org_host_months.hit "
+                "THEN excluded.hit ELSE org_host_months.hit END",
+                [(org, month, unit, host, int((unit, host) in active), int((unit, host) in hit))
+                 for unit, host in active | hit])
+            return
+        first = date.fromisoformat(day).replace(day=1)
+        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        self._execute("DELETE FROM org_host_months WHERE org = ? AND month = ?", (org, month))
+        self._execute("INSERT INTO org_host_months " + _MONTH_ROWS.format(
+            where="WHERE org = ? AND day BETWEEN ? AND ?"),
+            (org, first.isoformat(), last.isoformat()) * 2)
+
+    def _org_hosts_sql(self, org: str, first_day: str, last_day: str, hit: bool
+                       ) -> tuple[str, tuple]:
+        """A query of the distinct (unit, host) an organisation sent as active (or hit)
+        in the period: its whole months from org_host_months, the days at either end
+        from the day table."""
+        table = "org_host_hits" if hit else "org_host_days"
+        by_day = f"SELECT unit, host FROM {table} WHERE org = ? AND day BETWEEN ? AND ?"
+        months, edges = month_split(first_day, last_day)
+        if months is None:
+            return f"SELECT DISTINCT unit, host FROM {table} WHERE org = ? AND day BETWEEN ? " \
+                   f"AND ?", (org, first_day, last_day)
+        parts = [f"SELECT unit, host FROM org_host_months WHERE org = ? AND month BETWEEN ? "
+                 f"AND ? AND {'hit' if hit else 'active'} = 1", *(by_day for _ in edges)]
+        params = (org, *months, *(value for edge in edges for value in (org, *edge)))
+        return " UNION ".join(parts), params
 
     def month_partitions(self, day: str) -> None:
         """PostgreSQL: the partitions of `day`'s month of the host-day tables, made when
@@ -848,14 +906,14 @@ class Store:
             "WHERE d.org = s.org AND d.sensor = s.sensor AND d.day BETWEEN ? AND ?) "
             "FROM org_sensors s WHERE s.org = ? ORDER BY s.unit, s.sensor",
             (first_day, last_day, org)).fetchall()
-        covered = self._execute(
-            "SELECT unit, COUNT(DISTINCT host) FROM org_host_days WHERE org = ? AND day "
-            "BETWEEN ? AND ? GROUP BY unit", days).fetchall()
+        active, active_params = self._org_hosts_sql(org, first_day, last_day, hit=False)
+        covered = self._execute(f"SELECT c.unit, COUNT(*) FROM ({active}) c GROUP BY c.unit",
+                                active_params).fetchall()
+        hit, hit_params = self._org_hosts_sql(org, first_day, last_day, hit=True)
         found = self._execute(
-            "SELECT f.unit, COUNT(*), SUM(CASE WHEN s.status = 'handled' THEN 1 ELSE 0 END) "
-            "FROM (SELECT DISTINCT unit, host FROM org_host_hits WHERE org = ? AND day "
-            "BETWEEN ? AND ?) f LEFT JOIN org_hosts s ON s.org = ? AND s.unit = f.unit "
-            "AND s.host = f.host GROUP BY f.unit", (*days, org)).fetchall()
+            f"SELECT f.unit, COUNT(*), SUM(CASE WHEN s.status = 'handled' THEN 1 ELSE 0 END) "
+            f"FROM ({hit}) f LEFT JOIN org_hosts s ON s.org = ? AND s.unit = f.unit "
+            f"AND s.host = f.host GROUP BY f.unit", (*hit_params, org)).fetchall()
         indicators = self._execute(
             """SELECT r.unit, r.indicator, r.kind, r.hits, r.hosts FROM (
                 SELECT unit, indicator, MIN(kind) AS kind, CAST(SUM(hits) AS BIGINT) AS hits,
@@ -1032,6 +1090,24 @@ class HostRows:
     #                             sources, campaign, severity, proto, src_ip, src_port,
     #                             dest_ip, dest_port, resolved_from
     data_until: float | None    # the latest event its sensor reported
+
+
+def month_split(first_day: str, last_day: str
+                ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
+    """The whole months inside the days first_day..last_day, as (first, last) `YYYY-MM`
+    (None when there is none), and the day ranges left at either end."""
+    first, last = date.fromisoformat(first_day), date.fromisoformat(last_day)
+    start = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(
+        day=1)
+    after = (last + timedelta(days=1)).replace(day=1)      # the first day not whole
+    if start >= after:
+        return None, [(first_day, last_day)]
+    edges = []
+    if first < start:
+        edges.append((first_day, (start - timedelta(days=1)).isoformat()))
+    if after <= last:
+        edges.append((after.isoformat(), last_day))
+    return (f"{start:%Y-%m}", f"{after - timedelta(days=1):%Y-%m}"), edges
 
 
 def _identity(row: dict[str, Any]) -> str:

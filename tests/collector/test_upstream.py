@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sensor.collector.store import EVERYTHING, HostFilter, Store
+from sensor.collector.store import EVERYTHING, MIGRATIONS, HostFilter, Store, month_split
 from sensor.collector.upstream import WATERMARK
 from sensor.uplink.spool import Spool
 from tests.collector.harness import Collector, PostgresServer, http
@@ -28,8 +28,12 @@ from tests.collector.test_api import batch
 from tests.collector.test_scope import fetch
 from tests.conftest import PCAPS, ROOT
 
-# 2026-W49: the week of the captures the provinces' replaying sensors send
-PERIODS = ("week=2022-W37", "from=2022-09-10&to=2022-10-01", "week=2022-W38", "week=2026-W49")
+MIGRATION_MONTHS = MIGRATIONS[5][1]      # the monthly rollup counted from the day tables
+# Weeks, a range within months, whole months (counted upstream from the monthly
+# rollup), months with days at either end; 2026-W49: the replaying sensors' week.
+PERIODS = ("week=2022-W37", "from=2022-09-10&to=2022-10-01", "week=2022-W38",
+           "from=2022-09-01&to=2022-09-30", "from=2022-08-20&to=2022-10-05",
+           "from=2022-07-01&to=2022-12-31", "week=2026-W49")
 REPLAYS = {"Hải Phòng": ("hp-replay", TOURISM, ("tls", "quic")),
            "Quảng Ninh": ("qn-replay", TRADE, ("http",))}
 FORM2 = ("unit", "group", "informed", "deployed", "sensors", "sensors_reporting",
@@ -178,8 +182,8 @@ def test_an_outage_above_loses_and_doubles_nothing(levels: dict[str, Collector])
     # the answer to a batch was lost: the same batch arrives again
     spool = Spool(province.directory.parent / "upstream-spool-copy.db", "Hải Phòng",
                   source="org", mergeable=False)
-    spool.append([{"kind": "day", "day": "2022-09-12", "sensors": [], "hosts": [],
-                   "hits": []}])
+    spool.append([{"kind": "day", "day": "2022-09-13", "sensors": [], "hosts": [],
+                   "hits": []}])      # the only day A4 was seen: it leaves the month too
     sequence, body = spool.head()
     token = (province.directory.parent / "upstream.token").read_text().strip()
     for duplicate in (False, True):
@@ -187,8 +191,9 @@ def test_an_outage_above_loses_and_doubles_nothing(levels: dict[str, Collector])
                            headers={"Content-Encoding": "gzip"})
         assert (status, doc["duplicate"]) == (200, duplicate)
     # ... and that empty day replaced the real one, until the real state is sent again
-    assert form2(nation, f"org={urllib.parse.quote('Hải Phòng')}&week=2022-W37") != \
-        form2(province, "week=2022-W37")
+    for period in ("week=2022-W37", "from=2022-09-01&to=2022-09-30"):
+        assert form2(nation, f"org={urllib.parse.quote('Hải Phòng')}&{period}") != \
+            form2(province, period)
     Store(province.database, UTC).set_upstream_value(WATERMARK, "0")
     assert send(province)[0] == 0
     assert_nation_agrees(levels)
@@ -259,3 +264,44 @@ def test_an_organisations_token_reports_only_for_it(levels: dict[str, Collector]
         status, doc = nation.post("/api/v1/upstream", token,
                                   {**batch, "org": "Hải Phòng", **bad})
         assert status == 400 and field in doc["error"], doc
+
+
+def test_a_period_splits_into_whole_months_and_the_days_around_them() -> None:
+    assert month_split("2022-04-01", "2022-06-30") == (("2022-04", "2022-06"), [])
+    assert month_split("2022-06-06", "2022-06-12") == (None, [("2022-06-06", "2022-06-12")])
+    assert month_split("2022-08-20", "2022-10-05") == (
+        ("2022-09", "2022-09"), [("2022-08-20", "2022-08-31"), ("2022-10-01", "2022-10-05")])
+    assert month_split("2022-12-15", "2023-02-28") == (
+        ("2023-01", "2023-02"), [("2022-12-15", "2022-12-31")])
+    assert month_split("2022-01-31", "2022-02-01") == (None, [("2022-01-31", "2022-02-01")])
+
+
+def test_the_months_kept_at_ingest_equal_the_months_counted_from_the_days(
+        backend: str) -> None:
+    """Days sent, sent again with more, and with less (a computer gone from its only
+    day): the monthly rollup kept batch by batch equals the one the schema migration
+    counts from the day tables."""
+    store = Store(backend, UTC)
+    store.migrate()
+    sequence = iter(range(1, 100))
+
+    def day(org: str, when: str, hosts: list[str], hit: list[str]) -> None:
+        assert store.ingest_upstream(org, {
+            "stream": "s", "sequence": next(sequence), "kind": "day", "day": when,
+            "sensors": [["u", "gw"]], "hosts": [["u", h] for h in hosts],
+            "hits": [["u", h, EVIL, "domain", 1] for h in hit]}, 0.0)
+
+    day("a", "2022-09-12", ["h1", "h2"], ["h1"])
+    day("a", "2022-09-13", ["h3"], ["h3"])
+    day("a", "2022-10-01", ["h1"], [])
+    day("b", "2022-09-12", ["h1"], [])
+    day("a", "2022-09-12", ["h1", "h2", "h4"], ["h1", "h2"])     # again, with more
+    day("a", "2022-09-13", [], [])                                # h3's only day, emptied
+    kept = store._execute("SELECT * FROM org_host_months ORDER BY 1, 2, 3, 4").fetchall()
+    store._execute("DELETE FROM org_host_months")
+    store._execute(MIGRATION_MONTHS)
+    assert store._execute("SELECT * FROM org_host_months ORDER BY 1, 2, 3, 4").fetchall() == kept
+    assert [tuple(row) for row in kept] == [
+        ("a", "2022-09", "u", "h1", 1, 1), ("a", "2022-09", "u", "h2", 1, 1),
+        ("a", "2022-09", "u", "h4", 1, 0), ("a", "2022-10", "u", "h1", 1, 0),
+        ("b", "2022-09", "u", "h1", 1, 0)]
