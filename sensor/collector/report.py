@@ -330,36 +330,49 @@ def build_report(rows: ReportRows, period: Period, unit: str | None, group: str 
                  tz: tzinfo, daily: DailySeries) -> Report:
     units = {name: UnitFigures(name, grp, bool(informed), bool(deployed), parent)
              for name, grp, informed, deployed, parent in rows.units}
+
+    def unit_of(name: str) -> UnitFigures:
+        """A unit's figures; one the data names but the directory lacks (an organisation
+        below whose directory has not arrived yet) is added, not informed."""
+        figures = units.get(name)
+        if figures is None:
+            figures = units[name] = UnitFigures(name, "", False, False)
+            unlisted.add(name)
+        return figures
+
+    unlisted: set[str] = set()
     silent = []
     for sensor_id, unit_name, last_seen, reported in rows.sensors:
-        figures = units[unit_name]
+        figures = unit_of(unit_name)
+        if unit_name in unlisted and reported:
+            figures.deployed = True     # what the directory's query says of listed units
         figures.sensors += 1
         figures.sensors_reporting += bool(reported)
         if not reported:
             silent.append(SilentSensor(sensor_id, unit_name, _iso(last_seen, tz)))
     for unit_name, hosts in rows.covered:
-        units[unit_name].computers_covered = hosts
+        unit_of(unit_name).computers_covered = hosts
     for unit_name, hosts, handled in rows.found:
-        units[unit_name].computers_found = hosts
-        units[unit_name].computers_handled = handled
+        unit_of(unit_name).computers_found = hosts
+        unit_of(unit_name).computers_handled = handled
     for unit_name, host_id, ip, mac, sensor, last_hit, hits in rows.infected:
-        units[unit_name].hosts_still_infected.append(
+        unit_of(unit_name).hosts_still_infected.append(
             InfectedHost(host_id, ip, mac, sensor, _iso(last_hit, tz), hits))
     matches: dict[tuple[str, str], list[str]] = {}
     for unit_name, indicator, match in rows.matches:
         matches.setdefault((unit_name, indicator), []).append(match)
     for unit_name, indicator, kind, hits, hosts in rows.indicators:
-        units[unit_name].top_indicators.append(IndicatorFigure(
+        unit_of(unit_name).top_indicators.append(IndicatorFigure(
             indicator, kind, hits, hosts, matches.get((unit_name, indicator), [])))
     for unit_name, host_id, ip, mac, ts, action, by, note in rows.actions:
         if action == "handled":
-            units[unit_name].handled_log.append(
+            unit_of(unit_name).handled_log.append(
                 HandledNote(host_id, ip, mac, _iso(ts, tz) or "", by, note))
     listed: dict[int, EncryptedDnsHost] = {}
     for unit_name, host_id, ip, mac, sensor, kind, server, flows in rows.encrypted_dns:
         host = listed.get(host_id)
         if host is None:
-            figures = units[unit_name]
+            figures = unit_of(unit_name)
             figures.computers_encrypted_dns += 1
             if len(listed) >= MAX_LISTED_HOSTS:
                 continue

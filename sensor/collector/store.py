@@ -41,6 +41,7 @@ _MONTH_ROWS = """SELECT org, SUBSTR(day, 1, 7), unit, host, MAX(active), MAX(hit
     SELECT org, day, unit, host, 1 AS active, 0 AS hit FROM org_host_days {where}
     UNION ALL SELECT org, day, unit, host, 0, 1 FROM org_host_hits {where}) x
     GROUP BY org, SUBSTR(day, 1, 7), unit, host"""
+MONTHS_FROM_DAYS = "INSERT INTO org_host_months " + _MONTH_ROWS.format(where="")
 MIGRATIONS: list[list[str]] = [
     [   # 1: the first schema
         """CREATE TABLE units (name TEXT PRIMARY KEY, grp TEXT NOT NULL DEFAULT '',
@@ -162,7 +163,7 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE org_host_months (org TEXT NOT NULL, month TEXT NOT NULL,
                unit TEXT NOT NULL, host TEXT NOT NULL, active INTEGER NOT NULL,
                hit INTEGER NOT NULL, PRIMARY KEY (org, month, unit, host))""",
-        "INSERT INTO org_host_months " + _MONTH_ROWS.format(where=""),
+        MONTHS_FROM_DAYS,
     ],
 ]
 

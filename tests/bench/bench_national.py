@@ -33,7 +33,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sensor.collector.report import Period, campaign_report  # noqa: E402
-from sensor.collector.store import Store  # noqa: E402
+from sensor.collector.store import MONTHS_FROM_DAYS, Store  # noqa: E402
 from tests.collector.harness import Collector, PostgresServer  # noqa: E402
 
 FIRST = date(2022, 1, 1)
@@ -80,6 +80,10 @@ def generate(store: Store, url: str, orgs: int, computers: int, days: int) -> tu
             if n % 30 == 29:
                 print(f"  {n + 1} days, {host_days:,} host-day rows, "
                       f"{time.perf_counter() - started:.0f} s", flush=True)
+        started = time.perf_counter()
+        db.execute(MONTHS_FROM_DAYS)
+        print(f"  the monthly rollup (org_host_months) counted from the days in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
         db.execute("ANALYZE")
     return host_days, host_hits
 

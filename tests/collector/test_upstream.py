@@ -8,18 +8,20 @@ once; no IP or MAC address reaches the national database unless `share` allows i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from sensor.collector.store import EVERYTHING, MIGRATIONS, HostFilter, Store, month_split
+from sensor.collector.store import EVERYTHING, MONTHS_FROM_DAYS, HostFilter, Store, month_split
 from sensor.collector.upstream import WATERMARK
 from sensor.uplink.spool import Spool
 from tests.collector.harness import Collector, PostgresServer, http
@@ -28,7 +30,6 @@ from tests.collector.test_api import batch
 from tests.collector.test_scope import fetch
 from tests.conftest import PCAPS, ROOT
 
-MIGRATION_MONTHS = MIGRATIONS[5][1]      # the monthly rollup counted from the day tables
 # Weeks, a range within months, whole months (counted upstream from the monthly
 # rollup), months with days at either end; 2026-W49: the replaying sensors' week.
 PERIODS = ("week=2022-W37", "from=2022-09-10&to=2022-10-01", "week=2022-W38",
@@ -299,9 +300,57 @@ def test_the_months_kept_at_ingest_equal_the_months_counted_from_the_days(
     day("a", "2022-09-13", [], [])                                # h3's only day, emptied
     kept = store._execute("SELECT * FROM org_host_months ORDER BY 1, 2, 3, 4").fetchall()
     store._execute("DELETE FROM org_host_months")
-    store._execute(MIGRATION_MONTHS)
+    store._execute(MONTHS_FROM_DAYS)
     assert store._execute("SELECT * FROM org_host_months ORDER BY 1, 2, 3, 4").fetchall() == kept
     assert [tuple(row) for row in kept] == [
         ("a", "2022-09", "u", "h1", 1, 1), ("a", "2022-09", "u", "h2", 1, 1),
         ("a", "2022-09", "u", "h4", 1, 0), ("a", "2022-10", "u", "h1", 1, 0),
         ("b", "2022-09", "u", "h1", 1, 0)]
+
+
+def test_several_national_collectors_share_one_database(tmp_path: Path,
+                                                        postgres: PostgresServer) -> None:
+    """Two national collectors on one PostgreSQL database, as behind a load balancer:
+    the same batch posted to both at once is stored once; the days of one month posted
+    through both at once leave the month's computers as counted from the days; both
+    answer the same report."""
+    database = postgres.new_database()
+    first = Collector(tmp_path / "one", database=database).start()
+    second = Collector(tmp_path / "two", database=database).start()
+    try:
+        token = first.cli("tokens", "add", "--org", "Hải Phòng").stdout.strip()
+
+        def day(sequence: int, when: str, hosts: range) -> dict:
+            keys = [hashlib.md5(str(h).encode()).hexdigest() for h in hosts]
+            return {"org": "Hải Phòng", "stream": "s", "sequence": sequence, "kind": "day",
+                    "day": when, "sensors": [["Sở Tài chính", "gw"]],
+                    "hosts": [["Sở Tài chính", k] for k in keys],
+                    "hits": [["Sở Tài chính", k, EVIL, "domain", 1] for k in keys[:1]]}
+
+        def post(collector_and_batch: tuple[Collector, dict]) -> tuple[int, dict]:
+            collector, body = collector_and_batch
+            return collector.post("/api/v1/upstream", token, body)
+
+        same = day(1, "2022-09-01", range(0, 3))
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(post, [(first, same), (second, same)] * 4))
+        assert sorted(doc["duplicate"] for _, doc in answers) == [False] + [True] * 7
+        month = [day(n + 2, f"2022-09-{n + 2:02d}", range(n, n + 3)) for n in range(20)]
+        with ThreadPoolExecutor(10) as pool:
+            answers = list(pool.map(post, [((first, second)[n % 2], batch)
+                                           for n, batch in enumerate(month)]))
+        assert {status for status, _ in answers} == {200}
+        query = f"org={urllib.parse.quote('Hải Phòng')}&from=2022-09-01&to=2022-09-30"
+        assert form2(first, query) == form2(second, query)
+        [row] = [r for r in form2(first, query) if r[0] == "Sở Tài chính"]
+        assert (row[6], row[7]) == (22, 20)       # computers 0…21; hit: the first of each day
+        with psycopg.connect(database) as db:
+            kept = db.execute("SELECT * FROM org_host_months ORDER BY 1, 2, 3, 4").fetchall()
+            db.execute("DELETE FROM org_host_months")
+            db.execute(MONTHS_FROM_DAYS)
+            assert db.execute("SELECT * FROM org_host_months ORDER BY 1, 2, 3, 4"
+                              ).fetchall() == kept
+            db.rollback()
+    finally:
+        first.stop()
+        second.stop()
