@@ -290,10 +290,11 @@ REPORT = _obj(
     form1=_obj(["informed", "deployed", "by_group"], informed=_INT, deployed=_INT,
                by_group={"type": "object", "additionalProperties": _COUNTS}),
     form2={"type": "array", "items": _obj(
-        ["unit", "group", "informed", "deployed", "parent", "with_subunits", "sensors",
-         "sensors_reporting", *_FORM2_NUMBERS, "computers_encrypted_dns", "top_indicators",
-         "hosts_still_infected", "hosts_encrypted_dns"],
+        ["unit", "group", "informed", "deployed", "parent", "with_subunits", "department",
+         "sensors", "sensors_reporting", *_FORM2_NUMBERS, "computers_encrypted_dns",
+         "top_indicators", "hosts_still_infected", "hosts_encrypted_dns"],
         unit=_STR, group=_STR, informed=_BOOL, deployed=_BOOL, parent=_NULLABLE_STR,
+        department=_NULLABLE_STR,
         with_subunits={"anyOf": [{"type": "null"}, _obj(
             ["sensors", "sensors_reporting", *_FORM2_NUMBERS], sensors=_INT,
             sensors_reporting=_INT, **dict.fromkeys(_FORM2_NUMBERS, _INT))]},

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sensor.collector.charts import DailySeries, OrgsDaily, daily_series, orgs_daily
-from sensor.collector.store import EVERYTHING, ReportRows, Scope, Store
+from sensor.collector.store import EVERYTHING, ReportRows, Scope, Store, department_unit
 
 _WEEK = re.compile(r"(\d{4})-?W(\d{2})")
 
@@ -168,6 +168,7 @@ class UnitFigures:
     deployed: bool
     parent: str | None = None
     with_subunits: Subtotal | None = None
+    department: str | None = None   # the department below whose collector sent its figures
     sensors: int = 0
     sensors_reporting: int = 0
     computers_covered: int = 0
@@ -310,11 +311,39 @@ def campaign_report(store: Store, period: Period, unit: str | None = None,
                                           scope.narrow(unit, group)),
                          period.first, period.last, store.tz, store.quiet_seconds)
     report = build_report(rows, period, unit, group, store.tz, daily)
+    add_departments(store, report)
     if scope.everything and unit is None and group is None and store.orgs():
         report.orgs = [org_figures(store, name, period) for name in store.orgs()]
         report.org_indicators = [OrgIndicator(*row) for row in store.org_indicators(first, last)]
         report.orgs_daily = orgs_daily(store.org_daily(first, last), period.first, period.last)
     return report
+
+
+def add_departments(store: Store, report: Report) -> None:
+    """A department that runs its own collector and reports here (an organisation below
+    named as a unit of this directory): its units join the report as sub-units of that
+    unit, named `Sở Y tế / Bệnh viện A`, each under its parent there or else under the
+    department, counted from what the department sent."""
+    listed = {figures.unit: figures for figures in report.units}
+    departments = [name for name in store.departments() if name in listed]
+    for department in departments:
+        below = build_report(store.org_report_rows(department, report.period.first.isoformat(),
+                                                   report.period.last.isoformat()),
+                             report.period, None, None, store.tz, None)
+        names = {figures.unit: department_unit(department, figures.unit)
+                 for figures in below.units}
+        for figures in below.units:
+            figures.parent = names.get(figures.parent or "", department)
+            figures.unit = names[figures.unit]
+            figures.group = listed[department].group
+            figures.with_subunits = None
+            figures.department = department
+        report.units.extend(below.units)
+        report.silent_sensors += [SilentSensor(f"{department}/{sensor.id}", names[sensor.unit],
+                                               sensor.last_seen)
+                                  for sensor in below.silent_sensors]
+    if departments:
+        report.units = roll_up(report.units)
 
 
 def org_figures(store: Store, org: str, period: Period) -> OrgFigures:

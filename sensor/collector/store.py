@@ -23,7 +23,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +42,16 @@ _MONTH_ROWS = """SELECT org, SUBSTR(day, 1, 7), unit, host, MAX(active), MAX(hit
     UNION ALL SELECT org, day, unit, host, 0, 1 FROM org_host_hits {where}) x
     GROUP BY org, SUBSTR(day, 1, 7), unit, host"""
 MONTHS_FROM_DAYS = "INSERT INTO org_host_months " + _MONTH_ROWS.format(where="")
+# Organisations below that are units here too (see Store.departments), and the name a
+# department's unit has here: `department_unit` in SQL.
+_DEPARTMENTS = ("SELECT name FROM units WHERE name IN (SELECT name FROM tokens "
+                "WHERE kind = 'org' UNION SELECT org FROM org_units)")
+_BELOW_UNIT = "org || ' / ' || unit"
+
+
+def department_unit(department: str, unit: str) -> str:
+    """The name a unit of a department's collector has here: `Sở Y tế / Bệnh viện A`."""
+    return f"{department} / {unit}"
 MIGRATIONS: list[list[str]] = [
     [   # 1: the first schema
         """CREATE TABLE units (name TEXT PRIMARY KEY, grp TEXT NOT NULL DEFAULT '',
@@ -164,6 +174,9 @@ MIGRATIONS: list[list[str]] = [
                unit TEXT NOT NULL, host TEXT NOT NULL, active INTEGER NOT NULL,
                hit INTEGER NOT NULL, PRIMARY KEY (org, month, unit, host))""",
         MONTHS_FROM_DAYS,
+        # when each organisation's day last arrived: a department's days go further up
+        """CREATE TABLE org_days (org TEXT NOT NULL, day TEXT NOT NULL,
+               changed DOUBLE PRECISION NOT NULL, PRIMARY KEY (org, day))""",
     ],
 ]
 
@@ -736,22 +749,59 @@ class Store:
                       "SET value = excluded.value", (key, value))
 
     def changed_days(self, since: float) -> list[str]:
-        """The days whose state changed after `since` (collector time)."""
+        """The days whose state changed after `since` (collector time): this collector's
+        own, and its departments' (see `departments`)."""
         return [r[0] for r in self._execute(
-            "SELECT DISTINCT day FROM sensor_days WHERE changed > ? ORDER BY day",
-            (since,)).fetchall()]
+            f"SELECT day FROM sensor_days WHERE changed > ? UNION SELECT day FROM org_days "
+            f"WHERE changed > ? AND org IN ({_DEPARTMENTS}) ORDER BY 1",
+            (since, since)).fetchall()]
 
     def day_state(self, day: str) -> DayState:
-        """Everything one day's Form 2 figures are counted from, hosts by (unit, identity)."""
-        sensors = self._execute("SELECT unit, sensor FROM sensor_days WHERE day = ? "
-                                "ORDER BY unit, sensor", (day,)).fetchall()
+        """Everything one day's Form 2 figures are counted from: this collector's hosts by
+        (unit, identity), its departments' by the key they sent, under their units'
+        names here (`department_unit`)."""
+        sensors = self._execute(
+            f"SELECT unit, sensor FROM sensor_days WHERE day = ? UNION ALL "
+            f"SELECT {_BELOW_UNIT}, org || '/' || sensor FROM org_sensor_days WHERE day = ? "
+            f"AND org IN ({_DEPARTMENTS}) ORDER BY 1, 2", (day, day)).fetchall()
         active = self._execute("SELECT h.unit, h.identity FROM host_days d JOIN hosts h "
                                "ON h.id = d.host_id WHERE d.day = ? ORDER BY 1, 2",
                                (day,)).fetchall()
         hits = self._execute("SELECT h.unit, h.identity, x.indicator, x.kind, x.hits "
                              "FROM host_hits x JOIN hosts h ON h.id = x.host_id "
                              "WHERE x.day = ? ORDER BY 1, 2, 3", (day,)).fetchall()
-        return DayState(sensors, active, hits)
+        keyed_active = self._execute(
+            f"SELECT {_BELOW_UNIT}, host FROM org_host_days WHERE day = ? "
+            f"AND org IN ({_DEPARTMENTS}) ORDER BY 1, 2", (day,)).fetchall()
+        keyed_hits = self._execute(
+            f"SELECT {_BELOW_UNIT}, host, indicator, kind, hits FROM org_host_hits "
+            f"WHERE day = ? AND org IN ({_DEPARTMENTS}) ORDER BY 1, 2, 3", (day,)).fetchall()
+        return DayState(sensors, active, hits, keyed_active, keyed_hits)
+
+    def departments(self) -> list[str]:
+        """The organisations below that are units of this directory too: a department's
+        collector reporting to its province. Their units count as sub-units of that unit
+        here, in the report and in what goes further up."""
+        return [r[0] for r in self._execute(_DEPARTMENTS + " ORDER BY 1").fetchall()]
+
+    def department_directory(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                             list[tuple]]:
+        """The departments' units (named as here, in their department's block, each
+        under its parent there or else under the department), their sensors, and their
+        hosts' statuses (unit, key, status, ip, mac), for the level above."""
+        units = [{"unit": r[0], "group": r[1], "code": r[2], "parent": r[3],
+                  "informed": bool(r[4])} for r in self._execute(
+            "SELECT o.org || ' / ' || o.unit, d.grp, o.code, CASE WHEN p.unit IS NULL "
+            "THEN o.org ELSE o.org || ' / ' || p.unit END, o.informed FROM org_units o "
+            "JOIN units d ON d.name = o.org LEFT JOIN org_units p ON p.org = o.org "
+            "AND p.unit = o.parent ORDER BY 1").fetchall()]
+        sensors = [{"id": r[0], "unit": r[1], "last_seen": r[2]} for r in self._execute(
+            f"SELECT org || '/' || sensor, {_BELOW_UNIT}, last_seen FROM org_sensors "
+            f"WHERE org IN ({_DEPARTMENTS}) ORDER BY 1").fetchall()]
+        hosts = self._execute(
+            f"SELECT {_BELOW_UNIT}, host, status, ip, mac FROM org_hosts "
+            f"WHERE org IN ({_DEPARTMENTS}) ORDER BY 1, 2").fetchall()
+        return units, sensors, hosts
 
     def status_changes(self) -> list[tuple]:
         """(host id, unit, identity, status, ip, mac) of each host ever hit whose status
@@ -788,6 +838,9 @@ class Store:
                 return False
             if envelope["kind"] == "day":
                 self._replace_org_day(org, envelope)
+                self._execute("INSERT INTO org_days VALUES (?, ?, ?) ON CONFLICT (org, day) "
+                              "DO UPDATE SET changed = excluded.changed",
+                              (org, envelope["day"], now))
                 return True
             for table in ("org_units", "org_sensors"):
                 self._execute(f"DELETE FROM {table} WHERE org = ?", (org,))
@@ -1068,6 +1121,8 @@ class DayState:
     sensors: list[tuple]        # (unit, sensor) that reported
     active: list[tuple]         # (unit, host identity) seen active
     hits: list[tuple]           # (unit, host identity, indicator, kind, hits)
+    keyed_active: list[tuple] = field(default_factory=list)   # departments': (unit, key)
+    keyed_hits: list[tuple] = field(default_factory=list)     # (unit, key, indicator, …)
 
 
 @dataclass

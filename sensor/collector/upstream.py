@@ -69,22 +69,32 @@ def build_batches(store: Store, secret: bytes, share_addresses: bool,
         batches.append({
             "kind": "day", "day": day, "sensors": [list(row) for row in state.sensors],
             "hosts": [[unit, host_key(secret, unit, identity)]
-                      for unit, identity in state.active],
+                      for unit, identity in state.active]
+                     + [list(row) for row in state.keyed_active],
             "hits": [[unit, host_key(secret, unit, identity), indicator, kind, hits]
-                     for unit, identity, indicator, kind, hits in state.hits]})
+                     for unit, identity, indicator, kind, hits in state.hits]
+                    + [list(row) for row in state.keyed_hits]})
     changes = store.status_changes()
+    # A department's units, sensors and hosts go up as they arrived from it (its hosts
+    # already keyed, its addresses only if it shared them): all of them whenever any
+    # changed, which the digest tells.
+    below_units, below_sensors, below_hosts = store.department_directory()
     directory = [{"unit": u["unit"], "group": u["group"], "code": u["code"],
                   "parent": u["parent"], "informed": u["informed"]}
-                 for u in store.units()]
+                 for u in store.units()] + below_units
     sensors = [{"id": s["id"], "unit": s["unit"], "last_seen": s["last_seen"]}
-               for s in store.sensors(EVERYTHING)]
-    digest = hashlib.sha256(orjson.dumps([directory, sensors])).hexdigest()
+               for s in store.sensors(EVERYTHING)] + below_sensors
+    below_statuses = [[unit, key, status, ip if share_addresses else None,
+                       mac if share_addresses else None]
+                      for unit, key, status, ip, mac in below_hosts]
+    digest = hashlib.sha256(orjson.dumps([directory, sensors, below_statuses])).hexdigest()
     if changes or digest != store.upstream_value(DIRECTORY):
         batches.append({
             "kind": "status", "directory": directory, "sensors": sensors,
             "hosts": [[unit, host_key(secret, unit, identity), status,
                        ip if share_addresses else None, mac if share_addresses else None]
-                      for _id, unit, identity, status, ip, mac in changes]})
+                      for _id, unit, identity, status, ip, mac in changes]
+                     + below_statuses})
     return batches, now, [(host_id, status) for host_id, _u, _i, status, _ip, _m in changes], \
         digest
 

@@ -183,17 +183,20 @@ def _unit_link(request: web.Request, unit: str) -> str:
 
 
 def _table(table: Table, row_ids: int | None = None, numeric_from: int = 99,
-           units: tuple[web.Request, int] | None = None) -> str:
+           units: tuple[web.Request, int] | None = None, unlinked: frozenset[str] = frozenset()
+           ) -> str:
     """A form table as HTML; `row_ids` names the column whose value tags each row
     (data-key), so a reader (or a test) can find a unit's row; `units` (the request and
-    a column) makes that column's unit names links to their unit's page."""
+    a column) makes that column's unit names links to their unit's page, but for those
+    `unlinked` (a department's units: their page is the department's collector)."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in table.header)
     rows = []
     for index, row in enumerate(table.rows):
         key = f' data-key="{escape(str(row[row_ids]))}"' if row_ids is not None else ""
         if index in table.emphasis:         # a block's heading row, or the total
             key += ' class="block"'
-        linked = units[1] if units and index not in table.emphasis else -1
+        linked = units[1] if units and index not in table.emphasis and str(
+            row[units[1]]) not in unlinked else -1
         cells = "".join(
             f'<td{" class=n" if i >= numeric_from else ""}>'
             f'{_unit_link(units[0], str(c)) if i == linked else escape(str(c))}</td>'
@@ -310,6 +313,7 @@ async def report_page(request: web.Request) -> web.Response:
         scope.narrow(unit, group), since_day=period.first.isoformat(),
         until_day=period.last.isoformat(), limit=10))
     tables = form_tables(report, lang)
+    below = frozenset(u.unit for u in report.units if u.department)   # no page here
     top_table = Table(text["top"], [labels["indicator"], labels["kind"], labels["hits"],
                                     labels["hosts"]],
                       [[t["indicator"], t["indicator_type"], t["hits"], t["hosts"]]
@@ -323,7 +327,7 @@ async def report_page(request: web.Request) -> web.Response:
             f"<h3>{labels['by_group']}</h3>{_table(tables.by_group, numeric_from=1)}"
             f"{_blocks(request, report)}"
             f"<h2>{labels['form2_title']}</h2>"
-            f"{_table(tables.form2, row_ids=1, numeric_from=4, units=(request, 1))}"
+            f"{_table(tables.form2, row_ids=1, numeric_from=4, units=(request, 1), unlinked=below)}"
             f"{_orgs(tables) if report.orgs else ''}"
             f"{_charts(tables)}"
             f"<h2>{text['top']}</h2>"

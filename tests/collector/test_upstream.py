@@ -25,7 +25,18 @@ from sensor.collector.store import EVERYTHING, MONTHS_FROM_DAYS, HostFilter, Sto
 from sensor.collector.upstream import WATERMARK
 from sensor.uplink.spool import Spool
 from tests.collector.harness import Collector, PostgresServer, http
-from tests.collector.seed import BAD_IP, EVIL, MAC_A1, MAC_B1, TOURISM, TRADE, Sender, at, seed
+from tests.collector.seed import (
+    BAD_IP,
+    EVIL,
+    EXPECTED,
+    MAC_A1,
+    MAC_B1,
+    TOURISM,
+    TRADE,
+    Sender,
+    at,
+    seed,
+)
 from tests.collector.test_api import batch
 from tests.collector.test_scope import fetch
 from tests.conftest import PCAPS, ROOT
@@ -354,3 +365,68 @@ def test_several_national_collectors_share_one_database(tmp_path: Path,
     finally:
         first.stop()
         second.stop()
+
+
+HEALTH = "Sở Y tế"
+HOSPITALS = ("Bệnh viện Việt Tiệp", "Bệnh viện Kiến An")
+
+
+def test_a_departments_collector_rolls_up_into_its_province(tmp_path: Path,
+                                                           postgres: PostgresServer) -> None:
+    """Three levels: Sở Y tế runs its own collector for its two hospitals and reports to
+    the province as an organisation; the province's directory has Sở Y tế as a unit, so
+    the hospitals join that unit's row as its sub-units, in the province's totals and in
+    what the province sends the nation, whose view of the province still equals the
+    province's own report."""
+    nation = Collector(tmp_path / "nation", database=postgres.new_database()).start()
+    province = province_below(nation, "Hải Phòng", tmp_path / "hp")
+    seed(Store(province.database, UTC))
+    province.start()
+    department = province_below(province, HEALTH, tmp_path / "yt")
+    store = Store(department.database, UTC)
+    store.migrate()
+    for n, hospital in enumerate(HOSPITALS):
+        store.add_unit(hospital, "Bệnh viện", now=at(1))
+        store.add_sensor_token(f"bv{n}-gw", hospital, at(1))
+    first, second = Sender(store, "bv0-gw"), Sender(store, "bv1-gw")
+    first.send([("10.8.0.2", None, at(12)), ("10.8.0.3", None, at(20))],
+               [("10.8.0.4", None, at(13), EVIL, "domain", 2)])
+    second.send([("10.8.1.2", None, at(14))], [("10.8.1.3", None, at(15), BAD_IP, "ip", 1)])
+    department.start()                      # which sends what it holds at start
+    try:
+        assert send(department)[0] == 0
+        _, report = province.get("/api/v1/report?week=2022-W37", province.admin_token)
+        units = {u["unit"]: u for u in report["form2"]}
+        viet_tiep = units[f"{HEALTH} / {HOSPITALS[0]}"]
+        assert (viet_tiep["parent"], viet_tiep["computers_covered"],
+                viet_tiep["computers_found"]) == (HEALTH, 2, 1)    # .3 was seen in W38
+        assert units[HEALTH]["with_subunits"]["computers_covered"] == 4
+        assert units[HEALTH]["with_subunits"]["computers_found"] == 2
+        names = [u["unit"] for u in report["form2"]]
+        assert names[names.index(HEALTH) + 1].startswith(f"{HEALTH} / ")
+        assert viet_tiep["department"] == HEALTH and units[HEALTH]["department"] is None
+        status, page = fetch(province.url + "/ui/?week=2022-W37", cookie=province.admin_token)
+        assert status == 200 and viet_tiep["unit"].encode() in page
+        assert urllib.parse.quote(viet_tiep["unit"], safe="").encode() not in page  # no link
+        assert urllib.parse.quote(HEALTH, safe="").encode() in page
+        own = EXPECTED["2022-W37"].values()     # the province's own units (seed.py)
+        assert report["totals"]["computers_covered"] == sum(c for c, _, _ in own) + 4
+        assert report["totals"]["computers_found"] == sum(f for _, f, _ in own) + 2
+        assert report["form1"]["informed"] == 73 + 2
+
+        assert send(province)[0] == 0
+        org = urllib.parse.quote("Hải Phòng")
+        for period in ("week=2022-W37", "week=2022-W38", "from=2022-09-01&to=2022-09-30"):
+            assert form2(nation, f"org={org}&{period}") == form2(province, period), period
+        _, above = nation.get(f"/api/v1/report?org={org}&week=2022-W37", nation.admin_token)
+        assert {u["unit"]: u["parent"] for u in above["form2"]}[viet_tiep["unit"]] == HEALTH
+
+        # the department's later day goes up through the province
+        second.send([], [("10.8.1.9", None, at(21), EVIL, "domain", 1)])
+        assert send(department)[0] == 0
+        assert "0 batch(es) spooled" not in send(province)[1]
+        assert form2(nation, f"org={org}&week=2022-W38") == form2(province, "week=2022-W38")
+    finally:
+        department.stop()
+        province.stop()
+        nation.stop()
