@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -428,5 +430,70 @@ def test_a_departments_collector_rolls_up_into_its_province(tmp_path: Path,
         assert form2(nation, f"org={org}&week=2022-W38") == form2(province, "week=2022-W38")
     finally:
         department.stop()
+        province.stop()
+        nation.stop()
+
+
+def test_the_nation_killed_during_a_transfer_loses_and_doubles_nothing(
+        tmp_path: Path, postgres: PostgresServer) -> None:
+    """Days of 20,000 computers each go up while the national collector dies: once
+    frozen with the batch sent to it and unanswered, then at 50 and 80 % of the time an
+    uninterrupted send takes (the batch travelling or being stored), each time restarted
+    while the province retries. The nation ends with every day once and the province's
+    own figures."""
+    nation = Collector(tmp_path / "nation", database=postgres.new_database(),
+                       max_body_bytes=16 << 20).start()
+    province = province_below(nation, "Hải Phòng", tmp_path / "hp")
+    store = Store(province.database, UTC)
+    seed(store)
+    store.add_sensor_token("tc-gw9", TOURISM, at(1))
+
+    def busy_day(day: int) -> None:
+        """A sensor's batch of the day's 20,000 computers, arriving now."""
+        hour = int(at(day) // 3600 * 3600)
+        assert store.ingest({
+            "sensor": "tc-gw9", "stream": "busy", "sequence": day, "alerts": [],
+            "dropped_alerts": 0, "counts": [],
+            "hosts_seen": [{"host_ip": f"10.50.{n // 250}.{n % 250}", "host_mac": None,
+                            "hour": hour, "first": at(day), "last": at(day)}
+                           for n in range(20_000)]}, now=time.time())
+
+    def sending() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "sensor.collector", "-c",
+                                 str(province.config), "upstream", "send", "--timeout", "60"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    busy_day(16)
+    started = time.monotonic()
+    assert send(province)[0] == 0
+    whole = time.monotonic() - started
+    try:
+        busy_day(17)                    # the batch reaches a frozen nation, which dies
+        assert nation.process is not None
+        nation.process.send_signal(signal.SIGSTOP)
+        frozen = sending()
+        time.sleep(whole + 1)
+        assert frozen.poll() is None    # sent, waiting for the answer
+        nation.kill()
+        nation.start()
+        assert frozen.wait(timeout=90) == 0, frozen.stdout.read() if frozen.stdout else ""
+        for share, day in ((0.5, 18), (0.8, 19)):
+            busy_day(day)
+            timed = sending()
+            time.sleep(whole * share)
+            nation.kill()
+            nation.start()
+            assert timed.wait(timeout=90) == 0
+        assert send(province)[0] == 0
+        province.start()
+        org = urllib.parse.quote("Hải Phòng")
+        for period in ("week=2022-W37", "week=2022-W38", "from=2022-09-01&to=2022-09-30"):
+            assert form2(nation, f"org={org}&{period}") == form2(province, period), period
+        with psycopg.connect(nation.database) as db:
+            rows = dict(db.execute("SELECT day, COUNT(*) FROM org_host_days WHERE day "
+                                   "BETWEEN '2022-09-16' AND '2022-09-19' GROUP BY day"
+                                   ).fetchall())
+        assert rows == {f"2022-09-{d}": 20_000 for d in (16, 17, 18, 19)}
+    finally:
         province.stop()
         nation.stop()
