@@ -829,6 +829,9 @@ class Store:
         """Store one organisation's batch once (False: stored before). A day batch
         replaces everything the organisation sent for that day; a status batch replaces
         its unit directory and updates its hosts' statuses."""
+        if self.postgres and envelope["kind"] == "day":
+            with self._transaction():       # apart: the locks it takes last a moment
+                self.month_partitions(envelope["day"])
         with self._transaction():
             fresh = self._execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING "
@@ -864,7 +867,6 @@ class Store:
         day = envelope["day"]
         month = day[:7]
         if self.postgres:
-            self.month_partitions(day)
             self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{org}/{month}",))
         self._execute("DELETE FROM org_sensor_days WHERE org = ? AND day = ?", (org, day))
         before = [{(unit, host) for unit, host in self._execute(
@@ -879,15 +881,13 @@ class Store:
         active = {(unit, host) for unit, host in envelope["hosts"]}
         hit = {(row[0], row[1]) for row in envelope["hits"]}
         if before[0] <= active and before[1] <= hit:
-            self._executemany(
-                "INSERT INTO org_host_months VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (org, month, unit, host) DO UPDATE SET "
-                "active = CASE WHEN excluded.active > org_host_months.active "
-                "THEN excluded.active ELSE org_host_months.active END, "
-                "hit = CASE WHEN excluded.hit > org_host_months.hit "
-                "THEN excluded.hit ELSE org_host_months.hit END",
-                [(org, month, unit, host, int((unit, host) in active), int((unit, host) in hit))
-                 for unit, host in active | hit])
+            for table, flag in (("org_host_days", "active"), ("org_host_hits", "hit")):
+                self._execute(
+                    f"INSERT INTO org_host_months SELECT DISTINCT org, ?, unit, host, "
+                    f"{int(flag == 'active')}, {int(flag == 'hit')} FROM {table} "
+                    f"WHERE org = ? AND day = ? "
+                    f"ON CONFLICT (org, month, unit, host) DO UPDATE SET {flag} = 1",
+                    (month, org, day))
             return
         first = date.fromisoformat(day).replace(day=1)
         last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)

@@ -153,6 +153,7 @@ class Pipeline:
         ip_len: int
         vlan: tuple[int, ...]
         tunnel: Tunnel | None
+        datagrams: list[tuple[float, Flow, int, int, tuple[int, ...]]] = []
         for sec, usec, off, caplen in FRAME_RECORD.iter_unpack(records):
             ts = sec + usec * 1e-6
             end = off + caplen
@@ -217,7 +218,16 @@ class Pipeline:
                         Endpoints, (proto, src, sport, dst, dport))      # as this packet went
                     self._dns(ts, flow, forward, data, poff, pend, seq, ep, vlan)
                 elif forward and flow.app is not FINISHED:
-                    self._app(ts, flow, proto, data, poff, pend, seq, vlan)
+                    if proto == PROTO_UDP:
+                        datagrams.append((ts, flow, poff, pend, vlan))
+                    else:
+                        self._app(ts, flow, proto, data, poff, pend, seq, vlan)
+        # Clients' UDP data is read after the batch's other packets, in order: a QUIC
+        # Initial costs a key derivation, calls into the cryptography package that take
+        # about half the time back to back as spread among other packets (CPU caches).
+        for ts, flow, poff, pend, vlan in datagrams:
+            if flow.app is not FINISHED:
+                self._app(ts, flow, PROTO_UDP, data, poff, pend, 0, vlan)
         self.stats.packets += len(records) // FRAME_RECORD.size
         self.stats.bytes += nbytes
         self._unreported.clear()

@@ -128,7 +128,12 @@ def ingest(url: str, tmp: Path, orgs: int, computers: int) -> float:
                 "day": "2023-06-01", "sensors": [[f"unit{u:02d}", f"gw{u}"]
                                                  for u in range(UNITS)],
                 "hosts": hosts, "hits": hits})))
-        return asyncio.run(post_all(nation.url, batches))
+        try:
+            return asyncio.run(post_all(nation.url, batches))
+        except AssertionError:
+            log = nation.log.read_text()
+            print(log[log.find("Traceback"):][:5000], file=sys.stderr)     # why it failed
+            raise
     finally:
         nation.stop()
 
