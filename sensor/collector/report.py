@@ -16,7 +16,7 @@ the last hit, or the quiet period passed without one).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -156,6 +156,9 @@ class Subtotal:
     computers_covered: int = 0
     computers_found: int = 0
     computers_handled: int = 0
+
+
+SUBTOTALS = tuple(f.name for f in fields(Subtotal))
 
 
 @dataclass
@@ -382,8 +385,8 @@ def build_report(rows: ReportRows, period: Period, unit: str | None, group: str 
     for unit_name, hosts in rows.covered:
         unit_of(unit_name).computers_covered = hosts
     for unit_name, hosts, handled in rows.found:
-        unit_of(unit_name).computers_found = hosts
-        unit_of(unit_name).computers_handled = handled
+        figures = unit_of(unit_name)
+        figures.computers_found, figures.computers_handled = hosts, handled
     for unit_name, host_id, ip, mac, sensor, last_hit, hits in rows.infected:
         unit_of(unit_name).hosts_still_infected.append(
             InfectedHost(host_id, ip, mac, sensor, _iso(last_hit, tz), hits))
@@ -431,12 +434,11 @@ def roll_up(units: list[UnitFigures]) -> list[UnitFigures]:
     def visit(unit: UnitFigures) -> Subtotal:
         ordered.append(unit)
         placed.add(unit.unit)
-        total = Subtotal(unit.sensors, unit.sensors_reporting, unit.computers_covered,
-                         unit.computers_found, unit.computers_handled)
+        total = Subtotal(*(getattr(unit, name) for name in SUBTOTALS))
         below = [child for child in children.get(unit.unit, []) if child.unit not in placed]
         for child in below:
             child_total = visit(child)
-            for name in asdict(total):
+            for name in SUBTOTALS:
                 setattr(total, name, getattr(total, name) + getattr(child_total, name))
         if below:
             unit.with_subunits = total

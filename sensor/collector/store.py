@@ -890,7 +890,7 @@ class Store:
                     (month, org, day))
             return
         first = date.fromisoformat(day).replace(day=1)
-        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        last = next_month(first) - timedelta(days=1)
         self._execute("DELETE FROM org_host_months WHERE org = ? AND month = ?", (org, month))
         self._execute("INSERT INTO org_host_months " + _MONTH_ROWS.format(
             where="WHERE org = ? AND day BETWEEN ? AND ?"),
@@ -916,7 +916,7 @@ class Store:
         """PostgreSQL: the partitions of `day`'s month of the host-day tables, made when
         first needed (under a lock: several collectors may share the database)."""
         first = date.fromisoformat(day).replace(day=1)
-        after = (first + timedelta(days=32)).replace(day=1)
+        after = next_month(first)
         for table in ("org_host_days", "org_host_hits"):
             name = f"{table}_{first:%Y_%m}"
             self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
@@ -1148,13 +1148,17 @@ class HostRows:
     data_until: float | None    # the latest event its sensor reported
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def month_split(first_day: str, last_day: str
                 ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
     """The whole months inside the days first_day..last_day, as (first, last) `YYYY-MM`
     (None when there is none), and the day ranges left at either end."""
     first, last = date.fromisoformat(first_day), date.fromisoformat(last_day)
-    start = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(
-        day=1)
+    start = first if first.day == 1 else next_month(first)
     after = (last + timedelta(days=1)).replace(day=1)      # the first day not whole
     if start >= after:
         return None, [(first_day, last_day)]
