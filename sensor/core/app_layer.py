@@ -14,6 +14,7 @@ costs a known amount of memory.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Final
 
 from sensor.core.decode.http1 import HttpRequests, starts_request
 from sensor.core.decode.quic import QuicInitials, is_long_header
@@ -21,9 +22,9 @@ from sensor.core.decode.tls import RECORD_HANDSHAKE, HelloAssembly
 from sensor.core.events import ClientHello, HttpRequest
 from sensor.core.flows import Flow
 
-MAX_WAITING_FLOWS = 100_000
-MAX_WAITING_BYTES = 128 << 20
-WAIT_SECONDS = 30.0
+MAX_WAITING_FLOWS: Final = 100_000
+MAX_WAITING_BYTES: Final = 128 << 20
+WAIT_SECONDS: Final = 30.0
 FINISHED = "finished"           # flow.app once nothing more is read from the flow
 
 Found = ClientHello | HttpRequest

@@ -9,6 +9,10 @@
   the same flows without a waiting ClientHello.
 - The kernel filter: the share of the bench capture's packets that the `default`
   filter passes to Python.
+- What cannot be saved: the names the capture holds, what deriving one QUIC
+  connection's Initial keys through the `cryptography` package costs (every connection
+  has its own keys) and what reading one TLS ClientHello costs at best, as shares of
+  the `--no-app` CPU.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ import argparse
 import struct
 import subprocess
 import sys
+import time
 import tracemalloc
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,8 +33,16 @@ sys.path.insert(0, str(ROOT))
 
 from sensor.config import DEFAULT_FILTER  # noqa: E402
 from sensor.core.decode.link import ethernet  # noqa: E402
+from sensor.core.decode.quic import (  # noqa: E402
+    VERSION_1,
+    VERSIONS,
+    InitialKeys,
+    QuicInitials,
+)
+from sensor.core.decode.tls import client_hello  # noqa: E402
 from sensor.core.pipeline import FRAME_RECORD, Pipeline  # noqa: E402
 from sensor.sources.pcapfile import CaptureFile  # noqa: E402
+from tests.bench.make_bench_pcap import PCAPS, client_payload  # noqa: E402
 from tests.bench.run_bench import CAPTURE, core_only_cpu  # noqa: E402
 from tests.conftest import memory_kib  # noqa: E402
 
@@ -71,6 +86,60 @@ def filter_share() -> tuple[int, int]:
     return kept, total
 
 
+def names_in_capture() -> Counter[str]:
+    """Events of each kind the bench capture gives with names read."""
+    pipeline, kinds = Pipeline(), Counter[str]()
+    for data, records, link in CaptureFile(CAPTURE).batches():
+        pipeline.feed_batch(data, records, link)
+        kinds.update(type(event).__name__ for event in pipeline.events)
+        pipeline.events.clear()
+    return kinds
+
+
+def best_us(read: Callable[[bytes], object], inputs: list[bytes], runs: int = 5) -> float:
+    """CPU µs of `read` per input, best of `runs` passes over `inputs`."""
+    best = float("inf")
+    for _ in range(runs):
+        started = time.process_time()
+        for item in inputs:
+            read(item)
+        best = min(best, time.process_time() - started)
+    return best / len(inputs) * 1e6
+
+
+def floor_shares(names: Counter[str], without: float) -> None:
+    """What the capture's names cost at the least, as shares of the --no-app CPU: each
+    QUIC connection's Initial keys (derived through `cryptography`: every connection
+    has its own), each QUIC Initial read once its keys are known, and each TLS
+    ClientHello read; fingerprints already known, each measured alone (CPU caches warm)."""
+    version = VERSIONS[VERSION_1]
+    initial = client_payload(PCAPS / "quic" / "quic-v1.pcap", 17)
+    dcid = initial[6:6 + initial[5]]
+    known = {(VERSION_1, dcid): InitialKeys(version, dcid)}
+
+    def read_initial(data: bytes) -> object:
+        reader = QuicInitials()
+        reader.keys.update(known)
+        return reader.feed(data, 0, len(data))
+
+    hello = client_payload(PCAPS / "tls" / "tls13-openssl.pcap", 6)
+    parts = (("deriving one QUIC connection's Initial keys", names["QuicEvent"],
+              best_us(lambda dcid: InitialKeys(version, dcid),
+                      [n.to_bytes(8, "big") for n in range(20_000)])),
+             ("reading one QUIC Initial, its keys known", names["QuicEvent"],
+              best_us(read_initial, [initial] * 20_000)),
+             ("reading one TLS ClientHello", names["TlsEvent"],
+              best_us(lambda data: client_hello(data, 0, len(data)), [hello] * 20_000)))
+    total = 0.0
+    for what, count, each in parts:
+        share = 100 * count * each / 1e6 / without
+        total += share
+        print(f"{what}: {each:.1f} µs; the capture's {count:,}: {count * each / 1e6:.3f} s, "
+              f"{share:.1f} % of the --no-app CPU")
+    print(f"these alone: {total:.1f} % of the --no-app CPU, before the packets carrying them "
+          "are dispatched, their events made or their names matched")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -81,6 +150,10 @@ def main() -> int:
     without = min(core_only_cpu(app=False) for _ in range(args.runs))
     print(f"pipeline alone on {CAPTURE.name}: names read {with_names:.2f} s CPU, --no-app "
           f"{without:.2f} s: reading names costs {100 * (with_names / without - 1):.1f} % more")
+    names = names_in_capture()
+    print(f"names read: {names['TlsEvent']:,} TLS ClientHellos, {names['QuicEvent']:,} QUIC "
+          f"Initials, {names['HttpEvent']:,} HTTP requests")
+    floor_shares(names, without)
     # A ClientHello of 1,900 bytes (as with an X25519MLKEM768 key share): its first
     # 1,448-byte segment waits for the rest.
     hello = b"\x16\x03\x01\x07\x67\x01\x00\x07\x63\x03\x03" + bytes(1437)

@@ -7,7 +7,8 @@ run of the same code and input. Each workload runs twice — with its input and 
 none — and the difference is divided by the input's size, so interpreter start,
 imports and loading the rules drop out. Workloads: `pipeline` (the first 102,400
 packets of the `make bench` capture through the pipeline and the EVE writer, flows
-flushed at the end), `names` and `addresses` (200,000 lookups of `bench_matcher.py`'s
+flushed at the end), `no-app` (the same, names inside connections not read),
+`names` and `addresses` (200,000 lookups of `bench_matcher.py`'s
 mix, from its compiled cache). Run `make bench` first (it makes the inputs); compare
 two trees by running this from each. Needs valgrind (Debian package `valgrind`); takes
 a few minutes.
@@ -34,7 +35,7 @@ from datetime import timezone
 from pathlib import Path
 from sensor.support import gcpolicy
 here, kind, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-if kind == "pipeline":
+if kind in ("pipeline", "no-app"):
     from sensor.blocklist.loader import load_blocklist
     from sensor.core.pipeline import Pipeline, event_chunks
     from sensor.sinks.eve import EveWriter
@@ -45,7 +46,7 @@ if kind == "pipeline":
         if len(batches) >= size:
             break
         batches.append(batch)
-    pipeline = Pipeline(blocklist)
+    pipeline = Pipeline(blocklist, app=kind == "pipeline")
     writer = EveWriter(open(sys.argv[4], "wb"), tz=timezone.utc)
     gcpolicy.settle()
     for data, records, link in batches:
@@ -100,9 +101,9 @@ def instructions(kind: str, size: int) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sizes = {"pipeline": BATCHES, "names": LOOKUPS, "addresses": LOOKUPS}
+    sizes = {"pipeline": BATCHES, "no-app": BATCHES, "names": LOOKUPS, "addresses": LOOKUPS}
     parser.add_argument("workloads", nargs="*", metavar="WORKLOAD",
-                        help="pipeline, names or addresses (default: all three)")
+                        help="pipeline, no-app, names or addresses (default: all)")
     args = parser.parse_args()
     unknown = set(args.workloads) - set(sizes)
     if unknown:
@@ -110,10 +111,15 @@ def main() -> int:
     if set(args.workloads or sizes) & {"names", "addresses"}:
         subprocess.run([sys.executable, "-c", FILL_CACHE, str(HERE / "matcher")], check=True,
                        cwd=ROOT)
+    counted: dict[str, int] = {}
     for kind in args.workloads or sizes:
-        work = instructions(kind, sizes[kind]) - instructions(kind, 0)
-        unit, count = ("packet", BATCHES * 2048) if kind == "pipeline" else ("lookup", LOOKUPS)
+        work = counted[kind] = instructions(kind, sizes[kind]) - instructions(kind, 0)
+        unit, count = (("lookup", LOOKUPS) if kind in ("names", "addresses")
+                       else ("packet", BATCHES * 2048))
         print(f"{kind:<10} {work:>15,} instructions  {work / count:>9,.0f} a {unit}")
+    if "pipeline" in counted and "no-app" in counted:
+        print(f"reading names inside connections: "
+              f"{100 * (counted['pipeline'] / counted['no-app'] - 1):.1f} % more instructions")
     return 0
 
 

@@ -34,6 +34,7 @@ _HEADER = struct.Struct("!HHHHHH")
 _QTAIL = struct.Struct("!HH")
 _RRTAIL = struct.Struct("!HHIH")
 _SAFE_LABEL = re.compile(rb"[!-\-/-\[\]-~]*\Z")    # printable, minus '.' and '\'
+_SAFE_NAME = re.compile(rb"[!-\[\]-~]*\Z")         # printable, minus '\'
 
 
 class DnsFormatError(Exception):
@@ -64,6 +65,8 @@ def label_text(label: bytes) -> str:
 def name_text(raw: bytes) -> str:
     """A dotted name given as text on the wire (a TLS server name), written as a decoded
     DNS name is: label by label, without the trailing dot."""
+    if _SAFE_NAME.match(raw):           # nearly always: no label needs escaping
+        return raw.decode("ascii").lower().rstrip(".")
     return ".".join(map(label_text, raw.split(b"."))).rstrip(".")
 
 

@@ -13,20 +13,21 @@ raises.
 from __future__ import annotations
 
 import re
+from typing import Final
 from urllib.parse import urlsplit
 
 from sensor.core.decode.dns import name_text
 from sensor.core.decode.segments import SEQ_MASK, in_order
-from sensor.core.events import HttpRequest
+from sensor.core.events import HttpRequest, new_record
 
-METHODS = frozenset((b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"CONNECT",
+METHODS: Final = frozenset((b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"CONNECT",
                      b"PATCH", b"TRACE"))
-MAX_HEAD = 16_384           # bytes of one request head
-MAX_REQUESTS = 100          # requests read per flow
-MAX_FIELD = 2048            # characters kept of a target or User-Agent
-DEFAULT_PORTS = {"http": 80, "https": 443}
-_UNRESERVED_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_PRINTABLE = re.compile(rb"[\x20-\x5b\x5d-\x7e]*\Z")
+MAX_HEAD: Final = 16_384    # bytes of one request head
+MAX_REQUESTS: Final = 100   # requests read per flow
+MAX_FIELD: Final = 2048     # characters kept of a target or User-Agent
+DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_UNRESERVED_ESCAPE: Final = re.compile(r"%([0-9A-Fa-f]{2})")
+_PRINTABLE: Final = re.compile(rb"[\x20-\x5b\x5d-\x7e]*\Z")
 
 
 def wire_text(raw: bytes) -> str:
@@ -133,8 +134,8 @@ def http_request(buf: bytes, off: int, end: int) -> tuple[HttpRequest, int, int]
             host, port = (parsed.hostname or "", parsed.port or 0) if url else ("", 0)
         else:
             host, port = _host_port(host_header)
-    return (HttpRequest(method, host, port, target, agent, wire_text(parts[2]),
-                        url), head_end + 4 - off, length)
+    return (new_record(HttpRequest, (method, host, port, target, agent, wire_text(parts[2]),
+                                     url)), head_end + 4 - off, length)
 
 
 class HttpRequests:

@@ -12,28 +12,57 @@ and `MAX_PACKETS` packets per flow; anything malformed is a `quic.*` reason.
 
 from __future__ import annotations
 
+from typing import Final
+
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from sensor.core.decode.tls import MAX_HELLO, handshake_hello
 from sensor.core.events import ClientHello
 
-VERSION_1, VERSION_2 = 0x00000001, 0x6B3343CF
-# version → (initial salt, label prefix, the long header's type bits for Initial)
-VERSIONS = {
-    VERSION_1: (bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a"), b"quic ", 0),
-    VERSION_2: (bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9"), b"quicv2 ", 1),
+VERSION_1: Final = 0x00000001
+VERSION_2: Final = 0x6B3343CF
+
+
+def _label(label: bytes, length: int) -> bytes:
+    """HKDF-Expand-Label's `info` (RFC 8446 §7.1) for `label` with an empty context."""
+    full = b"tls13 " + label
+    return length.to_bytes(2, "big") + bytes((len(full),)) + full + b"\x00"
+
+
+class Version:
+    """What a QUIC version's Initial keys are derived from (RFC 9001 §5.2, RFC 9369 §3.3):
+    the initial salt and the labels' `info`, made once."""
+
+    __slots__ = ("salt", "key_info", "iv_info", "hp_info", "initial_type")
+
+    def __init__(self, salt: str, prefix: bytes, initial_type: int) -> None:
+        self.salt = bytes.fromhex(salt)
+        self.key_info = _label(prefix + b"key", 16)
+        self.iv_info = _label(prefix + b"iv", 12)
+        self.hp_info = _label(prefix + b"hp", 16)
+        self.initial_type = initial_type    # the long header's type bits for Initial
+
+
+VERSIONS: Final = {
+    VERSION_1: Version("38762cf7f55934b34d179ae6a4c80cadccbb7f0a", b"quic ", 0),
+    VERSION_2: Version("0dede3def700a6db819381be6e269dcbf9bd2ed9", b"quicv2 ", 1),
 }
-MIN_INITIAL = 1200          # a client's Initial datagram is padded to this (RFC 9000 §14.1)
-MAX_CRYPTO = MAX_HELLO      # bytes of CRYPTO stream kept per flow
-MAX_PACKETS = 8             # Initial packets read per flow
-FRAME_PADDING, FRAME_PING, FRAME_ACK, FRAME_ACK_ECN, FRAME_CRYPTO = 0, 1, 2, 3, 6
-FRAME_CLOSE = 0x1C
-SHA256 = hashes.SHA256()    # stateless: one instance serves every derivation
-ECB = modes.ECB()
+CLIENT_IN: Final = _label(b"client in", 32)
+MIN_INITIAL: Final = 1200   # a client's Initial datagram is padded to this (RFC 9000 §14.1)
+MAX_CRYPTO: Final = MAX_HELLO   # bytes of CRYPTO stream kept per flow
+MAX_PACKETS: Final = 8      # Initial packets read per flow
+FRAME_PADDING: Final = 0
+FRAME_PING: Final = 1
+FRAME_ACK: Final = 2
+FRAME_ACK_ECN: Final = 3
+FRAME_CRYPTO: Final = 6
+FRAME_CLOSE: Final = 0x1C
+SHA256: Final = hashes.SHA256()     # stateless: one instance serves every derivation
+ECB: Final = modes.ECB()
 
 
 def is_long_header(buf: bytes, off: int, end: int) -> bool:
@@ -56,27 +85,20 @@ def _varint(buf: bytes, at: int, end: int) -> tuple[int, int]:
     return value, at + size
 
 
-def _expand_label(secret: bytes, label: bytes, length: int) -> bytes:
-    """HKDF-Expand-Label (RFC 8446 §7.1) with an empty context."""
-    full = b"tls13 " + label
-    info = length.to_bytes(2, "big") + bytes((len(full),)) + full + b"\x00"
-    return HKDFExpand(SHA256, length, info).derive(secret)
-
-
 class InitialKeys:
-    """The client's Initial keys for one Destination Connection ID (RFC 9001 §5.2)."""
+    """The client's Initial keys for one Destination Connection ID (RFC 9001 §5.2): the
+    AEAD, the IV as a number (each nonce is it XOR the packet number) and the header
+    protection's AES-ECB."""
 
     __slots__ = ("aead", "iv", "mask")
 
-    def __init__(self, version: int, dcid: bytes) -> None:
-        salt, prefix, _ = VERSIONS[version]
-        extract = hmac.HMAC(salt, SHA256)
-        extract.update(dcid)
-        client = _expand_label(extract.finalize(), b"client in", 32)
-        self.aead = AESGCM(_expand_label(client, prefix + b"key", 16))
-        self.iv = _expand_label(client, prefix + b"iv", 12)
-        self.mask = Cipher(algorithms.AES(_expand_label(client, prefix + b"hp", 16)),
-                           ECB).encryptor()
+    def __init__(self, version: Version, dcid: bytes) -> None:
+        # HKDF-Extract(salt, DCID), then Expand-Label "client in": HKDF in one call
+        client = HKDF(SHA256, 32, version.salt, CLIENT_IN).derive(dcid)
+        self.aead = AESGCM(HKDFExpand(SHA256, 16, version.key_info).derive(client))
+        self.iv = int.from_bytes(HKDFExpand(SHA256, 12, version.iv_info).derive(client), "big")
+        self.mask = Cipher(algorithms.AES(HKDFExpand(SHA256, 16, version.hp_info)
+                                          .derive(client)), ECB).encryptor()
 
 
 def _initial_payload(buf: bytes, at: int, end: int, keys: dict[tuple[int, bytes], InitialKeys]
@@ -89,7 +111,7 @@ def _initial_payload(buf: bytes, at: int, end: int, keys: dict[tuple[int, bytes]
     known = VERSIONS.get(version)
     if known is None:
         return "quic.other_version"
-    if (buf[at] >> 4) & 3 != known[2]:
+    if (buf[at] >> 4) & 3 != known.initial_type:
         return "quic.not_initial"
     dcid_len = buf[at + 5]
     if dcid_len > 20 or at + 6 + dcid_len >= end:
@@ -107,15 +129,14 @@ def _initial_payload(buf: bytes, at: int, end: int, keys: dict[tuple[int, bytes]
     key = (version, dcid)
     packet_keys = keys.get(key)
     if packet_keys is None:
-        packet_keys = keys[key] = InitialKeys(version, dcid)
+        packet_keys = keys[key] = InitialKeys(known, dcid)
     mask = packet_keys.mask.update(buf[pn_at + 4:pn_at + 20])
     first = buf[at] ^ (mask[0] & 0x0F)
     pn_len = (first & 3) + 1
-    pn = bytes(b ^ m for b, m in zip(buf[pn_at:pn_at + pn_len], mask[1:1 + pn_len],
-                                     strict=True))
-    header = bytes((first,)) + buf[at + 1:pn_at] + pn
-    nonce = (int.from_bytes(packet_keys.iv, "big") ^ int.from_bytes(pn, "big")).to_bytes(12,
-                                                                                         "big")
+    pn = (int.from_bytes(buf[pn_at:pn_at + pn_len], "big")
+          ^ int.from_bytes(mask[1:1 + pn_len], "big"))
+    header = bytes((first,)) + buf[at + 1:pn_at] + pn.to_bytes(pn_len, "big")
+    nonce = (packet_keys.iv ^ pn).to_bytes(12, "big")
     try:
         payload = packet_keys.aead.decrypt(nonce, buf[pn_at + pn_len:packet_end], header)
     except InvalidTag:

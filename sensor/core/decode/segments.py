@@ -9,8 +9,10 @@ each reader handles its own way.
 
 from __future__ import annotations
 
-SEQ_MASK = 0xFFFFFFFF
-HALF_SPACE = 0x80000000
+from typing import Final
+
+SEQ_MASK: Final = 0xFFFFFFFF
+HALF_SPACE: Final = 0x80000000
 
 
 def in_order(next_seq: int, seq: int, data: bytes) -> bytes | None:

@@ -18,25 +18,32 @@ from __future__ import annotations
 
 from hashlib import md5, sha256
 from struct import unpack_from
+from typing import Final
 
 from sensor.core.decode.dns import name_text
 from sensor.core.decode.segments import SEQ_MASK, in_order
-from sensor.core.events import ClientHello
+from sensor.core.events import ClientHello, new_record
 
-RECORD_HANDSHAKE, HANDSHAKE_CLIENT_HELLO = 22, 1
-EXT_SERVER_NAME, EXT_GROUPS, EXT_POINT_FORMATS, EXT_SIGNATURES = 0, 10, 11, 13
-EXT_ALPN, EXT_VERSIONS = 16, 43
-MAX_NAME = 253
-MAX_HELLO = 16_384          # bytes of records a ClientHello may take; beyond, not read
-JA4_VERSIONS = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3",
-                0x0200: "s2", 0x0100: "s1"}
-NO_HASH = "000000000000"
+# Final: the compiled module uses the values in place rather than looking names up
+RECORD_HANDSHAKE: Final = 22
+HANDSHAKE_CLIENT_HELLO: Final = 1
+EXT_SERVER_NAME: Final = 0
+EXT_GROUPS: Final = 10
+EXT_POINT_FORMATS: Final = 11
+EXT_SIGNATURES: Final = 13
+EXT_ALPN: Final = 16
+EXT_VERSIONS: Final = 43
+MAX_NAME: Final = 253
+MAX_HELLO: Final = 16_384   # bytes of records a ClientHello may take; beyond, not read
+JA4_VERSIONS: Final = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10",
+                       0x0300: "s3", 0x0200: "s2", 0x0100: "s1"}
+NO_HASH: Final = "000000000000"
 
 
 # RFC 8701's reserved values (0x0a0a, 0x1a1a … 0xfafa), left out of JA3 and JA4, as the
 # two bytes they are on the wire
-GREASE = frozenset(bytes((high, high)) for high in range(0x0A, 0x100, 0x10))
-MAX_FINGERPRINTS = 4096     # remembered client fingerprints (few client programs recur)
+GREASE: Final = frozenset(bytes((high, high)) for high in range(0x0A, 0x100, 0x10))
+MAX_FINGERPRINTS: Final = 4096    # remembered client fingerprints (few client programs recur)
 
 
 def _pairs(raw: bytes, at: int, end: int) -> list[bytes]:
@@ -168,7 +175,7 @@ def _hello(buf: bytes, at: int, hello_end: int, transport: str) -> ClientHello |
             _fingerprints.clear()
         known = _fingerprints[key] = _fingerprint(key)
     version, protocols, ja3, ja3_hash, ja4_text = known
-    return ClientHello(sni, version, protocols, ja3, ja3_hash, ja4_text)
+    return new_record(ClientHello, (sni, version, protocols, ja3, ja3_hash, ja4_text))
 
 
 Fingerprint = tuple[int, tuple[str, ...], str, str, str]
@@ -206,7 +213,7 @@ def _fingerprint(key: tuple) -> Fingerprint:
                 protocols[0] if protocols else b"", _listed(signatures_raw, 2)))
 
 
-_SNI_AND_ALPN = frozenset((b"\x00\x00", b"\x00\x10"))
+_SNI_AND_ALPN: Final = frozenset((b"\x00\x00", b"\x00\x10"))
 
 
 def ja4(transport: str, version: int, has_sni: bool, ciphers: list[bytes],

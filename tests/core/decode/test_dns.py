@@ -173,3 +173,12 @@ def test_mutated_real_messages_never_raise(data: st.DataObject) -> None:
     wire = mutated_response(data, 1, st.integers(0, 255))
     cut = data.draw(st.integers(0, len(wire)))
     assert isinstance(decode(wire[:cut]), (DnsMessage, str))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.binary(max_size=80) | st.text("aZ09-._\\\x00é", max_size=40).map(str.encode))
+def test_a_dotted_name_reads_as_its_labels_do(raw: bytes) -> None:
+    """A name given as text (a TLS server name, an HTTP Host) reads as its labels would,
+    each escaped as a DNS label is, whether or not it takes the shortcut for names
+    that need no escaping."""
+    assert dns.name_text(raw) == ".".join(map(dns.label_text, raw.split(b"."))).rstrip(".")
