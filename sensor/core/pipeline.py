@@ -153,7 +153,8 @@ class Pipeline:
         ip_len: int
         vlan: tuple[int, ...]
         tunnel: Tunnel | None
-        datagrams: list[tuple[float, Flow, int, int, tuple[int, ...]]] = []
+        # Clients' data, read after the batch's other packets (`_read_client_data`)
+        client_data: list[tuple[float, Flow, int, int, int, int, tuple[int, ...]]] = []
         for sec, usec, off, caplen in FRAME_RECORD.iter_unpack(records):
             ts = sec + usec * 1e-6
             end = off + caplen
@@ -201,6 +202,8 @@ class Pipeline:
             if gateway and sport not in DNS_PORTS and dport not in DNS_PORTS:
                 table = self.name_flows
             if ts >= table.next_deadline:
+                if client_data:                 # read before any flow can end
+                    self._read_client_data(data, client_data)
                 table.expire(ts)
             flow, is_new, forward = table.update(ts, proto, src, sport, dst, dport, flags,
                                                  ip_len, vlan)
@@ -218,16 +221,9 @@ class Pipeline:
                         Endpoints, (proto, src, sport, dst, dport))      # as this packet went
                     self._dns(ts, flow, forward, data, poff, pend, seq, ep, vlan)
                 elif forward and flow.app is not FINISHED:
-                    if proto == PROTO_UDP:
-                        datagrams.append((ts, flow, poff, pend, vlan))
-                    else:
-                        self._app(ts, flow, proto, data, poff, pend, seq, vlan)
-        # Clients' UDP data is read after the batch's other packets, in order: a QUIC
-        # Initial costs a key derivation, calls into the cryptography package that take
-        # about half the time back to back as spread among other packets (CPU caches).
-        for ts, flow, poff, pend, vlan in datagrams:
-            if flow.app is not FINISHED:
-                self._app(ts, flow, PROTO_UDP, data, poff, pend, 0, vlan)
+                    client_data.append((ts, flow, proto, poff, pend, seq, vlan))
+        if client_data:
+            self._read_client_data(data, client_data)
         self.stats.packets += len(records) // FRAME_RECORD.size
         self.stats.bytes += nbytes
         self._unreported.clear()
@@ -292,6 +288,21 @@ class Pipeline:
         self.events.extend(hits)
         for hit in hits:
             self.tally.add(hit)
+
+    def _read_client_data(self, data: bytes, client_data: list[
+            tuple[float, Flow, int, int, int, int, tuple[int, ...]]]) -> None:
+        """Read the clients' data gathered from a batch, in order, and forget it.
+
+        Names are read after the packets around them, back to back: their readers (and
+        a QUIC Initial's key derivation, calls into the cryptography package) then find
+        their code and tables in the CPU's caches, and cost about half as much as
+        spread among other packets. A flow's later segments wait in the same list, so
+        each reader still takes a flow's data in order; it is read before any flow can
+        end, so a flow event carries what its names found."""
+        for ts, flow, proto, poff, pend, seq, vlan in client_data:
+            if flow.app is not FINISHED:
+                self._app(ts, flow, proto, data, poff, pend, seq, vlan)
+        client_data.clear()
 
     def _app(self, ts: float, flow: Flow, proto: int, data: bytes, poff: int, pend: int,
              seq: int, vlan: tuple[int, ...]) -> None:

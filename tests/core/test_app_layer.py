@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scapy.all import IP, TCP, UDP, Ether, Raw, rdpcap, wrpcap
 
 from sensor.config import DEFAULT_FILTER
 from sensor.core.app_layer import FINISHED, AppLayer
 from sensor.core.events import Endpoints
 from sensor.core.flows import Flow
-from tests.conftest import PCAPS, run_pipeline
+from tests.conftest import PCAPS, RULES, run_pipeline
 
 CAPTURES = sorted([*PCAPS.glob("tls/*.pcap"), *PCAPS.glob("http/*.pcap"),
                    *PCAPS.glob("quic/*.pcap")])
@@ -72,3 +73,34 @@ def test_a_flow_that_is_neither_is_read_no_further() -> None:
     app, flow, problems = AppLayer(), waiting_flow(1), []
     assert app.tcp(1.0, flow, 1, b"SSH-2.0-OpenSSH_9.2\r\n", 0, 21, problems) == []
     assert flow.app is FINISHED and not app.waiting and not problems
+
+
+def test_a_flow_ending_in_the_batch_of_its_clienthello_carries_its_alert(
+        tmp_path: Path) -> None:
+    """Names are read after the other packets of their batch, but before any flow ends:
+    a connection whose ClientHello names a listed domain, closed and then ended within
+    the same batch (a quiet capture: the next packet comes two minutes later), still has
+    its alert, its `tls` event and a flow event marked alerted."""
+    hello = next(bytes(packet[Raw])
+                 for packet in rdpcap(str(PCAPS / "tls" / "tls13-openssl.pcap"))
+                 if Raw in packet and packet[IP].src == "10.77.0.10")
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    out, back = eth / IP(src="10.0.0.5", dst="192.0.2.80"), eth / IP(src="192.0.2.80",
+                                                                       dst="10.0.0.5")
+    packets = [out / TCP(sport=40000, dport=443, flags="S", seq=100),
+               back / TCP(sport=443, dport=40000, flags="SA", seq=900, ack=101),
+               out / TCP(sport=40000, dport=443, flags="A", seq=101, ack=901),
+               out / TCP(sport=40000, dport=443, flags="PA", seq=101, ack=901) / hello,
+               out / TCP(sport=40000, dport=443, flags="FA", seq=101 + len(hello), ack=901),
+               back / TCP(sport=443, dport=40000, flags="FA", seq=901, ack=102 + len(hello)),
+               out / UDP(sport=5000, dport=9999) / b"later"]
+    for n, packet in enumerate(packets):
+        packet.time = 1_700_000_000 + (120 if n == len(packets) - 1 else n / 100)
+    capture = tmp_path / "quiet.pcap"
+    wrpcap(str(capture), packets)
+    outcome = run_pipeline([capture], [RULES])
+    assert [event.hello.sni for event in outcome.tls] == ["malhost.example"]
+    assert [(hit.match, hit.indicator.value) for hit in outcome.hits] == [
+        ("tls.sni", "malhost.example")]
+    tcp_flow, = [flow for flow in outcome.flows if flow.endpoints.proto == 6]
+    assert tcp_flow.alerted and tcp_flow.flow_id == outcome.tls[0].flow_id
