@@ -55,6 +55,8 @@ DNS_PORT, MDNS_PORT = 53, 5353
 DNS_PORTS = frozenset((DNS_PORT, MDNS_PORT))
 
 Event = DnsEvent | Hit | FlowEnd | TlsEvent | QuicEvent | HttpEvent | EncryptedDns
+# A client's data waiting to be read: (ts, flow, proto, payload start, end, TCP seq, VLANs)
+ClientData = tuple[float, Flow, int, int, int, int, tuple[int, ...]]
 EVENT_CHUNK = 512
 
 
@@ -154,7 +156,7 @@ class Pipeline:
         vlan: tuple[int, ...]
         tunnel: Tunnel | None
         # Clients' data, read after the batch's other packets (`_read_client_data`)
-        client_data: list[tuple[float, Flow, int, int, int, int, tuple[int, ...]]] = []
+        client_data: list[ClientData] = []
         for sec, usec, off, caplen in FRAME_RECORD.iter_unpack(records):
             ts = sec + usec * 1e-6
             end = off + caplen
@@ -289,8 +291,7 @@ class Pipeline:
         for hit in hits:
             self.tally.add(hit)
 
-    def _read_client_data(self, data: bytes, client_data: list[
-            tuple[float, Flow, int, int, int, int, tuple[int, ...]]]) -> None:
+    def _read_client_data(self, data: bytes, client_data: list[ClientData]) -> None:
         """Read the clients' data gathered from a batch, in order, and forget it.
 
         Names are read after the packets around them, back to back: their readers (and

@@ -20,8 +20,8 @@ from sensor.core.decode.dns import name_text
 from sensor.core.decode.segments import SEQ_MASK, in_order
 from sensor.core.events import HttpRequest, new_record
 
-METHODS: Final = frozenset((b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"CONNECT",
-                     b"PATCH", b"TRACE"))
+METHODS: Final = frozenset((b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS",
+                            b"CONNECT", b"PATCH", b"TRACE"))
 MAX_HEAD: Final = 16_384    # bytes of one request head
 MAX_REQUESTS: Final = 100   # requests read per flow
 MAX_FIELD: Final = 2048     # characters kept of a target or User-Agent
