@@ -1,4 +1,4 @@
-# madoc-sensor: `make demo`, `make test`, `make bench`, `make fuzz`, `make lint`.
+# madoc-sensor: `make demo`, `make test`, `make bench`, `make fuzz`, `make lint`, `make deb`.
 # Each target creates .venv and installs the project on first use.
 
 PYTHON ?= python3
@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench fuzz lint pcaps clean
+.PHONY: demo test bench fuzz lint pcaps clean deb
 
 # The modules setup.py compiles with mypyc: a change to one rebuilds (tests/test_build.py).
 COMPILED := $(shell sed -n 's/^    "\(sensor\/.*\.py\)",$$/\1/p' setup.py)
@@ -48,3 +48,10 @@ pcaps: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
 	find . -name '*.so' -not -path './.venv/*' -print -delete     # mypyc's builds
+
+# The Debian package (debian/): dist/madoc-sensor_VERSION_amd64.deb, built with
+# Debian's python3 and the build dependencies debian/control names.
+deb:
+	dpkg-checkbuilddeps
+	debian/rules clean
+	debian/rules binary

@@ -4,7 +4,8 @@ The modules stay plain, typed Python (what is read, reviewed and tested); mypyc
 compiles the same source, so each runs without the interpreter's per-operation
 dispatch. Without a compiler (or with MADOC_PURE_PYTHON=1) the extensions are
 skipped with a warning and the same modules run as Python, slower
-(docs/performance.md). `tests/test_build.py` holds a test run to the compiled modules.
+(docs/performance.md); with MADOC_REQUIRE_COMPILED=1 (the Debian package's build) a
+module that does not compile fails the build instead. `tests/test_build.py` holds a test run to the compiled modules.
 """
 
 import os
@@ -38,8 +39,9 @@ def compiled_modules() -> list:
     from mypyc.build import mypycify
 
     extensions = mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3")
+    required = bool(os.environ.get("MADOC_REQUIRE_COMPILED"))
     for extension in extensions:
-        extension.optional = True      # no compiler: a warning, and the Python modules
+        extension.optional = not required   # no compiler: a warning, and the Python modules
     return extensions
 
 

@@ -246,6 +246,7 @@ def _replay(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from sensor.commands.replay import ReplayOptions, replay
     from sensor.config import FILTERS, ConfigError, SensorConfig, load_config
     from sensor.core.detect import DEFAULT_INTERNAL_NETWORKS
+    from sensor.support.accounts import act_as
     from sensor.uplink.backfill import BackfillOptions
 
     config = SensorConfig(interfaces=[])
@@ -257,6 +258,7 @@ def _replay(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return 2
         if config.collector is None:
             parser.error(f"replay: {args.config} configures no collector to back-fill to")
+        act_as(config.user, required=False)     # the service's spool stays the service's
     settings = config.collector
     uplink = None
     if args.collector or settings:

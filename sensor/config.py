@@ -16,6 +16,7 @@ from pathlib import Path
 from sensor.core.decode.tunnel import TunnelPorts
 from sensor.core.flows import FlowTimeouts
 from sensor.support.basicauth import Credentials, CredentialsError, read_credentials
+from sensor.support.paths import instance_of
 from sensor.support.yamlconf import (
     ConfigError,
     Section,
@@ -197,7 +198,8 @@ def load_config(path: Path) -> SensorConfig:
                                                 positive))
     eve = top.get("eve", str, None)
     config.eve = _path(base, eve) if eve else None
-    config.state_dir = _path(base, top.get("state_dir", str, str(DEFAULT_STATE_DIR)))
+    config.state_dir = _path(base, top.get("state_dir", str, str(
+        DEFAULT_STATE_DIR / (instance_of(path, "sensor") or ""))))
     config.collector = _collector(top.section("collector"), base)
     if config.collector and config.sensor_id is None:
         raise sensor.error("id", "is required when a collector is configured (the id the "

@@ -45,3 +45,18 @@ def test_help_ends_with_the_documents(module: str) -> None:
     assert {"README.md", "deploy/README.md", "docs/architecture.md"} <= set(named)
     for document in named:
         assert (ROOT / document).is_file(), f"--help names {document}, which is missing"
+
+
+def test_the_readmes_lookup_example_finds_what_it_shows() -> None:
+    """The tour's `rules lookup`, run on the bundled lists (the package's
+    /etc/madoc/rules.yaml is rules/rules.yaml): every value it names is listed."""
+    (line,) = [line for line in (ROOT / "README.md").read_text().splitlines()
+               if line.startswith("madoc-sensor rules lookup")]
+    words = line.split("#")[0].split()
+    values = words[words.index("/etc/madoc/rules.yaml") + 1:]
+    done = subprocess.run([sys.executable, "-m", "sensor", "rules", "lookup", "--rules",
+                           str(ROOT / "rules" / "rules.yaml"), *values],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
+    answers = done.stdout.splitlines()
+    assert len(answers) == len(values) >= 2
+    assert all(": MATCH " in answer for answer in answers), answers

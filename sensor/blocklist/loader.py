@@ -155,7 +155,8 @@ def _source(rules_path: Path, where: str, item: object, allow: bool) -> Source:
         if not isinstance(item.get(key, False), bool):
             raise fail(f"'{key}' must be true or false")
     return Source(name=item["name"], path=Path(url) if url else rules_path.parent / item["path"],
-                  url=url, ca_file=str(item.get("ca_file") or ""),
+                  url=url, ca_file=str(rules_path.parent / item["ca_file"]) if item.get(
+                      "ca_file") else "",
                   insecure=item.get("insecure", False),
                   timeout=float(item.get("timeout", DEFAULT_TIMEOUT)),
                   max_bytes=int(item.get("max_bytes", DEFAULT_MAX_BYTES)), format=format_name,

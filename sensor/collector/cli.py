@@ -1,4 +1,4 @@
-"""`madoc-collector` command line: run, tokens, units, report, upstream."""
+"""`madoc-collector` command line: run, doctor, tokens, units, report, upstream."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sensor.collector.config import CollectorConfig, ConfigError, load_config
 from sensor.collector.forms import FORMATS as REPORT_FORMATS
 from sensor.collector.forms import LANGS, render, report_file_name
 from sensor.collector.report import (
+    Report,
     ReportError,
     add_period_arguments,
     campaign_report,
@@ -22,6 +23,8 @@ from sensor.collector.report import (
 )
 from sensor.collector.store import Store, StoreError
 from sensor.collector.upstream import Upstream
+from sensor.daemon.privileges import PrivilegeError, drop_privileges
+from sensor.support.accounts import AccountError, act_as, as_invoker
 from sensor.support.logs import FORMATS, setup_logging
 
 DESCRIPTION = """\
@@ -47,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     _where_arguments(run)
     run.add_argument("--log-format", choices=FORMATS, default="text",
                      help="log lines as text (default) or one JSON object per line")
+    doctor = sub.add_parser(
+        "doctor", help="check this host against the configuration, changing nothing",
+        description="Check, as the service will run (as the configuration's user), what the "
+                    "collector needs: the TLS certificate and key, the database, the "
+                    "upstream token and secret, the listening addresses, and the systemd "
+                    "unit's state. One line per check; FAIL lines say what to do. Exit "
+                    "status 1 when a check failed, 2 when the configuration is wrong.")
     tokens = sub.add_parser("tokens", help="issue, revoke and list sensor and admin tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     add = tokens_sub.add_parser(
@@ -90,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "does the same every upstream.interval_seconds.")
     send.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                       help="give up waiting after this long (default 60)")
-    for leaf in (add, revoke, listing, load, units_list, send, _report_parser(sub)):
+    for leaf in (doctor, add, revoke, listing, load, units_list, send, _report_parser(sub)):
         _where_arguments(leaf)
     return parser
 
@@ -205,7 +215,7 @@ def add_units(store: Store, path: Path, now: float) -> tuple[list[str], int, int
     (units in file order, added, updated). A line without a unit name is reported
     on stderr and skipped (listed as "")."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with as_invoker(), path.open(encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
     except OSError as err:
         raise UnitsFileError(f"cannot read {path}: {err.strerror}") from err
@@ -263,22 +273,32 @@ def report_command(store: Store, config: CollectorConfig, args: argparse.Namespa
         return 2
     for fmt in formats:
         data = render(report, fmt, args.lang, args.organisation)
-        if args.out_dir:
-            args.out_dir.mkdir(parents=True, exist_ok=True)
-            path = args.out_dir / report_file_name(report, fmt)
-            temporary = path.with_name(path.name + ".tmp")
-            temporary.write_bytes(data)
-            temporary.replace(path)         # a reader never sees half a report
-            print(path)
-        elif args.output:
-            args.output.write_bytes(data)
-        elif fmt in ("docx", "xlsx") and sys.stdout.isatty():
-            _error(f"report: {fmt} is binary; give -o FILE or --out-dir DIR")
-            return 2
-        else:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
+        with as_invoker():
+            written = _write_report(data, fmt, report, args)
+        if written is not None:
+            return written
     return 0
+
+
+def _write_report(data: bytes, fmt: str, report: Report,
+                  args: argparse.Namespace) -> int | None:
+    """One format where the command line says; an exit status when it cannot be."""
+    if args.out_dir:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        path = args.out_dir / report_file_name(report, fmt)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_bytes(data)
+        temporary.replace(path)         # a reader never sees half a report
+        print(path)
+    elif args.output:
+        args.output.write_bytes(data)
+    elif fmt in ("docx", "xlsx") and sys.stdout.isatty():
+        _error(f"report: {fmt} is binary; give -o FILE or --out-dir DIR")
+        return 2
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return None
 
 
 def upstream_send(store: Store, config: CollectorConfig, timeout: float) -> int:
@@ -290,7 +310,7 @@ def upstream_send(store: Store, config: CollectorConfig, timeout: float) -> int:
     sent = asyncio.run(upstream.uplink.drain(time.monotonic() + timeout))
     stats = upstream.uplink.stats
     print(f"{spooled} batch(es) spooled; {stats.sent} sent ({stats.duplicates} already "
-          f"stored), {upstream.spool.depth} waiting"
+          f"stored), {upstream.spool.waiting()} waiting"
           + (f"; last error: {stats.last_error}" if not sent and stats.last_error else ""))
     return 0 if sent else 1
 
@@ -306,7 +326,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from sensor.collector.app import run
 
+            if config.user is not None:
+                drop_privileges(config.user, keep=())
             return run(config)
+        if args.command == "doctor":
+            from sensor.collector.readiness import doctor
+
+            return doctor(config)
+        act_as(config.user)
         store = Store(config.database, config.tz, config.quiet_period_days)
         store.migrate()
         if args.command == "tokens":
@@ -321,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{row['group'] or '-'}\t{row['unit']}\t{row['code'] or ''}\t"
                   f"{row['sensors']} sensor(s)")
         return 0
-    except (ConfigError, StoreError) as err:
+    except (ConfigError, StoreError, AccountError, PrivilegeError) as err:
         _error(str(err))
         return 2
 

@@ -5,28 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import yaml
 
 from sensor.support.basicauth import Credentials, CredentialsError, read_credentials
 from sensor.support.localtime import local_timezone
-from sensor.support.paths import state_directory
-from sensor.support.yamlconf import host_port
+from sensor.support.paths import instance_of, state_directory
+from sensor.support.yamlconf import ConfigError, Section, host_port, load_mapping, positive
 
 DEFAULT_CONFIG = Path("/etc/madoc/collector.yaml")
+SERVICE = "madoc-collector"         # the unit's StateDirectory= and User=
 DEFAULT_MAX_BODY = 16 << 20
 DEFAULT_METRICS = "127.0.0.1:9571"
-KEYS = {"listen", "database", "tls", "admin_token_file", "quiet_period_days", "max_body_bytes",
-        "timezone", "insecure", "metrics", "upstream"}
-METRICS_KEYS = {"listen", "cert_file", "key_file", "basic_auth_file"}
-UPSTREAM_KEYS = {"url", "org", "token_file", "ca_file", "share", "secret_file", "spool",
-                 "interval_seconds", "insecure"}
-
-
-class ConfigError(ValueError):
-    pass
+__all__ = ["ConfigError", "CollectorConfig", "UpstreamSettings", "load_config"]
 
 
 @dataclass
@@ -46,8 +36,8 @@ class UpstreamSettings:
     insecure: bool = False
 
     def __post_init__(self) -> None:
-        self.secret_file = self.secret_file or str(state_directory() / "upstream.secret")
-        self.spool = self.spool or str(state_directory() / "upstream-spool.db")
+        self.secret_file = self.secret_file or str(state_directory(SERVICE) / "upstream.secret")
+        self.spool = self.spool or str(state_directory(SERVICE) / "upstream-spool.db")
 
 
 @dataclass
@@ -66,11 +56,14 @@ class CollectorConfig:
     metrics_key: str | None = None
     metrics_credentials: Credentials | None = None    # basic auth for /metrics
     upstream: UpstreamSettings | None = None          # reporting to the level above
+    user: str | None = None         # the service's user: root's commands act as it
+    state_dir: Path | None = None   # where defaults go: the unit's StateDirectory=
     source: str = "(defaults)"
 
     def __post_init__(self) -> None:
+        self.state_dir = self.state_dir or state_directory(SERVICE)
         if not self.database:
-            self.database = f"sqlite:///{state_directory() / 'collector.db'}"
+            self.database = f"sqlite:///{self.state_dir / 'collector.db'}"
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -98,86 +91,79 @@ class CollectorConfig:
 
 
 def load_config(path: Path | None) -> CollectorConfig:
-    """Read `path` (or /etc/madoc/collector.yaml when it exists; else the defaults)."""
+    """Read `path` (or /etc/madoc/collector.yaml when it exists; else the defaults). A
+    mistake is one line naming the file, the line and the key."""
     if path is None:
         if not DEFAULT_CONFIG.exists():
             return CollectorConfig()
         path = DEFAULT_CONFIG
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as err:
-        raise ConfigError(f"cannot read {path}: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings")
-    unknown = set(doc) - KEYS
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; "
-                          f"known: {', '.join(sorted(KEYS))}")
-    metrics: Any = doc.pop("metrics", None) or {}
-    if not isinstance(metrics, dict) or set(metrics) - METRICS_KEYS or (
-            ("cert_file" in metrics) != ("key_file" in metrics)):
-        raise ConfigError(f"{path}: metrics is {{listen: HOST:PORT or off, cert_file: FILE, "
-                          f"key_file: FILE, basic_auth_file: FILE}} (cert and key together)")
-    tls: Any = doc.pop("tls", None) or {}
-    if not isinstance(tls, dict) or set(tls) - {"cert", "key"} or bool(tls) != (
-            "cert" in tls and "key" in tls):
-        raise ConfigError(f"{path}: tls needs both cert and key: {{cert: FILE, key: FILE}}")
+    top = load_mapping(path)
     base = path.parent
-    upstream = _upstream(path, base, doc.pop("upstream", None))
-    listen = metrics.get("listen", DEFAULT_METRICS)
-    config = CollectorConfig(**doc, tls_cert=_relative(base, tls.get("cert")),
-                             tls_key=_relative(base, tls.get("key")),
-                             metrics_listen=None if listen in ("off", False) else str(listen),
-                             metrics_cert=_relative(base, metrics.get("cert_file")),
-                             metrics_key=_relative(base, metrics.get("key_file")),
-                             upstream=upstream, source=str(path))
-    if metrics.get("basic_auth_file"):
+    state_dir = state_directory(SERVICE, instance_of(path, "collector"))
+    tls = top.section("tls")
+    if tls.mapping:
+        tls.get("cert", str), tls.get("key", str)      # both, or neither
+    metrics, upstream = top.section("metrics"), top.section("upstream")
+    listen = metrics.get("listen", (str, bool), DEFAULT_METRICS,
+                         lambda v: None if v in ("off", False) or host_port(str(v))
+                         else "must be HOST:PORT or off")
+    if metrics.has("cert_file") != metrics.has("key_file"):
+        raise metrics.error("cert_file" if metrics.has("cert_file") else "key_file",
+                            "needs its pair: cert_file and key_file together")
+    config = CollectorConfig(
+        listen=top.get("listen", str, "127.0.0.1:9443", _address),
+        database=top.get("database", str, ""),
+        tls_cert=_relative(base, tls.get("cert", str, None)),
+        tls_key=_relative(base, tls.get("key", str, None)),
+        admin_token_file=_relative(base, top.get("admin_token_file", str, None)),
+        quiet_period_days=top.get("quiet_period_days", (int, float), 7.0, positive),
+        max_body_bytes=top.get("max_body_bytes", int, DEFAULT_MAX_BODY, positive),
+        timezone=top.get("timezone", str, ""),
+        insecure=top.get("insecure", bool, False),
+        metrics_listen=None if listen in ("off", False) else str(listen),
+        metrics_cert=_relative(base, metrics.get("cert_file", str, None)),
+        metrics_key=_relative(base, metrics.get("key_file", str, None)),
+        upstream=_upstream(upstream, base, state_dir) if upstream.mapping else None,
+        user=top.get("user", str, None), state_dir=state_dir, source=str(path))
+    auth = metrics.get("basic_auth_file", str, None)
+    if auth:
         try:
-            config.metrics_credentials = read_credentials(
-                Path(_relative(base, metrics["basic_auth_file"]) or ""))
+            config.metrics_credentials = read_credentials(Path(_relative(base, auth) or ""))
         except CredentialsError as err:
-            raise ConfigError(f"{path}: metrics.basic_auth_file: {err}") from None
-    if config.admin_token_file:
-        config.admin_token_file = _relative(base, config.admin_token_file)
-    for name, kind in (("quiet_period_days", (int, float)), ("max_body_bytes", int),
-                       ("insecure", bool), ("listen", str), ("database", str)):
-        if not isinstance(getattr(config, name), kind):
-            raise ConfigError(f"{path}: {name} has the wrong type")
-    config.host_port  # noqa: B018 - validates listen
-    if config.metrics_listen:
-        config.metrics_host_port  # noqa: B018 - validates metrics.listen
-    config.tz  # noqa: B018 - validates timezone
+            raise metrics.error("basic_auth_file", str(err)) from None
+    for section in (tls, metrics, top):
+        section.finish()
+    try:
+        config.tz  # noqa: B018 - validates timezone
+    except ConfigError:
+        raise top.error("timezone", f"unknown time zone {config.timezone!r} (an IANA name: "
+                        f"Asia/Ho_Chi_Minh)") from None
     return config
 
 
-def _upstream(path: Path, base: Path, doc: Any) -> UpstreamSettings | None:
-    if doc is None:
-        return None
-    usage = (f"{path}: upstream is {{url: https://HOST:PORT, org: NAME, token_file: FILE, "
-             f"ca_file: FILE, share: {{addresses: false}}, secret_file: FILE, spool: FILE, "
-             f"interval_seconds: 300}}")
-    if not isinstance(doc, dict) or set(doc) - UPSTREAM_KEYS or not {
-            "url", "org", "token_file"} <= set(doc):
-        raise ConfigError(f"{usage} (url, org and token_file needed)")
-    share = doc.get("share") or {}
-    if not isinstance(share, dict) or set(share) - {"addresses"} or not isinstance(
-            share.get("addresses", False), bool):
-        raise ConfigError(f"{path}: upstream.share is {{addresses: true|false}}")
-    interval = doc.get("interval_seconds", 300)
-    if not isinstance(interval, (int, float)) or interval < 1:
-        raise ConfigError(f"{path}: upstream.interval_seconds must be a number >= 1")
-    if not all(isinstance(doc[k], str) and doc[k] for k in ("url", "org", "token_file")):
-        raise ConfigError(f"{usage} (url, org and token_file are text)")
-    return UpstreamSettings(
-        url=doc["url"], org=doc["org"], token_file=_relative(base, doc["token_file"]) or "",
-        ca_file=_relative(base, doc.get("ca_file")),
-        share_addresses=share.get("addresses", False),
-        secret_file=_relative(base, doc.get("secret_file")) or "",
-        spool=_relative(base, doc.get("spool")) or "", interval_seconds=float(interval),
-        insecure=bool(doc.get("insecure", False)))
+def _address(value: str) -> str | None:
+    return None if host_port(value) else "must be HOST:PORT"
+
+
+def _upstream(section: Section, base: Path, state_dir: Path) -> UpstreamSettings:
+    share = section.section("share")
+    settings = UpstreamSettings(
+        url=section.get("url", str), org=section.get("org", str),
+        token_file=_relative(base, section.get("token_file", str)) or "",
+        ca_file=_relative(base, section.get("ca_file", str, None)),
+        share_addresses=share.get("addresses", bool, False),
+        secret_file=_relative(base, section.get("secret_file", str, None)) or str(
+            state_dir / "upstream.secret"),
+        spool=_relative(base, section.get("spool", str, None)) or str(
+            state_dir / "upstream-spool.db"),
+        interval_seconds=float(section.get("interval_seconds", (int, float), 300,
+                                           lambda v: None if v >= 1 else "must be ≥ 1")),
+        insecure=section.get("insecure", bool, False))
+    share.finish()
+    section.finish()
+    return settings
 
 
 def _relative(base: Path, value: str | None) -> str | None:
+    """A path of the file, read relative to the file's folder."""
     return None if value is None else str((base / value).resolve())

@@ -334,7 +334,7 @@ class Store:
         parts = urlsplit(url)
         if parts.scheme == "sqlite":
             self.postgres = False
-            self._path = Path(unquote(parts.path))
+            self._path = Path("/" + unquote(parts.path).lstrip("/"))   # sqlite:////var/…
             if not self._path.name:
                 raise StoreError(f"no file in the SQLite URL {url!r} (sqlite:///path/file.db)")
         elif parts.scheme in ("postgresql", "postgres"):
@@ -343,6 +343,11 @@ class Store:
             raise StoreError(f"database must be sqlite:///PATH or postgresql://…, not {url!r}")
         self._local = threading.local()
         self._day = lru_cache(maxsize=4096)(self._day_uncached)
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (a PostgreSQL store has none)."""
+        return self._path
 
     # -- connections ---------------------------------------------------------------------
     def _connect(self) -> Any:

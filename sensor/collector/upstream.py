@@ -39,10 +39,20 @@ WATERMARK = "days_sent_until"       # collector time up to which changed days we
 DIRECTORY = "directory_sent"        # a digest of the directory last spooled
 
 
-def load_secret(path: str) -> bytes:
-    """The keyed-hash secret, made (32 random bytes, mode 0600) when the file is missing.
-    Rotating it (a new file) changes every host's name upstream from then on."""
+def load_secret(path: str, sent_before: bool = False) -> bytes:
+    """The keyed-hash secret, made (32 random bytes, mode 0600) when the file is missing
+    and nothing was sent upward yet. Rotating it (a new file) changes every host's name
+    upstream from then on, so a missing file for a database that has already reported
+    upward is refused rather than replaced: most often it is the wrong path, or a
+    restore without the secret."""
     file = Path(path)
+    if not file.exists() and sent_before:
+        raise ConfigError(
+            f"upstream.secret_file {file} is missing, but this database has already "
+            f"reported upward under a secret: a new one would rename every computer above "
+            f"and count each twice. Restore the file (it is kept with the database's "
+            f"backups), or to rotate on purpose write a new one: "
+            f"openssl rand -hex 32 > {file} (docs/collector.md, \"Reporting upward\")")
     if not file.exists():
         create_secret_file(file, secrets.token_hex(32))
         log.warning("wrote a new upstream secret to %s (keep it: hosts' names upstream "
@@ -129,9 +139,13 @@ class Upstream:
                                               settings.insecure, path=UPSTREAM_PATH)
         except UplinkError as err:
             raise ConfigError(f"upstream: {err}") from err
-        self.secret = load_secret(settings.secret_file)
-        self.spool = Spool(Path(settings.spool), settings.org, max_bytes=1 << 40,
-                           source="org", mergeable=False)
+        try:        # before the secret: a refused start makes nothing new
+            self.spool = Spool(Path(settings.spool), settings.org, max_bytes=1 << 40,
+                               source="org", mergeable=False)
+        except (ValueError, OSError) as err:
+            raise ConfigError(f"upstream.spool: {err}") from err
+        self.secret = load_secret(settings.secret_file,
+                                  sent_before=store.upstream_value(WATERMARK) is not None)
         self.uplink = Uplink(self.uplink_config, self.spool)
 
     def spool_pending(self) -> int:

@@ -74,7 +74,8 @@ def demo() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="madoc-demo-") as tmp_name:
         tmp = Path(tmp_name)
-        config = CollectorConfig(database=f"sqlite:///{tmp / 'collector.db'}")
+        config = CollectorConfig(database=f"sqlite:///{tmp / 'collector.db'}",
+                                 metrics_listen=None)   # nothing else on this host collides
         store = Store(config.database, config.tz, config.quiet_period_days)
         store.migrate()
         unit, token_file, admin = _register(store, tmp)

@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from sensor.config import SensorConfig
 from sensor.daemon.privileges import CAP_NET_ADMIN, CAP_NET_RAW, PrivilegeError, service_account
+from sensor.support.checks import (
+    FAIL,
+    OK,
+    WARN,
+    Finding,
+    check_listen,
+    check_service,
+    print_findings,
+    unit_for,
+)
 
-OK, WARN, FAIL = "ok", "warn", "FAIL"
 _SOL_PACKET, _PACKET_VERSION, _TPACKET_V3 = 263, 10, 2
 _IFF_UP = 0x1
 _NAMES = {CAP_NET_RAW: "CAP_NET_RAW", CAP_NET_ADMIN: "CAP_NET_ADMIN"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: str          # ok, warn, FAIL
-    what: str
-    detail: str
 
 
 def effective_capabilities(status: str) -> int:
@@ -171,24 +171,6 @@ def check_collector(config: SensorConfig) -> Iterator[Finding]:
         yield Finding(OK, what, f"reachable; the token is sensor {name!r} of unit {unit!r}")
 
 
-def check_metrics(config: SensorConfig) -> Iterator[Finding]:
-    from sensor.support.yamlconf import host_port
-
-    if not config.metrics_listen:
-        yield Finding(OK, "metrics", "off")
-        return
-    host, port = host_port(config.metrics_listen) or ("", 0)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.bind((host, port))
-    except OSError as err:
-        yield Finding(WARN, "metrics", f"cannot listen on {config.metrics_listen} "
-                      f"({err.strerror}): is the sensor already running?")
-    else:
-        yield Finding(OK, "metrics", f"{config.metrics_listen} is free")
-
-
 def findings(config: SensorConfig) -> Iterator[Finding]:
     yield from check_capabilities(config)
     yield from check_tpacket_v3()
@@ -197,17 +179,11 @@ def findings(config: SensorConfig) -> Iterator[Finding]:
     yield from check_rules(config)
     yield from check_state_dir(config)
     yield from check_collector(config)
-    yield from check_metrics(config)
+    yield from check_listen("metrics", config.metrics_listen, "the sensor")
+    if config.source != "(defaults)":
+        yield from check_service(unit_for("madoc-sensor", Path(config.source)))
 
 
 def doctor(config: SensorConfig) -> int:
     """Print one line per finding; 1 if anything failed."""
-    failed = warned = 0
-    for finding in findings(config):
-        print(f"{finding.level:<4}  {finding.what}: {finding.detail}", flush=True)
-        failed += finding.level == FAIL
-        warned += finding.level == WARN
-    verdict = "ready to run" if not failed else "fix the FAIL lines before starting"
-    print(f"doctor: {failed} failed, {warned} warnings ({config.source}): {verdict}",
-          file=sys.stderr)
-    return 1 if failed else 0
+    return print_findings("madoc-sensor", findings(config), config.source)

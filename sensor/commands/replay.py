@@ -23,6 +23,7 @@ from sensor.sinks.eve import EveWriter
 from sensor.sinks.summary_store import LocalSummary
 from sensor.sources.pcapfile import CaptureError, CaptureFile, file_size
 from sensor.support import gcpolicy
+from sensor.support.accounts import as_invoker
 from sensor.support.localtime import local_timezone
 from sensor.support.progress import Progress
 from sensor.uplink.backfill import Backfill, BackfillOptions
@@ -101,7 +102,8 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     status = EXIT_OK
     started = time.perf_counter()
     try:
-        stream = _open_eve(options.eve)
+        with as_invoker():
+            stream = _open_eve(options.eve)
     except OSError as err:
         _error(f"cannot write EVE output {options.eve}: {err.strerror}")
         return EXIT_BAD_INPUT
@@ -128,7 +130,8 @@ def replay(options: ReplayOptions, summary_out: TextIO = sys.stderr) -> int:
     try:
         for path in options.captures:
             try:
-                capture = CaptureFile(path, options.bpf_filter)
+                with as_invoker():      # the admin's own file
+                    capture = CaptureFile(path, options.bpf_filter)
                 for data, records, link in capture.batches():
                     _reload(reloader, pipeline)
                     pipeline.feed_batch(data, records, link)

@@ -23,6 +23,7 @@ the last batch and give the sender a short while to drain, all within
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import multiprocessing.popen_fork  # noqa: F401 - imported while still root (see start)
@@ -125,6 +126,7 @@ class Daemon:
         self.neighbours: NeighbourTable | None = None
         self.outputs: Outputs | None = None
         self.metrics: SensorCollector | None = None
+        self._state_lock: int | None = None     # held while running (_lock)
         self._next_snapshot = 0.0
         self._tables_in_emergency = 0
 
@@ -234,24 +236,43 @@ class Daemon:
             return None
         try:
             self.config.eve.parent.mkdir(parents=True, exist_ok=True)
-            return open(self.config.eve, "ab", buffering=1 << 20)
+            stream = open(self.config.eve, "ab", buffering=1 << 20)  # noqa: SIM115
         except OSError as err:
             self._close_workers()
             raise StartError(f"cannot write the EVE log {self.config.eve}: "
                              f"{err.strerror}") from err
+        if not _lock(stream.fileno()):
+            stream.close()
+            self._close_workers()
+            raise StartError(f"the EVE log {self.config.eve} is written by another "
+                             f"madoc-sensor: give each sensor its own eve path "
+                             f"(madoc-sensor@NAME: /var/log/madoc/NAME/eve.json)")
+        return stream
 
     def _prepare_state_dir(self) -> None:
         """The spool lives here and must stay writable after root is given up."""
         state = self.config.state_dir
+        unit_state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        if unit_state and not state.is_relative_to(unit_state):
+            self._close_workers()
+            raise StartError(f"state_dir {state} ({self.config.source}) is outside this "
+                             f"unit's state directory {unit_state}, the only one it may "
+                             f"write: leave state_dir out, or set it to {unit_state}")
         try:
             state.mkdir(parents=True, exist_ok=True, mode=0o750)
+            self._state_lock = os.open(state / "sensor.lock", os.O_RDWR | os.O_CREAT, 0o640)
             if os.geteuid() == 0 and self.config.user != "root":
                 account = service_account(self.config.user)
-                for path in [state, *state.glob("spool-*")]:
+                for path in [state, *state.glob("spool-*"), state / "sensor.lock"]:
                     os.chown(path, account.pw_uid, account.pw_gid)
         except (OSError, PrivilegeError) as err:
             self._close_workers()
             raise StartError(f"cannot prepare the state directory {state}: {err}") from err
+        if not _lock(self._state_lock):
+            self._close_workers()
+            raise StartError(f"the state directory {state} is in use by another madoc-sensor "
+                             f"(its summary and spool would be shared): give each sensor its "
+                             f"own state_dir (madoc-sensor@NAME: /var/lib/madoc/NAME)")
 
     def _fork_workers(self) -> None:
         context = multiprocessing.get_context("fork")
@@ -428,6 +449,16 @@ def _total(workers: list[WorkerStats]) -> WorkerStats:
 
 def _share(part: int, whole: int) -> str:
     return f" ({100 * part / whole:.2f}%)" if whole and part else ""
+
+
+def _lock(descriptor: int) -> bool:
+    """Hold an exclusive lock on an open file for the daemon's life; False when another
+    process holds it. The kernel lets go when the process ends, however it ends."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def run(config: SensorConfig) -> int:

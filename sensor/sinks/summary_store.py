@@ -33,8 +33,8 @@ class LocalSummary:
 
     def keep(self, batches: list[Batch]) -> None:
         for batch in batches:
-            newest = max([r["last"] for r in batch["counts"] + batch["hosts_seen"]]
-                         + [a["ts"] for a in batch["alerts"]])
+            rows = batch["counts"] + batch["hosts_seen"] + batch["encrypted_dns"]
+            newest = max([r["last"] for r in rows] + [a["ts"] for a in batch["alerts"]])
             self.sequence += 1
             self.store.ingest({**batch, "alerts": [], "sensor": SUMMARY_SENSOR,
                                "stream": STREAM, "sequence": self.sequence}, now=newest)

@@ -6,21 +6,36 @@ import os
 from pathlib import Path
 
 
-def state_directory() -> Path:
-    """systemd's StateDirectory when run as a service, else /var/lib/madoc (root) or
-    $XDG_STATE_HOME/madoc (~/.local/state/madoc)."""
+def instance_of(config: Path, program: str) -> str | None:
+    """The instance a configuration file is for: `sensor-eth1.yaml` is madoc-sensor@eth1's
+    (`program` "sensor"), `collector-dept.yaml` madoc-collector@dept's; None for the
+    main one (`sensor.yaml`, or any other name)."""
+    stem = config.name.removesuffix(".yaml").removesuffix(".yml")
+    return stem[len(program) + 1:] or None if stem.startswith(program + "-") else None
+
+
+def state_directory(service: str = "madoc", instance: str | None = None) -> Path:
+    """systemd's StateDirectory when run as a service, else the service's own for root
+    (/var/lib/madoc for the sensor, /var/lib/madoc-collector for the collector, with
+    /INSTANCE for a template unit's instance: the units' StateDirectory=, so root's
+    commands find the service's state), else $XDG_STATE_HOME/madoc
+    (~/.local/state/madoc)."""
     if "STATE_DIRECTORY" in os.environ:
         return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-    if os.geteuid() == 0:
-        return Path("/var/lib/madoc")
-    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "madoc"
+    if os.getuid() == 0:
+        return Path("/var/lib") / service / (instance or "")
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "madoc" \
+        / (instance or "")
 
 
 def cache_directory() -> Path:
-    """systemd's CacheDirectory when run as a service, else $XDG_CACHE_HOME/madoc
-    (~/.cache/madoc): compiled rules and the last good copy of remote lists."""
+    """systemd's CacheDirectory when run as a service, else the sensor service's
+    (/var/cache/madoc) for root, else $XDG_CACHE_HOME/madoc (~/.cache/madoc): compiled
+    rules and the last good copy of remote lists."""
     if "CACHE_DIRECTORY" in os.environ:
         return Path(os.environ["CACHE_DIRECTORY"].split(":")[0])
+    if os.getuid() == 0:
+        return Path("/var/cache/madoc")
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "madoc"
 
 

@@ -9,6 +9,7 @@ it did not ask for (a typo is an error, not a silently ignored setting).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -130,8 +131,10 @@ class Section:
         unknown = [key for key in self.mapping if key not in self._asked]
         if unknown:
             key = str(unknown[0])
+            near = difflib.get_close_matches(key, sorted(self._asked), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
             known = ", ".join(sorted(self._asked))
-            raise self.error(key, f"unknown setting (known here: {known})")
+            raise self.error(key, f"unknown setting{hint}; known here: {known}")
 
 
 _TYPE_NAMES = {str: "text", int: "an integer", float: "a number", bool: "true or false",

@@ -175,7 +175,7 @@ class BatchBuilder:
 
     def cut(self) -> None:
         """Finish the current batch (if it holds anything) and start a new one."""
-        if self._alerts or self._counts or self._seen or self._encrypted:
+        if self._alerts or self._counts or self._encrypted or any(self._seen.values()):
             self.ready.append(self._batch())
         self._reset()
 

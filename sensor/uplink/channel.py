@@ -62,8 +62,8 @@ class Channel:
             line += f", {self.spool.dropped_alerts} alerts dropped by a full spool (counts kept)"
         self.say(line)
         if not drained:
-            self.say(f"uplink: {self.spool.depth} batches still in the spool {self.spool.path} "
-                     f"after {drain_timeout:g} s (last error: {stats.last_error}); "
-                     f"the next run with this spool sends them")
+            self.say(f"uplink: {self.spool.waiting()} batches still in the spool "
+                     f"{self.spool.path} after {drain_timeout:g} s (last error: "
+                     f"{stats.last_error}); the next run with this spool sends them")
         self.spool.close()
         return drained

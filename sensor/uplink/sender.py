@@ -145,14 +145,14 @@ class Uplink:
             headers={"User-Agent": f"madoc-sensor/{__version__}"}, auto_decompress=True)
 
     async def drain(self, deadline: float) -> bool:
-        """Send until the spool is empty (True) or `deadline` (monotonic) passes, backing
-        off after failures as `run` does."""
+        """Send until what this process spooled is stored (True) or `deadline`
+        (monotonic) passes, backing off after failures as `run` does."""
         async with self._session() as session:
-            while self.spool.depth and time.monotonic() < deadline:
+            while self.spool.waiting() and time.monotonic() < deadline:
                 if not await self.send_one(session):
                     await asyncio.sleep(min(self.backoff(),
                                             max(0.0, deadline - time.monotonic())))
-        return self.spool.depth == 0
+        return self.spool.waiting() == 0
 
     async def run(self, stop: threading.Event, poll: float = 0.05) -> None:
         """Send until `stop` is set; wait `poll` seconds when the spool is empty."""
@@ -181,9 +181,10 @@ class UplinkThread:
         self._thread.start()
 
     def wait_drained(self, timeout: float) -> bool:
-        """Block until the spool is empty (True) or `timeout` seconds pass (False)."""
+        """Block until what this process spooled is stored (True) or `timeout` seconds
+        pass (False)."""
         deadline = time.monotonic() + timeout
-        while self.uplink.spool.depth:
+        while self.uplink.spool.waiting():
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)

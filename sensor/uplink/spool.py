@@ -72,9 +72,13 @@ class Spool:
             self.stream = self._meta("stream") or self._set_meta("stream", secrets.token_hex(16))
             owner = self._meta("sensor") or self._set_meta("sensor", sensor_id)
         if owner != sensor_id:
-            raise ValueError(f"spool {path} belongs to sensor {owner!r}, not {sensor_id!r}; "
-                             f"send or move it before changing the sensor id")
+            what = "sensor" if source == "sensor" else "organisation"
+            raise ValueError(f"{path} is the spool of {what} {owner!r}, not {sensor_id!r}: "
+                             f"another {what} uses this file (give each instance its own "
+                             f"state directory or spool), or the {what}'s name changed "
+                             f"(send or move the spool first)")
         self.bytes, self.depth = self._size()
+        self.last_appended = 0          # the newest sequence this process spooled
 
     def _transaction(self):
         db = self._db
@@ -127,6 +131,7 @@ class Spool:
                 self.depth += 1
                 sequence += 1
             self._set_meta("next_sequence", str(sequence))
+            self.last_appended = sequence - 1
             if checkpoint is not None:
                 done = int(self._meta(f"{checkpoint}:batches") or 0)
                 self._set_meta(f"{checkpoint}:batches", str(done + len(batches)))
@@ -160,6 +165,18 @@ class Spool:
         self._set_meta("dropped_alerts",
                        str(dropped + sum(len(batch["alerts"]) for batch in decoded)))
         self.bytes, self.depth = self._size()
+
+    def waiting(self) -> int:
+        """Batches this process spooled that are still in the file (all it holds, when
+        this process spooled none): what its sender waits for before it stops. Counted
+        in the file, since another process on the same spool (the daemon, and `replay
+        -c` as the same sensor) sends and acknowledges batches too, and keeps adding
+        its own."""
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM batch WHERE ? = 0 OR sequence <= ?",
+                (self.last_appended, self.last_appended)).fetchone()
+            return count
 
     @property
     def dropped_alerts(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import ssl
 import subprocess
 import threading
@@ -134,3 +135,17 @@ def test_remote_source_in_rules_yaml_loads_and_survives_a_restart_offline(
     blocklist, report = load_blocklist([rules], cache)
     assert blocklist.match_domain("c2-remote.example") is not None
     assert "using the cached copy" in report.warnings[0]
+
+
+def test_a_relative_ca_file_is_read_beside_the_rules_file(
+        server: FeedServer, certificate, tmp_path: Path) -> None:
+    """As a source's path is: under systemd the working directory is /, not /etc/madoc."""
+    cert, _ = certificate
+    (tmp_path / "feeds").mkdir()
+    shutil.copy(cert, tmp_path / "feeds" / "cert-ca.pem")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(f"sources:\n  - {{name: remote, url: '{url(server)}', format: auto, "
+                     f"ca_file: feeds/cert-ca.pem}}\n")
+    blocklist, report = load_blocklist([rules], tmp_path / "cache")
+    assert not report.warnings, report.warnings
+    assert blocklist.match_domain("x.c2-remote.example").sources == ("remote",)

@@ -203,3 +203,25 @@ def test_started_as_root_it_keeps_only_cap_net_raw(tmp_path: Path) -> None:
         assert alerts(home / "eve.json")      # and it still captured and matched
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_second_daemon_on_the_same_state_or_eve_log_refuses_in_one_line(
+        tmp_path: Path) -> None:
+    """Two sensors on one host (two interfaces, or a LAN and a mirror port) each need their
+    own summary, spool and EVE log: one configured onto another's is refused at start."""
+    with Wire() as wire:
+        first = SensorProcess(wire.b, write_config(tmp_path, wire))
+        first.wait_for("READY=1")
+        shared_state = tmp_path / "second"
+        shared_state.mkdir()
+        config = write_config(shared_state, wire)
+        for change, refusal in (
+                ((f"state_dir: {shared_state / 'state'}", f"state_dir: {tmp_path / 'state'}"),
+                 f"the state directory {tmp_path / 'state'} is in use by another madoc-sensor"),
+                ((f"eve: {shared_state / 'eve.json'}", f"eve: {tmp_path / 'eve.json'}"),
+                 f"the EVE log {tmp_path / 'eve.json'} is written by another madoc-sensor")):
+            config.write_text(write_config(shared_state, wire).read_text().replace(*change))
+            second = SensorProcess(wire.b, config)
+            assert second.process.wait(30) == 2
+            assert "Traceback" not in second.output and refusal in second.output, second.output
+        assert first.stop() == 0, first.output

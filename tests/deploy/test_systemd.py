@@ -119,3 +119,20 @@ def test_exposure_is_within_the_target(unit: str, target: float) -> None:
     score = exposure(unit)
     print(f"{unit}: systemd-analyze security exposure {score}")
     assert score <= target
+
+
+@pytest.mark.parametrize(("template", "config", "state"), [
+    ("madoc-sensor@.service", "sensor", ["StateDirectory", "CacheDirectory", "LogsDirectory"]),
+    ("madoc-collector@.service", "collector", ["StateDirectory"])])
+def test_a_template_is_its_service_but_for_the_instances_config_and_folders(
+        template: str, config: str, state: list[str]) -> None:
+    """Same sandbox, same user, same everything but the configuration file and the state
+    folders, which take the instance's name (/etc/madoc/sensor-%i.yaml, madoc/%i)."""
+    instance, main = directives(UNITS / template), directives(UNITS / template.replace("@", ""))
+    differing = {key for key in instance.keys() | main.keys()
+                 if instance.get(key) != main.get(key)}
+    assert differing == {"Description", "ExecStart", *state}
+    assert instance["ExecStart"] == [main["ExecStart"][0].replace(
+        f"/etc/madoc/{config}.yaml", f"/etc/madoc/{config}-%i.yaml")]
+    for key in state:
+        assert instance[key] == [f"{main[key][0]}/%i"]

@@ -79,6 +79,15 @@ def test_hosts_are_seen_through_their_flows_by_each_flow_start() -> None:
         ("192.168.1.11", 0, 3590.0, 3590.0), ("192.168.1.11", 3600, 3610.0, 3650.0)]
 
 
+def test_flows_of_outside_hosts_alone_make_no_batch() -> None:
+    """A sensor that saw only outside hosts' flows (loopback, a quiet mirror port) has
+    nothing to send or keep: no empty batch reaches the uplink or the summary store."""
+    builder = BatchBuilder(internal, max_age=1e9)
+    builder.add([flow(10.0, OUTSIDE), flow(3700.0, OUTSIDE)])
+    builder.cut()
+    assert builder.take() == []
+
+
 def test_merging_sums_counts_and_counts_the_dropped_alerts() -> None:
     builder = BatchBuilder(internal, max_alerts=2)
     builder.add([hit(0.0), hit(1.0), hit(2.0), hit(3.0, OTHER)])

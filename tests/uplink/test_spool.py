@@ -46,7 +46,7 @@ def test_a_new_spool_file_is_a_new_stream(tmp_path: Path) -> None:
 
 def test_a_spool_refuses_another_sensor_id(tmp_path: Path) -> None:
     Spool(tmp_path / "s.db", "gw1").close()
-    with pytest.raises(ValueError, match="belongs to sensor 'gw1'"):
+    with pytest.raises(ValueError, match="is the spool of sensor 'gw1', not"):
         Spool(tmp_path / "s.db", "gw2")
 
 
