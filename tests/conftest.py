@@ -98,10 +98,31 @@ def shared_captures() -> list[Path]:
     return sorted(p for p in SHARED_PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
 
 
+ALLOWED_SKIPS = ROOT / "tests" / "allowed-skips.txt"
+
+
+def allowed_skips() -> dict[str, str]:
+    """The reviewed list of tests that may skip in CI: `NODE_ID  # why`, one a line."""
+    allowed = {}
+    for line in ALLOWED_SKIPS.read_text(encoding="utf-8").splitlines():
+        node, _, why = line.partition("#")
+        if node.strip():
+            allowed[node.strip()] = why.strip()
+    return allowed
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
     """Keep each phase's report on the test item (`item.report_call`), for fixtures
-    that save evidence when the test failed (the browser test's page)."""
+    that save evidence when the test failed (the browser test's page). Under CI=true a
+    skip is a failure unless tests/allowed-skips.txt names the test: there, a tool that
+    is missing or fails is a broken install step, not a reason to pass."""
     outcome = yield
     report = outcome.get_result()
+    if report.skipped and os.environ.get("CI") == "true" and not hasattr(report, "wasxfail") \
+            and item.nodeid not in allowed_skips():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = (f"skipped in CI, which allows no skip but those of "
+                           f"{ALLOWED_SKIPS.relative_to(ROOT)}: {reason}")
     setattr(item, f"report_{report.when}", report)

@@ -124,8 +124,19 @@ async def _serve_metrics(app: web.Application) -> None:
                            access_log=None)
     await runner.setup()
     host, port = config.metrics_host_port
-    await web.TCPSite(runner, host, port, ssl_context=app.get(METRICS_TLS)).start()
+    await _listen(runner, host, port, app.get(METRICS_TLS), "metrics.listen", config.source)
     app[METRICS_RUNNER] = runner
+
+
+async def _listen(runner: web.AppRunner, host: str, port: int, context: ssl.SSLContext | None,
+                  key: str, source: str) -> None:
+    """Serve `runner` on HOST:PORT; an address taken is one line saying which and why."""
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=context).start()
+    except OSError as err:
+        raise ConfigError(f"{source}: {key}: cannot listen on {host}:{port} ({err.strerror}): "
+                          f"another collector, or another program, holds it; give each "
+                          f"collector its own address") from None
 
 
 def ensure_admin_token(store: Store, path: str) -> bool:
@@ -171,19 +182,18 @@ def run(config: CollectorConfig) -> int:
     store.close()   # the migrating thread's connection; request threads open their own
     app = build_app(config, store)
     scheme = "https" if context else "http"
-    log.warning("madoc-collector listening on %s://%s:%d (schema %d, %s)%s", scheme, host, port,
-                version, config.database.split("@")[-1],
-                f"; metrics on {'https' if config.metrics_cert else 'http'}://"
-                f"{config.metrics_listen}/metrics"
-                f"{' (basic auth)' if config.metrics_credentials else ''}"
-                if config.metrics_listen else "")
-    asyncio.run(_serve(app, host, port, context,
-                       f"serving on {scheme}://{host}:{port}"))
+    metrics = (f"; metrics on {'https' if config.metrics_cert else 'http'}://"
+               f"{config.metrics_listen}/metrics"
+               f"{' (basic auth)' if config.metrics_credentials else ''}"
+               if config.metrics_listen else "")
+    asyncio.run(_serve(app, host, port, context, f"serving on {scheme}://{host}:{port}",
+                       f"madoc-collector listening on {scheme}://{host}:{port} (schema "
+                       f"{version}, {config.database.split('@')[-1]}){metrics}"))
     return 0
 
 
 async def _serve(app: web.Application, host: str, port: int,
-                 context: ssl.SSLContext | None, status: str) -> None:
+                 context: ssl.SSLContext | None, status: str, announce: str) -> None:
     """Serve until SIGTERM/SIGINT; tell systemd once listening (Type=notify) and ping its
     watchdog from the event loop, so a stuck loop gets the service restarted."""
     notifier = Notifier()
@@ -194,7 +204,8 @@ async def _serve(app: web.Application, host: str, port: int,
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await web.TCPSite(runner, host, port, ssl_context=context).start()
+        await _listen(runner, host, port, context, "listen", app[CONFIG].source)
+        log.warning("%s", announce)
         notifier.ready(status)
         while not stop.is_set():
             notifier.watchdog()

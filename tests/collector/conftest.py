@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector.harness import Collector, PostgresServer
+from tests.collector.harness import Collector, PostgresAbsent, PostgresServer
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     try:
         server = PostgresServer()
-    except FileNotFoundError as err:
+    except PostgresAbsent as err:      # absent: a skip (a failure in CI); failing: an error
         pytest.skip(f"NO POSTGRESQL HERE, PostgreSQL tests not run: {err}")
     yield server
     server.stop()

@@ -188,8 +188,8 @@ class PostgresServer:
     def __init__(self) -> None:
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not found:
-            raise FileNotFoundError("PostgreSQL server binaries not found under "
-                                    "/usr/lib/postgresql/*/bin (apt-get install postgresql)")
+            raise PostgresAbsent("PostgreSQL server binaries not found under "
+                                 "/usr/lib/postgresql/*/bin (apt-get install postgresql)")
         self.bin = Path(found[-1]).parent
         self.directory = Path(tempfile.mkdtemp(prefix="madoc-pg-"))
         self.port = free_port()
@@ -225,6 +225,10 @@ class PostgresServer:
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class PostgresAbsent(RuntimeError):
+    """No PostgreSQL server installed here (a server that fails to start is not this)."""
 
 
 def _has_user(name: str) -> bool:

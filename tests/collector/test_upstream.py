@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 import pytest
@@ -105,9 +107,23 @@ def levels(tmp_path: Path, postgres: PostgresServer) -> Iterator[dict[str, Colle
         collector.stop()
 
 
-def send(province: Collector, timeout: float = 30) -> tuple[int, str]:
+class Sent(NamedTuple):
+    code: int
+    output: str
+    spooled: int        # batches spooled by this send
+    waiting: int        # left in the spool when it gave up or finished
+
+
+SENT = re.compile(r"^(\d+) batch\(es\) spooled; \d+ sent \(\d+ already stored\), (\d+) waiting",
+                  re.M)
+
+
+def send(province: Collector, timeout: float = 30) -> Sent:
+    """`upstream send`, its exit status and the figures of its one line of output."""
     result = province.cli("upstream", "send", "--timeout", str(timeout), check=False)
-    return result.returncode, result.stdout + result.stderr
+    found = SENT.search(result.stdout)
+    assert found, result.stdout + result.stderr
+    return Sent(result.returncode, result.stdout + result.stderr, int(found[1]), int(found[2]))
 
 
 def form2(collector: Collector, query: str) -> list[tuple]:
@@ -138,9 +154,8 @@ def assert_nation_agrees(levels: dict[str, Collector]) -> None:
 
 def test_the_nation_sees_each_province_as_it_sees_itself(levels: dict[str, Collector]) -> None:
     for name in ("Hải Phòng", "Quảng Ninh"):
-        code, output = send(levels[name])
-        assert code == 0, output
-        assert "0 waiting" in output
+        sent = send(levels[name])
+        assert sent.code == 0 and sent.waiting == 0, sent.output
     for name, (_, unit, _) in REPLAYS.items():      # the replaying sensors' computer
         [row] = [r for r in form2(levels[name], "week=2026-W49") if r[0] == unit]
         assert (row[5], row[6], row[7]) == (1, 1, 1), (name, row)
@@ -165,9 +180,9 @@ def test_the_nation_sees_each_province_as_it_sees_itself(levels: dict[str, Colle
     host = next(h for h in hosts["hosts"] if h["ip"] == "10.1.0.21")
     assert province.post(f"/api/v1/hosts/{host['id']}/handled", province.admin_token,
                          {"note": "đã gỡ mã độc"})[0] == 200
-    assert "1 batch(es) spooled" in send(province)[1]      # the status, no day changed
+    assert send(province).spooled == 1      # the status, no day changed
     assert_nation_agrees(levels)
-    assert "0 batch(es) spooled" in send(province)[1]      # nothing new: nothing sent
+    assert send(province).spooled == 0      # nothing new: nothing sent
 
 
 def test_an_outage_above_loses_and_doubles_nothing(levels: dict[str, Collector]) -> None:
@@ -180,8 +195,8 @@ def test_an_outage_above_loses_and_doubles_nothing(levels: dict[str, Collector])
     store = Store(province.database, UTC)
     assert store.mark_handled(store.hosts(EVERYTHING, HostFilter(status="infected"))[0].id,
                               "admin", at(28), EVERYTHING, "x")
-    code, output = send(province, timeout=2)
-    assert code == 1 and "waiting" in output and "0 waiting" not in output
+    stalled = send(province, timeout=2)
+    assert stalled.code == 1 and stalled.waiting > 0, stalled.output
     nation.start()
     assert send(province)[0] == 0
     assert send(levels["Quảng Ninh"])[0] == 0
@@ -189,8 +204,8 @@ def test_an_outage_above_loses_and_doubles_nothing(levels: dict[str, Collector])
 
     # every day sent again (a crash between spooling and bookkeeping does this)
     Store(province.database, UTC).set_upstream_value(WATERMARK, "0")
-    code, output = send(province)
-    assert code == 0 and "0 batch(es) spooled" not in output
+    again = send(province)
+    assert again.code == 0 and again.spooled > 0, again.output
     assert_nation_agrees(levels)
 
     # the answer to a batch was lost: the same batch arrives again
@@ -426,7 +441,7 @@ def test_a_departments_collector_rolls_up_into_its_province(tmp_path: Path,
         # the department's later day goes up through the province
         second.send([], [("10.8.1.9", None, at(21), EVIL, "domain", 1)])
         assert send(department)[0] == 0
-        assert "0 batch(es) spooled" not in send(province)[1]
+        assert send(province).spooled > 0
         assert form2(nation, f"org={org}&week=2022-W38") == form2(province, "week=2022-W38")
     finally:
         department.stop()

@@ -37,7 +37,9 @@ def _run(*args: str) -> None:
 
 
 def require_netns(*tools: str) -> None:
-    """Skip, saying why, where namespaces cannot be made (CI runs as root and has them)."""
+    """Skip, saying why, where root or a tool is missing (outside CI: under CI a skip
+    fails, tests/conftest.py); a tool that is there but fails fails the test with its
+    own error."""
     if os.geteuid() != 0:
         pytest.skip("needs root to make network namespaces and veth pairs (CI runs as root)")
     for tool in ("ip", "tcpreplay", *tools):
@@ -46,7 +48,7 @@ def require_netns(*tools: str) -> None:
     probe = f"madoc-probe-{os.getpid()}"
     made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if made.returncode:
-        pytest.skip(f"cannot make network namespaces here: {made.stderr.strip()}")
+        pytest.fail(f"ip netns add {probe} failed: {made.stderr.strip()}")
     _run("ip", "netns", "delete", probe)
 
 
@@ -116,7 +118,7 @@ class VxlanWire(Wire):
                                    "dev", end], capture_output=True, text=True)
             if made.returncode:
                 self.__exit__()
-                pytest.skip(f"this kernel makes no VXLAN device: {made.stderr.strip()}")
+                pytest.fail(f"ip link add vx0 type vxlan failed: {made.stderr.strip()}")
             _run("ip", "-n", ns, "addr", "add", f"{inner}/24", "dev", "vx0")
             _run("ip", "-n", ns, "link", "set", "vx0", "up")
         _run("ip", "-n", self.a, "route", "add", "203.0.113.0/24", "via", self.RESOLVER)

@@ -1,6 +1,7 @@
-"""Setting up reporting upward can go wrong in two ways that cost the national figures:
-two collectors on one spool, and a lost secret silently replaced. Each is refused at
-start in one line that says what to do, by `upstream send` as by `run`."""
+"""A collector that cannot start as configured says why in one line, never a traceback:
+two collectors on one address, and the two set-up mistakes that would cost the national
+figures: two collectors on one upstream spool, and a lost secret silently replaced (by
+`upstream send` as by `run`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.collector.harness import free_port
 from tests.conftest import ROOT
 
 NOWHERE = "https://127.0.0.1:1"     # refused at once: nothing is sent in these tests
@@ -51,3 +53,30 @@ def test_a_lost_secret_is_not_replaced_once_the_database_has_reported(tmp_path: 
     assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
     assert f"upstream.secret_file {secret} is missing, but this database has already " \
            f"reported upward" in refused.stderr
+
+
+def test_a_second_collector_on_a_taken_address_says_which_in_one_line(tmp_path: Path) -> None:
+    api, metrics, other = free_port(), free_port(), free_port()
+    configs = []
+    for name, listen, scrape in (("first", api, metrics), ("api", api, other),
+                                 ("metrics", other, metrics)):
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(f"database: sqlite:///{tmp_path / name}.db\n"
+                          f"listen: 127.0.0.1:{listen}\nmetrics: {{listen: 127.0.0.1:{scrape}}}\n")
+        configs.append(config)
+    first = subprocess.Popen([sys.executable, "-m", "sensor.collector", "-c", str(configs[0]),
+                              "run"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        line = first.stderr.readline()
+        assert "listening on" in line, line
+        for config, key, port in ((configs[1], "listen", api), (configs[2], "metrics.listen",
+                                                                 metrics)):
+            done = subprocess.run([sys.executable, "-m", "sensor.collector", "-c", str(config),
+                                   "run"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 2 and "Traceback" not in done.stderr
+            assert done.stderr.count("\n") == 1, done.stderr
+            assert done.stderr.startswith(f"madoc-collector: {config}: {key}: cannot listen on "
+                                          f"127.0.0.1:{port}"), done.stderr
+    finally:
+        first.terminate()
+        first.wait(30)
