@@ -21,7 +21,7 @@ from sensor.sources.pcapfile import CaptureFile
 
 ROOT = Path(__file__).resolve().parent.parent
 PCAPS = ROOT / "pcaps"
-SHARED_PCAPS = ROOT.parent / "shared" / "pcaps"
+REAL_CAPTURES = ROOT / "tests" / "captures"     # others' captures: SOURCES.md
 RULES = ROOT / "rules" / "rules.yaml"
 
 
@@ -91,11 +91,9 @@ def tunnel_captures() -> list[Path]:
     return sorted((PCAPS / "tunnels").glob("*.pcap"))
 
 
-def shared_captures() -> list[Path]:
-    if not SHARED_PCAPS.is_dir():
-        pytest.fail(f"{SHARED_PCAPS} is missing: the real captures live in ../shared beside "
-                    "the repository (CI has them there)")
-    return sorted(p for p in SHARED_PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
+def real_captures() -> list[Path]:
+    """Captures made by other people (tests/captures/SOURCES.md)."""
+    return sorted(p for p in REAL_CAPTURES.iterdir() if p.suffix in (".pcap", ".pcapng"))
 
 
 ALLOWED_SKIPS = ROOT / "tests" / "allowed-skips.txt"

@@ -2,7 +2,7 @@
 reading of the same capture.
 
 Every capture in pcaps/ (tunnels, TLS, QUIC, HTTP and encrypted DNS included) and
-../shared/pcaps/ is read by both.
+tests/captures/ (others' real captures) is read by both.
 Where we disagree on purpose (a malformed packet tshark reads leniently, or a link
 type tshark decodes and we do not), the packet and the reason are listed in
 KNOWN_DIFFERENCES; anything else fails.
@@ -17,7 +17,7 @@ import pytest
 from sensor.core.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
 from sensor.core.decode.http1 import normalise_url
 from sensor.core.events import addr_text
-from tests.conftest import PCAPS, demo_captures, run_pipeline, shared_captures, tunnel_captures
+from tests.conftest import PCAPS, demo_captures, real_captures, run_pipeline, tunnel_captures
 from tests.tshark_oracle import canonical, dns_messages, flow_tuples, tshark
 
 # (capture, the item only one side has) → why we differ from tshark on that packet.
@@ -44,7 +44,7 @@ def _captures() -> list[Path]:
     return (demo_captures() + tunnel_captures()
             + sorted(path for folder in ("tls", "http", "quic", "encrypted-dns")
                      for path in (PCAPS / folder).glob("*.pcap"))
-            + shared_captures())
+            + real_captures())
 
 
 def _ours(path: Path):

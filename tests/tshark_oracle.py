@@ -35,6 +35,9 @@ def tshark(path: Path, *args: str) -> str:
     result = subprocess.run(["tshark", "-r", str(path), "-o", "ip.defragment:FALSE",
                              "-o", "ipv6.defragment:FALSE", *args],
                             capture_output=True, text=True, check=False)
+    if result.returncode != 0:      # an empty reading must never pass for an agreeing one
+        pytest.fail(f"tshark failed on {path} (exit {result.returncode}): "
+                    f"{result.stderr.strip()}")
     return result.stdout
 
 

@@ -1,7 +1,7 @@
 """`madoc-sensor demo`: the bundled captures → sensor → an embedded collector, on the terminal.
 
 An embedded collector is started on loopback with a temporary SQLite file; a demo
-sensor is registered (in a unit of the real directory `../shared/units-haiphong.tsv`
+sensor is registered (in a unit of Hải Phòng's real directory, `deploy/units.tsv`,
 when it is there); the captures are replayed through the same uplink the daemon
 uses; then the alerts, the sensor's per-host table, the hosts the collector
 holds and the unit's campaign report for the days the captures cover are printed.
@@ -28,7 +28,7 @@ from sensor.commands.replay import DEFAULT_RULES, ReplayOptions, replay
 from sensor.uplink.backfill import BackfillOptions
 
 PCAPS = SOURCE_TREE / "pcaps"
-UNITS = SOURCE_TREE.parent / "shared" / "units-haiphong.tsv"
+UNITS = SOURCE_TREE / "deploy" / "units.tsv"
 DEMO_SENSOR = "demo-gw1"
 
 

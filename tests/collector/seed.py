@@ -25,7 +25,7 @@ from pathlib import Path
 from sensor.collector.cli import add_units
 from sensor.collector.store import EVERYTHING, HostFilter, Store
 
-UNITS = Path(__file__).resolve().parents[3] / "shared" / "units-haiphong.tsv"
+UNITS = Path(__file__).resolve().parents[2] / "deploy" / "units.tsv"
 FINANCE, TRADE, TOURISM = "Sở Tài chính", "Sở Công Thương", "Sở Du lịch"
 STATE_GROUP = "Khối các cơ quan quản lý nhà nước trực thuộc Ủy ban nhân dân thành phố"
 MAC_A1, MAC_A2, MAC_A4 = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:04"

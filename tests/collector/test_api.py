@@ -201,7 +201,7 @@ def test_tokens_cli_prints_only_the_token_and_lists_them_hashed(collector: Colle
 
 
 def test_the_units_directory_imports_as_is(collector: Collector) -> None:
-    tsv = Path(__file__).resolve().parents[3] / "shared" / "units-haiphong.tsv"
+    tsv = Path(__file__).resolve().parents[2] / "deploy" / "units.tsv"
     result = collector.cli("units", "import", str(tsv))
     assert "73 units added" in result.stdout
     lines = collector.cli("units", "list").stdout.splitlines()

@@ -2,7 +2,7 @@
 """Mutated packets through the pipeline: no exception may escape, memory stays flat.
 
 Seeds are the frames of every capture under pcaps/ (tunnels included) and
-../shared/pcaps/. Each mutant is one seed changed by one to three of: bit flips,
+tests/captures/. Each mutant is one seed changed by one to three of: bit flips,
 truncation, a 16-bit field (length, count, offset) set to an edge value, the DNS
 message's name games (a pointer to itself, forward, past the end; a label length past
 the end; a name of 64-byte labels), wrapping in tunnels (GRE, VXLAN, IP in IP, MPLS)
@@ -42,7 +42,7 @@ Seed = tuple[LinkDecoder, bytes]
 
 def seeds() -> list[Seed]:
     paths = [*sorted((ROOT / "pcaps").rglob("*.pcap*")),
-             *sorted((ROOT.parent / "shared" / "pcaps").glob("*.pcap*"))]
+             *sorted((ROOT / "tests" / "captures").glob("*.pcap*"))]
     frames: list[Seed] = []
     for path in paths:
         try:
