@@ -19,16 +19,18 @@ class NotifySocket:
         self.socket.settimeout(0.2)
         self.messages: list[str] = []
 
-    def seen(self, message: str) -> bool:
-        return any(m.startswith(message) or f"\n{message}" in m for m in self.messages)
+    def seen(self, message: str, count: int = 1) -> bool:
+        """Whether `count` of the messages so far carry `message` (a line of its own)."""
+        return sum(m.startswith(message) or f"\n{message}" in m
+                   for m in self.messages) >= count
 
     def wait_for(self, message: str, timeout: float, exited: Callable[[], bool],
-                 log: Callable[[], str]) -> None:
-        """Wait for a message starting with `message` (READY=1, STOPPING=1…); fail early,
-        with the service's log, when it exits before READY=1."""
+                 log: Callable[[], str], count: int = 1) -> None:
+        """Wait for `count` messages starting with `message` (READY=1, STOPPING=1…);
+        fail early, with the service's log, when it exits before READY=1."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.seen(message):
+            if self.seen(message, count):
                 return
             if exited() and message == "READY=1":
                 raise AssertionError(f"exited before READY=1: {log()[-3000:]}")

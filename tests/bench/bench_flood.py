@@ -151,9 +151,8 @@ def live(capture: Path) -> list[str]:
     """The capture sent at top speed into a daemon on a veth pair (see the docstring)."""
     from tests.collector.harness import free_port
     from tests.conftest import memory_kib
-    from tests.daemon.netns import SensorProcess, Wire, inside
+    from tests.daemon.netns import SensorProcess, Wire, inside, scrape
     from tests.daemon.test_daemon import write_config
-    from tests.daemon.test_metrics import scrape
 
     with tempfile.TemporaryDirectory() as name, Wire() as wire:
         directory = Path(name)

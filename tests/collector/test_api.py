@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -247,8 +246,7 @@ def test_systemd_is_told_when_the_collector_is_ready_alive_and_stopping(tmp_path
     try:
         notify.wait_for("READY=1", 10, lambda: False, collector.log.read_text)
         assert collector.get("/api/v1/healthz")[0] == 200
-        time.sleep(0.5)
-        notify.wait_for("WATCHDOG=1", 5, lambda: False, collector.log.read_text)
+        notify.wait_for("WATCHDOG=1", 5, lambda: False, collector.log.read_text, count=2)
         collector.stop()
         assert collector.process.returncode == 0
         notify.wait_for("STOPPING=1", 5, lambda: False, collector.log.read_text)

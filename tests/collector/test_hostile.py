@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from tests.collector.harness import Collector
-from tests.collector.hostile import hostile_load
+from tests.collector.hostile import SLOW_CLIENTS, hostile_load
 from tests.conftest import ROOT, memory_kib
 from tests.uplink.test_uplink_e2e import (  # noqa: F401 - fixtures
     long_capture,
@@ -38,6 +38,7 @@ def test_a_sensors_batches_arrive_exactly_once_under_hostile_load(
         _, stderr = sensor.communicate(timeout=180)
         assert sensor.returncode == 0, stderr
         assert totals(collector) == reference
+        assert statuses.pop("slow clients connected") == SLOW_CLIENTS
         assert sum(statuses.values()) == 10_000
         assert statuses == {401: 4000, 413: 2000, 400: 2000, 403: 2000}, statuses
         assert (memory_kib(collector.process.pid) - before) / 1024 < MEMORY_BUDGET_MIB

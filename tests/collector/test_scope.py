@@ -149,6 +149,7 @@ def test_every_api_answer_stays_within_the_account(site: Collector,
         listed = {u["unit"] for u in report["form2"]}
         assert account.units <= listed and not listed & (set(MARKS) - account.units)
         absent = fetch(f"{api}/hosts/999999", account.token)
+        assert absent[0] == 404 and json.loads(absent[1]) == {"error": "no such host"}, absent
         for host_id, unit in ids.items():
             answer = fetch(f"{api}/hosts/{host_id}", account.token)
             if unit in account.units:
@@ -214,4 +215,5 @@ def test_staff_tokens_do_not_open_the_metrics(site: Collector, accounts: list[Ac
     give it basic auth), not for staff."""
     for account in accounts:
         assert http("GET", site.url + "/metrics", account.token)[0] == 404
-        assert json.loads(fetch(site.url + "/api/v1/metrics", account.token)[1])["error"]
+        status, body = fetch(site.url + "/api/v1/metrics", account.token)
+        assert (status, json.loads(body)) == (404, {"error": "Not Found"}), body

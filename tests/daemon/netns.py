@@ -20,15 +20,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.collector.harness import Samples, parse_metrics
 from tests.conftest import ROOT
 from tests.notify import NotifySocket
 
 CLONE_NEWNET = 0x40000000
+DEFAULT_METRICS_PORT = 9570         # sensor.yaml's default metrics.listen, 127.0.0.1
 _counter = itertools.count()
 
 
@@ -94,6 +97,14 @@ class Wire:
     def inside_b(self) -> contextlib.AbstractContextManager[None]:
         return inside(self.b)
 
+    def wait_captured(self, packets: int, port: int = DEFAULT_METRICS_PORT) -> None:
+        """Wait until the daemon in b has taken `packets` frames off its ring, as its
+        /metrics say (the default metrics address, on b's loopback): sent frames are
+        in the daemon, not on their way, when this returns."""
+        samples = scrape_until(self.b, f"http://127.0.0.1:{port}/metrics", lambda got: got.get(
+            ("madoc_captured_packets_total", ())) == packets)
+        assert samples.get(("madoc_captured_packets_total", ())) == packets, samples
+
 
 class VxlanWire(Wire):
     """A Wire whose veth is the underlay (10.99.0.1 in a, 10.99.0.2 in b) of a real
@@ -154,6 +165,27 @@ class VxlanWire(Wire):
             time.sleep(0.3)                        # the last frames reach the file
             tcpdump.terminate()
             tcpdump.wait(10)
+
+
+def scrape(url: str) -> Samples:
+    """(sample name, sorted labels) → value."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        return parse_metrics(answer.read().decode())
+
+
+def scrape_until(namespace: str, url: str, done: Callable[[Samples], bool],
+                 timeout: float = 30.0) -> Samples:
+    """Scrape inside `namespace` until `done(samples)` (the daemon's loop copies the
+    workers' figures once a second); the last scrape when the deadline passes, for the
+    test's own assertions to say what is missing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with inside(namespace):
+            samples = scrape(url)
+        if done(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ root is given up."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import signal
@@ -75,11 +76,18 @@ def summary_numbers(*where: str) -> tuple:
             [(i["indicator"], i["hits"], i["hosts"]) for i in unit["top_indicators"]])
 
 
+@functools.cache
+def captured(*captures: Path) -> int:
+    """The frames of `captures` the default kernel filter passes: what a daemon takes
+    off its ring when they are sent to it."""
+    return run_pipeline(list(captures), bpf_filter=DEFAULT_FILTER).pipeline.stats.packets
+
+
 def run_live(tmp: Path, wire: Wire, workers: int, backend: str) -> tuple[list[str], str]:
     sensor = SensorProcess(wire.b, write_config(tmp, wire, workers, backend=backend))
     sensor.wait_for("READY=1")
     wire.replay(*CAPTURES)
-    time.sleep(1.0)
+    wire.wait_captured(captured(*CAPTURES))
     assert sensor.stop() == 0, sensor.output
     assert any("STOPPING=1" in m for m in sensor.messages)
     return alerts(tmp / "eve.json"), sensor.output
@@ -117,12 +125,12 @@ def test_sighup_reload_picks_up_a_new_indicator(tmp_path: Path) -> None:
         sensor = SensorProcess(wire.b, config)
         sensor.wait_for("READY=1")
         wire.send_scapy(query.format(id=1))
+        wire.wait_captured(1)                   # seen before the name is listed
         domains.write_text(domains.read_text() + "\nfresh-bad.example\n")
-        time.sleep(0.5)
         sensor.signal(signal.SIGHUP)
         sensor.wait_log("rules reloaded")
         wire.send_scapy(query.format(id=2))
-        time.sleep(0.5)
+        wire.wait_captured(2)
         assert sensor.stop() == 0, sensor.output
     hits = [json.loads(a) for a in alerts(tmp_path / "eve.json")]
     assert [(h["src_ip"], h["madoc"]["indicator"]) for h in hits] == [
@@ -153,7 +161,7 @@ def test_sigterm_spools_every_event_and_the_next_start_delivers(tmp_path: Path) 
         sensor = SensorProcess(wire.b, config)
         sensor.wait_for("READY=1")
         wire.replay(*CAPTURES)
-        time.sleep(1.0)
+        wire.wait_captured(captured(*CAPTURES))
         assert sensor.stop() == 0, sensor.output
         spool = tmp_path / "state" / "spool-gw1.db"
         batches, held = spooled(spool)
@@ -192,7 +200,7 @@ def test_started_as_root_it_keeps_only_cap_net_raw(tmp_path: Path) -> None:
             sensor.wait_for("READY=1")
             status = Path(f"/proc/{sensor.process.pid}/status").read_text()
             wire.replay(CAPTURES[0])
-            time.sleep(1.0)
+            wire.wait_captured(captured(CAPTURES[0]))
             assert sensor.stop() == 0, sensor.output
         fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
         assert fields["Uid"].split()[:2] == ["65534", "65534"]

@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.collector.harness import Collector
-from tests.daemon.netns import Office, SensorProcess, inside
-from tests.daemon.test_metrics import scrape
+from tests.daemon.netns import Office, SensorProcess, inside, scrape
 
 SERVERS = """
 import socket, threading

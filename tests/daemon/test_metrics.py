@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ssl
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -14,23 +13,14 @@ import pytest
 from sensor.blocklist.loader import load_blocklist
 from sensor.config import DEFAULT_FILTER
 from tests.collector.harness import (
-    Samples,
     basic_auth_file,
     fetch,
     free_port,
-    parse_metrics,
     self_signed,
 )
 from tests.conftest import PCAPS, RULES, run_pipeline
-from tests.daemon.netns import SensorProcess, Wire, inside
+from tests.daemon.netns import SensorProcess, Wire, inside, scrape_until
 from tests.daemon.test_daemon import CAPTURES, write_config
-
-
-def scrape(url: str) -> Samples:
-    """(sample name, sorted labels) → value."""
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        assert answer.headers["Content-Type"].startswith("text/plain")
-        return parse_metrics(answer.read().decode())
 
 
 def by_label(samples: dict, name: str, label: str) -> dict[str, float]:
@@ -48,9 +38,8 @@ def test_metrics_after_the_demo_captures_match_the_replay(tmp_path: Path, worker
         sensor = SensorProcess(wire.b, config)
         sensor.wait_for("READY=1")
         wire.replay(*CAPTURES)
-        time.sleep(2.5)         # the workers' figures reach the snapshot within 2 s
-        with inside(wire.b):
-            samples = scrape(f"http://127.0.0.1:{port}/metrics")
+        samples = scrape_until(wire.b, f"http://127.0.0.1:{port}/metrics", lambda got: got.get(
+            ("madoc_captured_packets_total", ())) == expected.pipeline.stats.packets)
         assert sensor.stop() == 0, sensor.output
     assert f"metrics on http://127.0.0.1:{port}/metrics" in sensor.output
     pipeline = expected.pipeline
@@ -127,9 +116,8 @@ def test_names_inside_connections_and_encrypted_dns_on_metrics(tmp_path: Path) -
         sensor = SensorProcess(wire.b, config)
         sensor.wait_for("READY=1")
         wire.replay(*captures)
-        time.sleep(2.5)
-        with inside(wire.b):
-            samples = scrape(f"http://127.0.0.1:{port}/metrics")
+        samples = scrape_until(wire.b, f"http://127.0.0.1:{port}/metrics", lambda got: got.get(
+            ("madoc_captured_packets_total", ())) == expected.packets)
         assert sensor.stop() == 0, sensor.output
     assert by_label(samples, "madoc_app_messages_total", "protocol") == {
         "tls": expected.tls_hellos, "quic": expected.quic_hellos,
