@@ -28,6 +28,7 @@ import pytest
 from sensor.collector.store import EVERYTHING, MONTHS_FROM_DAYS, HostFilter, Store, month_split
 from sensor.collector.upstream import WATERMARK
 from sensor.uplink.spool import Spool
+from tests.collector.cutting_proxy import CuttingProxy
 from tests.collector.harness import Collector, PostgresServer, http
 from tests.collector.seed import (
     BAD_IP,
@@ -73,15 +74,15 @@ def replay_into(province: Collector, directory: Path, sensor: str, unit: str,
 
 
 def province_below(nation: Collector, name: str, directory: Path,
-                   share_addresses: bool = False) -> Collector:
-    """A province's collector (not started) whose upstream is `nation`, with a token
-    made there for it."""
+                   share_addresses: bool = False, url: str | None = None) -> Collector:
+    """A province's collector (not started) whose upstream is `nation` (reached at `url`
+    when given: a proxy), with a token made there for it."""
     token = nation.cli("tokens", "add", "--org", name).stdout.strip()
     directory.mkdir()
     (directory / "upstream.token").write_text(token + "\n")
     share = ", share: {addresses: true}" if share_addresses else ""
     return Collector(directory / "collector", extra=(
-        f"upstream: {{url: '{nation.url}', org: '{name}', "
+        f"upstream: {{url: '{url or nation.url}', org: '{name}', "
         f"token_file: {directory / 'upstream.token'}, "
         f"secret_file: {directory / 'upstream.secret'}, "
         f"spool: {directory / 'upstream-spool.db'}, interval_seconds: 3600{share}}}\n"))
@@ -451,14 +452,16 @@ def test_a_departments_collector_rolls_up_into_its_province(tmp_path: Path,
 
 def test_the_nation_killed_during_a_transfer_loses_and_doubles_nothing(
         tmp_path: Path, postgres: PostgresServer) -> None:
-    """Days of 20,000 computers each go up while the national collector dies: once
-    frozen with the batch sent to it and unanswered, then at 50 and 80 % of the time an
-    uninterrupted send takes (the batch travelling or being stored), each time restarted
-    while the province retries. The nation ends with every day once and the province's
-    own figures."""
+    """Days of 20,000 computers each go up while the way to the national collector
+    breaks, at points a proxy between the two makes exact: the nation frozen with the
+    whole batch sent to it and unanswered, then killed and restarted; the connection cut
+    64 KiB into a batch's body; the connection cut after a whole batch went up, as the
+    answer starts back (stored above, its acknowledgement lost). The province retries
+    each time. The nation ends with every day once and the province's own figures."""
     nation = Collector(tmp_path / "nation", database=postgres.new_database(),
                        max_body_bytes=16 << 20).start()
-    province = province_below(nation, "Hải Phòng", tmp_path / "hp")
+    proxy = CuttingProxy(nation.port)
+    province = province_below(nation, "Hải Phòng", tmp_path / "hp", url=proxy.url)
     store = Store(province.database, UTC)
     seed(store)
     store.add_sensor_token("tc-gw9", TOURISM, at(1))
@@ -479,26 +482,30 @@ def test_the_nation_killed_during_a_transfer_loses_and_doubles_nothing(
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     busy_day(16)
-    started = time.monotonic()
     assert send(province)[0] == 0
-    whole = time.monotonic() - started
     try:
         busy_day(17)                    # the batch reaches a frozen nation, which dies
         assert nation.process is not None
         nation.process.send_signal(signal.SIGSTOP)
+        passed = proxy.requests_passed
         frozen = sending()
-        time.sleep(whole + 1)
-        assert frozen.poll() is None    # sent, waiting for the answer
+        deadline = time.monotonic() + 60
+        while proxy.requests_passed == passed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proxy.requests_passed > passed and frozen.poll() is None  # sent, unanswered
         nation.kill()
         nation.start()
         assert frozen.wait(timeout=90) == 0, frozen.stdout.read() if frozen.stdout else ""
-        for share, day in ((0.5, 18), (0.8, 19)):
+        for day, kind, arming in ((18, "body", {"after_body_bytes": 64 << 10}),
+                                  (19, "answer", {"before_answer": True})):
             busy_day(day)
-            timed = sending()
-            time.sleep(whole * share)
-            nation.kill()
-            nation.start()
-            assert timed.wait(timeout=90) == 0
+            proxy.arm(**arming)
+            cut = sending()
+            assert cut.wait(timeout=90) == 0, cut.stdout.read() if cut.stdout else ""
+            assert proxy.cuts[-1].kind == kind, proxy.cuts
+        body, answer = proxy.cuts
+        assert body.body_bytes == 64 << 10 < body.content_length     # cut mid-batch
+        assert answer.body_bytes == answer.content_length > 64 << 10   # a day's whole batch
         assert send(province)[0] == 0
         province.start()
         org = urllib.parse.quote("Hải Phòng")
@@ -512,3 +519,4 @@ def test_the_nation_killed_during_a_transfer_loses_and_doubles_nothing(
     finally:
         province.stop()
         nation.stop()
+        proxy.close()

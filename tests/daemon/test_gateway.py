@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.collector.harness import Collector
-from tests.daemon.netns import Office, SensorProcess, inside, scrape
+from tests.daemon.netns import Office, SensorProcess, inside, scrape_until
 
 SERVERS = """
 import socket, threading
@@ -120,8 +120,10 @@ def test_gateway_mode_flows_from_conntrack_and_macs_from_the_neighbour_table(
                                 "tcp", "--dport", "8080"], check=True, capture_output=True)
                 wait_until(lambda: any(f["dest_port"] == 8080 for f in records(eve, "flow")),
                            "the TCP flow's end", sensor)
-                time.sleep(2.5)            # an uplink batch period, a metrics snapshot
-                samples = scrape("http://127.0.0.1:9570/metrics")
+                samples = scrape_until(office.gw, "http://127.0.0.1:9570/metrics", lambda got: (
+                    got.get(("madoc_uplink_batches_total", (("result", "sent"),)), 0) >= 1
+                    and got.get(("madoc_uplink_spool_batches", ()), 1) == 0
+                    and got.get(("madoc_conntrack_events_total", ()), 0) >= 3))
                 assert sensor.stop() == 0, sensor.output
                 status, doc = collector.get("/api/v1/hosts", collector.admin_token)
         finally:
