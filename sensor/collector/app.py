@@ -171,7 +171,7 @@ def run(config: CollectorConfig) -> int:
     """Migrate the database, then serve until SIGTERM/SIGINT."""
     host, port = config.host_port
     context = tls_context(config)
-    if context is None and not config.insecure and host not in ("127.0.0.1", "::1", "localhost"):
+    if context is None and not config.plain_http_allowed:
         raise ConfigError(f"{config.source}: refusing plain HTTP on {host}: sensors' tokens "
                           f"would cross the network in clear; configure tls: {{cert, key}} "
                           f"or set insecure: true")

@@ -24,20 +24,16 @@ class UpstreamSettings:
     """Where this collector reports upward (a province to the nation): the level above's
     URL, this organisation's name there and its token, what may leave (`share`), the
     keyed-hash secret that names hosts upstream, and the spool of batches not yet
-    acknowledged."""
+    acknowledged (both in the state directory unless named: `load_config`)."""
     url: str
     org: str
     token_file: str
+    secret_file: str
+    spool: str
     ca_file: str | None = None
     share_addresses: bool = False
-    secret_file: str = ""
-    spool: str = ""
     interval_seconds: float = 300.0
     insecure: bool = False
-
-    def __post_init__(self) -> None:
-        self.secret_file = self.secret_file or str(state_directory(SERVICE) / "upstream.secret")
-        self.spool = self.spool or str(state_directory(SERVICE) / "upstream-spool.db")
 
 
 @dataclass
@@ -68,6 +64,12 @@ class CollectorConfig:
     @property
     def host_port(self) -> tuple[str, int]:
         return self._host_port("listen", self.listen)
+
+    @property
+    def plain_http_allowed(self) -> bool:
+        """Without TLS the collector serves only on loopback, unless told `insecure`:
+        sensors' tokens would otherwise cross the network in clear."""
+        return self.insecure or self.host_port[0] in ("127.0.0.1", "::1", "localhost")
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:

@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-from sensor.collector.config import SERVICE, CollectorConfig
+from sensor.collector.config import CollectorConfig
 from sensor.collector.store import Store, StoreError
 from sensor.support.accounts import AccountError, act_as
 from sensor.support.checks import (
@@ -25,7 +25,6 @@ from sensor.support.checks import (
     print_findings,
     unit_for,
 )
-from sensor.support.paths import state_directory
 
 
 def check_user(config: CollectorConfig) -> Iterator[Finding]:
@@ -53,8 +52,7 @@ def _readable(path: str) -> str | None:
 
 def check_tls(config: CollectorConfig) -> Iterator[Finding]:
     if not config.tls_cert or not config.tls_key:
-        host = config.host_port[0]
-        level = OK if host in ("127.0.0.1", "::1", "localhost") or config.insecure else FAIL
+        level = OK if config.plain_http_allowed else FAIL
         yield Finding(level, "tls", "none: plain HTTP" + ("" if level == OK else
                       f" on {config.listen} is refused (tls: {{cert, key}}, or insecure: true)"))
         return
@@ -83,9 +81,9 @@ def check_database(config: CollectorConfig) -> Iterator[Finding]:
             existing = existing.parent
         if os.access(existing, os.W_OK, effective_ids=True):
             yield Finding(OK, what, "made at the first start")
-        elif store.path.is_relative_to(state_directory(SERVICE)) and not Path(
-                state_directory(SERVICE)).exists():
-            yield Finding(OK, what, f"made at the first start, in the {state_directory(SERVICE)} "
+        elif config.state_dir and store.path.is_relative_to(config.state_dir) \
+                and not config.state_dir.exists():
+            yield Finding(OK, what, f"made at the first start, in the {config.state_dir} "
                           f"that systemd makes for the unit")
         else:
             yield Finding(FAIL, what, f"{existing} is not writable")

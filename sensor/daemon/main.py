@@ -60,6 +60,7 @@ from sensor.sources.live import open_captures
 from sensor.sources.pcapfile import CaptureError
 from sensor.support import gcpolicy
 from sensor.support.localtime import local_timezone
+from sensor.support.paths import unit_state_directory
 from sensor.support.sdnotify import Notifier
 from sensor.uplink.batch import BatchBuilder, Batching
 from sensor.uplink.live import LiveUplink
@@ -252,7 +253,7 @@ class Daemon:
     def _prepare_state_dir(self) -> None:
         """The spool lives here and must stay writable after root is given up."""
         state = self.config.state_dir
-        unit_state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        unit_state = unit_state_directory()
         if unit_state and not state.is_relative_to(unit_state):
             self._close_workers()
             raise StartError(f"state_dir {state} ({self.config.source}) is outside this "

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sensor.support.paths import instance_of
 from sensor.support.yamlconf import host_port
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -26,11 +27,8 @@ def unit_for(program: str, config: Path) -> str:
     """The systemd unit that runs `program` with this configuration: NAME.yaml's own
     unit, SENSOR-INSTANCE.yaml's template instance (madoc-sensor@eth1 reads
     /etc/madoc/sensor-eth1.yaml)."""
-    base = program.removeprefix("madoc-")
-    stem = config.stem
-    if stem.startswith(base + "-"):
-        return f"{program}@{stem[len(base) + 1:]}.service"
-    return f"{program}.service"
+    instance = instance_of(config, program.removeprefix("madoc-"))
+    return f"{program}@{instance}.service" if instance else f"{program}.service"
 
 
 def check_service(unit: str) -> Iterator[Finding]:

@@ -14,14 +14,21 @@ def instance_of(config: Path, program: str) -> str | None:
     return stem[len(program) + 1:] or None if stem.startswith(program + "-") else None
 
 
+def unit_state_directory() -> Path | None:
+    """The StateDirectory= systemd gives the running unit (its first), None outside one."""
+    given = os.environ.get("STATE_DIRECTORY")
+    return Path(given.split(":")[0]) if given else None
+
+
 def state_directory(service: str = "madoc", instance: str | None = None) -> Path:
     """systemd's StateDirectory when run as a service, else the service's own for root
     (/var/lib/madoc for the sensor, /var/lib/madoc-collector for the collector, with
     /INSTANCE for a template unit's instance: the units' StateDirectory=, so root's
     commands find the service's state), else $XDG_STATE_HOME/madoc
     (~/.local/state/madoc)."""
-    if "STATE_DIRECTORY" in os.environ:
-        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    unit_state = unit_state_directory()
+    if unit_state:
+        return unit_state
     if os.getuid() == 0:
         return Path("/var/lib") / service / (instance or "")
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "madoc" \
