@@ -1,4 +1,5 @@
-# madoc-sensor: `make demo`, `make test`, `make bench`, `make fuzz`, `make lint`, `make deb`.
+# madoc-sensor: `make demo`, `make test`, `make bench`, `make fuzz`, `make mutate`,
+# `make lint`, `make deb`.
 # Each target creates .venv and installs the project on first use.
 
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench fuzz lint pcaps clean deb
+.PHONY: demo test bench fuzz mutate lint pcaps clean deb
 
 # The modules setup.py compiles with mypyc: a change to one rebuilds (tests/test_build.py).
 COMPILED := $(shell sed -n 's/^    "\(sensor\/.*\.py\)",$$/\1/p' setup.py)
@@ -38,6 +39,12 @@ bench: $(STAMP)
 
 fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/fuzz_packets.py --packets 10000000
+
+# The mutation score of the modules whose mistakes cost most (docs/testing.md): hours,
+# never part of `make test`. MODULES="sensor/core/decode/dns.py" scores only those.
+mutate: $(STAMP)
+	$(BIN)/pip install --quiet 'mutmut>=3.8,<4'
+	$(BIN)/python tests/mutation/mutate.py $(MODULES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sensor tests pcaps

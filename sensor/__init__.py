@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 # The folder the package sits in: in a checkout, where rules/, pcaps/ and docs/ are.
 SOURCE_TREE = Path(__file__).resolve().parent.parent
 # Where the Debian package puts the same documents.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -79,6 +80,24 @@ def proc_status(pid: int | str, field: str) -> str:
 def memory_kib(pid: int | str, field: str = "VmHWM") -> int:
     """A process's resident memory (VmRSS) or its peak (VmHWM), in KiB."""
     return int(proc_status(pid, field).split()[0])
+
+
+def planted_hits() -> dict[str, list[dict]]:
+    """Every hit the bundled captures were made with, per capture file
+    (pcaps/expected-hits.json, written by pcaps/make_pcaps.py as it makes them)."""
+    return json.loads((PCAPS / "expected-hits.json").read_text())
+
+
+def planted_infected(*files: str) -> dict[str, tuple[int, int]]:
+    """Host → (hits, distinct indicators) of each host the bundled captures (or the
+    named ones) were made to show infected: an inbound hit, a listed address reaching
+    in, makes none (docs/report.md)."""
+    hits: dict[str, list[str]] = {}
+    for name, planted in planted_hits().items():
+        for hit in planted if not files or name in files else ():
+            if hit["match"] != "flow.src_ip":
+                hits.setdefault(hit["host"], []).append(hit["indicator"])
+    return {host: (len(found), len(set(found))) for host, found in hits.items()}
 
 
 def demo_captures() -> list[Path]:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from sensor.core.decode.dns import RRTYPE_A, RRTYPE_AAAA, RRTYPE_CNAME
-from sensor.core.decode.http1 import normalise_url
 from sensor.core.events import addr_text
 from tests.conftest import PCAPS, demo_captures, real_captures, run_pipeline, tunnel_captures
 from tests.tshark_oracle import canonical, dns_messages, flow_tuples, tshark
+from tests.url_oracle import normalised
 
 # (capture, the item only one side has) → why we differ from tshark on that packet.
 KNOWN_DIFFERENCES: dict[tuple[str, tuple], str] = {
@@ -100,9 +100,10 @@ def _names_of_tshark(path: Path) -> tuple[list, list]:
                        "-e", "http.request.method", "-e", "http.host",
                        "-e", "http.request.full_uri").splitlines():
         client, method, host, uri = line.split("\t")
-        # tshark keeps the Host header's port and the URI as sent; ours are normalised.
+        # tshark keeps the Host header's port and the URI as sent; ours are
+        # normalised, so tshark's is too, by yarl (tests/url_oracle.py).
         requests.append((client, host.rpartition(":")[0] if ":" in host else host,
-                         "" if method == "CONNECT" else normalise_url(uri)))
+                         "" if method == "CONNECT" else normalised(uri)))
     return sorted(hellos), sorted(requests)
 
 

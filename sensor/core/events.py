@@ -51,7 +51,7 @@ class DnsAnswer(NamedTuple):
     name: str
     rrtype: int
     ttl: int
-    data: str            # text form: an address, a name, or quoted TXT strings
+    data: str            # text form: an address, a name, or TXT strings joined by spaces
     addr: bytes = b""    # packed address for A/AAAA, else empty
 
 

@@ -6,6 +6,7 @@ with what to do about it."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,9 @@ import pytest
 
 from sensor.cli import build_parser as sensor_parser
 from sensor.collector.cli import build_parser as collector_parser
-from sensor.config import FILTERS
+from sensor.config import DLT_EN10MB, FILTERS, filter_for_link
 from tests.collector.harness import Collector
-from tests.conftest import ROOT, RULES, demo_captures, run_pipeline
+from tests.conftest import ROOT, RULES, demo_captures, planted_hits, planted_infected
 from tests.uplink.test_uplink_e2e import UNIT, registered
 
 
@@ -58,15 +59,27 @@ def test_a_config_given_to_a_command_that_takes_none_is_refused() -> None:
     assert sensor_parser().parse_args(["run"]).config is None    # main applies the default
 
 
+def libpcap_count(path: Path, expression: str) -> int:
+    """Packets of a capture that libpcap's own filter engine (tcpdump) lets through."""
+    header = subprocess.run(["tcpdump", "-r", str(path), "-c", "1", "-nn"], capture_output=True,
+                            text=True, check=True).stderr
+    link = DLT_EN10MB if "link-type EN10MB" in header else 0
+    done = subprocess.run(["tcpdump", "-r", str(path), "-nn", "-q",
+                           filter_for_link(expression, link)],
+                          capture_output=True, text=True, check=True)
+    return len(done.stdout.splitlines())
+
+
 @pytest.mark.parametrize("name", ["default", "all"])
 def test_replay_knows_the_live_sensors_filter_names(name: str, tmp_path: Path) -> None:
+    """The name is the live sensor's filter: replay reads the packets tcpdump lets
+    through it, and finds every hit the captures were made with."""
     eve = tmp_path / "eve.json"
     result = sensor("replay", "--filter", name, "--eve", str(eve), *map(str, demo_captures()))
     assert result.returncode == 0, result.stderr
-    expected = run_pipeline(demo_captures(), [RULES], FILTERS[name] or None)
-    packets = expected.pipeline.stats.packets
-    assert f"packets: {packets:,} " in result.stderr, result.stderr
-    assert eve.read_text().count('"event_type":"alert"') == len(expected.hits)
+    packets = sum(libpcap_count(path, FILTERS[name]) for path in demo_captures())
+    assert re.search(rf"^files: \d+  packets: {packets:,} ", result.stderr, re.M), result.stderr
+    assert eve.read_text().count('"event_type":"alert"') == sum(map(len, planted_hits().values()))
 
 
 def test_a_back_fill_from_the_configuration_spools_while_the_collector_is_down(
@@ -87,10 +100,9 @@ def test_a_back_fill_from_the_configuration_spools_while_the_collector_is_down(
         up = sensor("replay", "-c", str(config), "--retry-max", "0.2", *captures)
         assert up.returncode == 0, up.stderr
         assert "already sent" in up.stderr                 # spooled once, not twice
-        hits = run_pipeline(demo_captures(), [RULES]).pipeline.tally.hosts
-        infected = [ip for ip, (_, _, status) in collector.hosts().items()
-                    if status == "infected"]
-        assert len(infected) == len(hits) >= 3
+        infected = {ip: (hits, indicators) for ip, (hits, indicators, status)
+                    in collector.hosts().items() if status == "infected"}
+        assert infected == planted_infected()
     finally:
         collector.stop()
 

@@ -154,15 +154,24 @@ class VxlanWire(Wire):
 
     @contextlib.contextmanager
     def recording(self, path: Path) -> Iterator[None]:
-        """tcpdump on end b (the underlay) writing `path` while the block runs."""
+        """tcpdump on end b (the underlay) writing `path` while the block runs, and
+        until all the block sent is in the file."""
         tcpdump = subprocess.Popen(["ip", "netns", "exec", self.b, "tcpdump", "-i", self.end_b,
                                     "-w", str(path), "-U", "--immediate-mode"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             assert tcpdump.stderr is not None and "listening" in tcpdump.stderr.readline()
             yield
+            # A last datagram over the underlay: once tcpdump has written it (-U writes
+            # each packet as it comes), every frame before it is in the file.
+            mark = f"madoc-end-of-recording-{self.a}".encode()
+            _run("ip", "netns", "exec", self.a, "bash", "-c",
+                 f"echo -n {mark.decode()} > /dev/udp/{self.UNDERLAY[1]}/9")
+            deadline = time.monotonic() + 10
+            while mark not in path.read_bytes():
+                assert time.monotonic() < deadline, "tcpdump did not write the last datagram"
+                time.sleep(0.05)
         finally:
-            time.sleep(0.3)                        # the last frames reach the file
             tcpdump.terminate()
             tcpdump.wait(10)
 

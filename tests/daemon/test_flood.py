@@ -1,12 +1,14 @@
 """A worm scanning from inside the office, live: 200,000 SYNs from spoofed internal
 addresses sent by tcpreplay as fast as it goes into a daemon whose flow table holds
 20,000. The daemon keeps running, its memory stays within the table's budget, its
-/metrics show the evictions and the emergency mode, kernel drops are reported, and a
-listed name asked for while the table is full is still alerted."""
+/metrics show the evictions and the emergency mode, the kernel's drops (if any) are
+counted on /metrics and in the log, and a listed name asked for while the table is full
+is still alerted."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.bench.bench_flood import write_flood
@@ -16,9 +18,9 @@ from tests.daemon.netns import SensorProcess, Wire, scrape_until
 from tests.daemon.test_daemon import write_config
 
 MAX_FLOWS = 20_000
-# The budget docs/performance.md states: about 0.55 KB per table entry, and under 48 MiB
-# of working memory in a flood (events handed on, their EVE lines, the summary store's
-# batches, the memo of internal addresses).
+# The flood's memory budget docs/performance.md states: 600 bytes resident per table
+# entry, and 48 MiB of working memory (events handed on, their EVE lines, the summary
+# store's batches, the memo of internal addresses).
 FLOW_BUDGET, WORKING_BUDGET = 600, 48 << 20
 
 
@@ -51,10 +53,17 @@ def test_a_syn_flood_is_survived_within_budget_and_a_listed_query_still_alerted(
     assert processed > MAX_FLOWS * 2, sensor.output
     assert samples["madoc_flow_table_evictions_total", ()] > 0
     assert samples["madoc_flow_table_emergencies_total", ()] >= 1
-    assert ("madoc_kernel_dropped_packets_total", (("interface", wire.end_b),)) in samples
+    dropped = samples["madoc_kernel_dropped_packets_total", (("interface", wire.end_b),)]
     assert samples["madoc_flows_active", ()] <= MAX_FLOWS
     assert (peak - before) * 1024 < MAX_FLOWS * FLOW_BUDGET + WORKING_BUDGET, (before, peak)
-    assert "flow table nearly full" in sensor.output and "dropped by the kernel" in sensor.output
+    assert "flow table nearly full" in sensor.output
+    # How many the kernel dropped depends on the machine's speed (none on a fast one);
+    # the closing log line counts them all, those /metrics showed during the flood too.
+    stopped = re.search(r"stopped after \d+ s: ([\d,]+) packets, ([\d,]+) dropped by the "
+                        r"kernel", sensor.output)
+    assert stopped, sensor.output
+    assert int(stopped[2].replace(",", "")) >= dropped
+    assert int(stopped[1].replace(",", "")) >= processed
     alerts = [json.loads(line) for line in (tmp_path / "eve.json").read_text().splitlines()]
     assert any(a["madoc"]["host"] == "10.1.0.9" and a["madoc"]["indicator"] == "malhost.example"
                for a in alerts if a["event_type"] == "alert")

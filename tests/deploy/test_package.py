@@ -1,80 +1,45 @@
 """The Debian package, installed as deploy/README.md says on a clean Debian 12 with a
 booted systemd: the guide's install and first-run commands run exactly as printed
 (read from the document, so the two cannot drift), then the services, the report,
-the state directories, an upgrade, removal and purge are checked."""
+the state directories, two instances of each service, removal and purge are
+checked (the upgrade from the previous release: test_upgrade.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import socket
 import ssl
-import subprocess
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import PCAPS, ROOT
-from tests.deploy.booted import BootedRoot, require_tools
-
-GUIDE = ROOT / "deploy" / "README.md"
-SECTIONS = ("## 2. Install the package", "## 3. First run")
-BUILD_MARK = "# on the build machine"
-PORTS = (9443, 9570, 9571,          # the shipped configurations' addresses
-         9444, 9572, 9580, 9581)    # the second collector's and sensors' here
-DAY = "2022-09-12"                  # the bundled office capture's day
-STATE = "/var/lib/madoc /var/lib/madoc-collector /var/cache/madoc /var/log/madoc"
+from tests.conftest import ROOT, planted_infected
+from tests.deploy.booted import BootedRoot
+from tests.deploy.guide import (
+    BUILD_MARK,
+    DAY,
+    STATE,
+    build_package,
+    guide_commands,
+    install_and_first_run,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def guide_commands() -> list[str]:
-    """The shell blocks of the guide's install and first-run sections, in order."""
-    text = GUIDE.read_text()
-    blocks: list[str] = []
-    for heading in SECTIONS:
-        start = text.index(heading)
-        end = text.index("\n## ", start + 1)
-        blocks += re.findall(r"```sh\n(.*?)```", text[start:end], re.S)
-    return blocks
-
-
 def test_the_guide_has_a_build_step_and_a_first_run() -> None:
-    blocks = guide_commands()
+    blocks = guide_commands(ROOT)
     assert [b for b in blocks if b.startswith(BUILD_MARK)] == [blocks[0]]
     assert "make deb" in blocks[0] and "apt install -y ./dist/" in blocks[1]
     assert any("systemctl enable --now madoc-sensor" in b for b in blocks)
 
 
 @pytest.fixture(scope="module")
-def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BootedRoot]:
-    require_tools()
-    for port in PORTS:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                pytest.fail(f"port {port} on loopback is taken: the booted root shares the "
-                            f"host's network and its services listen there")
-    root = BootedRoot(tmp_path_factory.mktemp("debian") / "root")
-    try:
-        yield root
-    finally:
-        root.stop()
-
-
-@pytest.fixture(scope="module")
 def walked(booted: BootedRoot) -> BootedRoot:
     """The guide's commands: the build on this machine in the checkout, the rest as
-    root in the booted root with dist/ copied to /root/dist."""
-    build, *steps = guide_commands()
-    shutil.rmtree(ROOT / "dist", ignore_errors=True)
-    subprocess.run(["bash", "-euo", "pipefail", "-c", build], cwd=ROOT, check=True,
-                   capture_output=True)
-    shutil.copytree(ROOT / "dist", booted.path / "root/dist")
-    booted.must("apt-get update -qq")
-    for step in steps:
-        booted.must(step)
+    root in the booted root."""
+    build_package(ROOT)
+    install_and_first_run(booted, ROOT)
     return booted
 
 
@@ -83,13 +48,6 @@ def https_get(root: BootedRoot, path: str, **headers: str) -> bytes:
     request = urllib.request.Request(f"https://127.0.0.1:9443{path}", headers=headers)
     with urllib.request.urlopen(request, context=context, timeout=30) as answer:
         return answer.read()
-
-
-def hosts_found() -> set[str]:
-    """The capture's hosts with an outbound hit (an inbound one, a listed address
-    reaching in, does not make a host found: docs/report.md)."""
-    hits = json.loads((PCAPS / "expected-hits.json").read_text())["office.pcap"]
-    return {hit["host"] for hit in hits if hit["match"] != "flow.src_ip"}
 
 
 def test_the_services_run_as_the_units_say(walked: BootedRoot) -> None:
@@ -130,7 +88,8 @@ def test_the_report_is_the_same_from_the_command_line_the_page_and_the_api(
     report = json.loads(walked.must(f"madoc-collector report --from {DAY} --to {DAY} "
                                     f"-f json"))
     unit = next(row for row in report["form2"] if row["unit"] == "Sở Tài chính")
-    assert (unit["computers_covered"], unit["computers_found"]) == (55, len(hosts_found()))
+    found = len(planted_infected("office.pcap"))
+    assert (unit["computers_covered"], unit["computers_found"]) == (55, found)
 
 
 def test_no_state_file_belongs_to_root(walked: BootedRoot) -> None:
@@ -174,28 +133,6 @@ def test_two_sensors_and_two_collectors_run_side_by_side(walked: BootedRoot) -> 
     assert ("state_dir /var/lib/madoc (/etc/madoc/sensor-clash.yaml) is outside this unit's "
             "state directory /var/lib/madoc/clash") in journal, journal
     walked.must("systemctl stop madoc-sensor@lo2 madoc-collector@dept madoc-sensor@clash")
-
-
-def test_an_upgrade_keeps_the_data_and_restarts_the_services(walked: BootedRoot) -> None:
-    """The next version's package (this one's build, repacked with a higher version):
-    configuration, token, database and spool kept; the running services restarted."""
-    before = walked.must("systemctl show -P MainPID madoc-collector madoc-sensor").split()
-    report = walked.must(f"madoc-collector report --from {DAY} --to {DAY} -f json")
-    configuration = (walked.path / "etc/madoc/sensor.yaml").read_text()
-    walked.must("""
-        rm -rf next && dpkg-deb -R dist/madoc-sensor_*_amd64.deb next
-        sed -i 's/^Version: .*/&+next1/' next/DEBIAN/control
-        dpkg-deb --root-owner-group -b next next.deb >/dev/null
-        apt install -y ./next.deb
-    """)
-    assert walked.must("dpkg-query -W -f '${Version}' madoc-sensor").endswith("+next1")
-    assert walked.must("systemctl is-active madoc-collector madoc-sensor").split() == [
-        "active", "active"]
-    after = walked.must("systemctl show -P MainPID madoc-collector madoc-sensor").split()
-    assert set(after).isdisjoint(before)
-    assert (walked.path / "etc/madoc/sensor.yaml").read_text() == configuration
-    assert walked.must(f"madoc-collector report --from {DAY} --to {DAY} -f json") == report
-    assert "the token is sensor 'gw1'" in walked.must("madoc-sensor doctor")
 
 
 def test_remove_keeps_the_data_and_purge_removes_it_and_the_users(

@@ -62,6 +62,12 @@ def label_text(label: bytes) -> str:
                    else f"\\x{b:02x}" for b in label)
 
 
+def character_string_text(raw: bytes) -> str:
+    """One TXT string: case kept (it is data, not a name), bytes outside printable
+    ASCII, the space and `\\` escaped `\\xNN`, so strings joined by spaces stay apart."""
+    return "".join(chr(b) if 0x21 <= b <= 0x7E and b != 0x5C else f"\\x{b:02x}" for b in raw)
+
+
 def name_text(raw: bytes) -> str:
     """A dotted name given as text on the wire (a TLS server name), written as a decoded
     DNS name is: label by label, without the trailing dot."""
@@ -179,7 +185,7 @@ def _rdata_text(buf: bytes, base: int, pos: int, stop: int, rrtype: int) -> tupl
             n = buf[pos]
             if pos + 1 + n > stop:
                 raise DnsFormatError("dns.bad_rdata")
-            parts.append(label_text(buf[pos + 1:pos + 1 + n]))
+            parts.append(character_string_text(buf[pos + 1:pos + 1 + n]))
             pos += 1 + n
         return " ".join(parts), b""
     return "", b""

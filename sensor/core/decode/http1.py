@@ -53,11 +53,29 @@ def _percent(match: re.Match) -> str:
     return "%" + match.group(1).upper()
 
 
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4: "/a/b/../c/./d" → "/a/c/d", as a server resolves the path (a
+    request for "/x/../gate.php" reaches "/gate.php")."""
+    if "." not in path:
+        return path
+    segments = path.split("/")
+    kept: list[str] = []
+    for segment in segments[1:]:
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    trailing = segments[-1] in (".", "..")      # "/a/.." is "/", "/a/." is "/a/"
+    return "/" + "/".join(kept) + ("/" if trailing and kept else "")
+
+
 def normalise_url(text: str) -> str:
-    """`text` as URL indicators and requests are compared: scheme and host lower-case,
-    the scheme's default port dropped, unreserved percent-escapes decoded, an empty path
-    made `/`, the query kept, the fragment and any user name dropped. Raise ValueError
-    when it is no http(s) URL with a host."""
+    """`text` as URL indicators and requests are compared (RFC 3986 §6.2.2–6.2.3):
+    scheme and host lower-case, the scheme's default port dropped, unreserved
+    percent-escapes decoded, dot-segments removed, an empty path made `/`, the query
+    kept, the fragment and any user name dropped. Raise ValueError when it is no
+    http(s) URL with a host."""
     parts = urlsplit(text.strip())
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
@@ -74,7 +92,7 @@ def normalise_url(text: str) -> str:
         host = f"[{host}]"
     port = parts.port                       # raises ValueError when not a number
     netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    path = _UNRESERVED_ESCAPE.sub(_percent, parts.path) or "/"
+    path = remove_dot_segments(_UNRESERVED_ESCAPE.sub(_percent, parts.path)) or "/"
     query = _UNRESERVED_ESCAPE.sub(_percent, parts.query)
     return f"{scheme}://{netloc}{path}?{query}" if query else f"{scheme}://{netloc}{path}"
 

@@ -25,6 +25,7 @@ from sensor.core.decode.http1 import (
 from sensor.core.events import HttpRequest, addr_text
 from tests.conftest import PCAPS, ROOT, RULES, run_pipeline
 from tests.tshark_oracle import tshark
+from tests.url_oracle import normalised
 
 CAPTURES = sorted((PCAPS / "http").glob("*.pcap"))
 
@@ -35,9 +36,10 @@ def requests_of_tshark(path: Path) -> list[tuple[str, str, str, str]]:
     rows = []
     for line in out.splitlines():
         source, method, host, uri = line.split("\t")
-        # tshark's host keeps the port, and its URI is as sent: ours are normalised.
+        # tshark's host keeps the port, and its URI is as sent: ours are normalised,
+        # so tshark's is too, by yarl (tests/url_oracle.py).
         rows.append((source, method, host.rpartition(":")[0] if ":" in host else host,
-                     "" if method == "CONNECT" else normalise_url(uri)))
+                     "" if method == "CONNECT" else normalised(uri)))
     return rows
 
 
@@ -63,9 +65,47 @@ def test_every_keepalive_request_is_read_past_a_body() -> None:
     ("http://u:p@evil.example:8080/dl", "http://evil.example:8080/dl"),
     ("http://[2001:DB8::1]/x", "http://[2001:db8::1]/x"),
     ("http://bücher.example/", "http://xn--bcher-kva.example/"),
+    # RFC 3986 §6.2.2.1, §6.2.2.2 and §6.2.3's examples
+    ("HTTP://www.EXAMPLE.com/", "http://www.example.com/"),
+    ("http://example.com/%7Efoo", "http://example.com/~foo"),
+    ("http://example.com/%41%62%2d%2e%5f", "http://example.com/Ab-._"),
+    ("http://example.com/a%c2%b1b", "http://example.com/a%C2%B1b"),
+    ("http://example.com", "http://example.com/"),
+    ("http://example.com:/", "http://example.com/"),
+    ("http://example.com:80/", "http://example.com/"),
+    # §5.2.4's examples of dot-segments removed
+    ("http://h.example/a/b/c/./../../g", "http://h.example/a/g"),
+    ("http://a/mid/content=5/../6", "http://a/mid/6"),
+    ("http://a/b/..", "http://a/"),
 ])
 def test_urls_are_normalised(text: str, normal: str) -> None:
     assert normalise_url(text) == normal
+
+
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+# Escaped: unreserved characters (decoded) and ones both keep escaped (yarl decodes some
+# reserved ones, such as ":" in a path or "/" in a query, which RFC 3986 leaves as they are).
+def _text(kept_escaped: str) -> st.SearchStrategy[str]:
+    escape = st.sampled_from(sorted(set(_UNRESERVED) | set(kept_escaped))).flatmap(
+        lambda c: st.sampled_from([f"%{ord(c):02x}", f"%{ord(c):02X}"]))
+    return st.lists(st.one_of(st.sampled_from(_UNRESERVED), escape), max_size=8).map("".join)
+
+
+_segment, _query = _text("/?#% \"\x7f\xb1"), _text("#% \"\x7f\xb1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(scheme=st.sampled_from(["http", "HTTP", "https", "Https"]),
+       host=st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,10}(\.[A-Za-z]{2,6}){1,2}", fullmatch=True),
+       port=st.one_of(st.none(), st.sampled_from([80, 443, 8080, 1])),
+       path=st.lists(_segment, max_size=4).map("/".join),
+       query=st.one_of(st.none(), _query), fragment=st.one_of(st.none(), _segment))
+def test_normalising_agrees_with_yarl(scheme: str, host: str, port: int | None, path: str,
+                                      query: str | None, fragment: str | None) -> None:
+    text = (f"{scheme}://{host}{'' if port is None else f':{port}'}"
+            f"{'/' + path if path else ''}{'' if query is None else '?' + query}"
+            f"{'' if fragment is None else '#' + fragment}")
+    assert normalise_url(text) == normalised(text)
 
 
 @pytest.mark.parametrize("text", ["ftp://evil.example/x", "http:///nohost", "evil.example/x",

@@ -1,0 +1,129 @@
+"""`make mutate`: the mutation score of the modules whose mistakes cost most.
+
+mutmut (from PyPI) changes one thing at a time in these modules (an operator, a
+constant, a comparison, a returned value) and runs the tests that reach the changed
+function; a change that no test notices (a survivor) is a mistake the suite would let
+through. It runs in pure Python: the tree is copied without mypyc's compiled modules,
+which would otherwise be loaded instead of the changed source.
+
+Prints, per module, the mutants killed of those tested and the score, then each
+survivor not listed in tests/mutation/equivalent.txt (a mutant that cannot change
+behaviour, with why). Exit 1 when a module scores under the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / "build" / "mutate"
+TARGET = 85.0
+
+# module → the tests that exercise it (mutmut runs, per mutant, those of them that reach
+# the changed function).
+MODULES: dict[str, list[str]] = {
+    "sensor/core/decode/dns.py": ["tests/core/decode/test_dns.py",
+                                  "tests/core/decode/test_tcpdns.py"],
+}
+# What the tests read from the checkout besides tests/ (mutmut runs them in a copy).
+ALSO_COPY = ["pcaps", "rules", "deploy", "docs", "README.md"]
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-x", "-q", "-m", "not slow"]
+
+
+def export_tree() -> None:
+    """The checkout as it is (tracked and new files), without compiled modules."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    files = subprocess.run(["git", "-c", "safe.directory=*", "ls-files", "-z", "--cached",
+                            "--others", "--exclude-standard"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file() and not name.endswith(".so"):
+            target = WORK / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def configure(modules: list[str]) -> None:
+    """mutmut's settings, in the copy's setup.cfg (mutmut reads them from there)."""
+    tests = sorted({test for module in modules for test in MODULES[module]})
+    lines = ["", "[mutmut]", "source_paths = sensor",
+             "only_mutate =", *(f"    {module}" for module in modules),
+             "also_copy =", *(f"    {path}" for path in ALSO_COPY),
+             "pytest_add_cli_args =", *(f"    {arg}" for arg in PYTEST_ARGS),
+             "pytest_add_cli_args_test_selection =", *(f"    {test}" for test in tests)]
+    with (WORK / "setup.cfg").open("a") as config:
+        config.write("\n".join(lines) + "\n")
+
+
+def equivalent() -> dict[str, str]:
+    """Survivors judged equivalent: mutant name → why."""
+    listed = {}
+    for line in (ROOT / "tests" / "mutation" / "equivalent.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, why = line.partition(" ")
+            listed[name] = why.strip()
+    return listed
+
+
+def scores(modules: list[str]) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]]]:
+    """Per module: (killed, tested) and the survivors' names, from mutmut's records."""
+    counted: dict[str, tuple[int, int]] = {}
+    survivors: dict[str, list[str]] = {}
+    listed = equivalent()
+    for module in modules:
+        meta = json.loads((WORK / "mutants" / f"{module}.meta").read_text())
+        killed = tested = 0
+        for name, code in meta["exit_code_by_key"].items():
+            if name in listed:
+                continue                    # equivalent: neither killed nor a survivor
+            tested += 1
+            if code in (1, 3, 24, 36, 152, 255, -24):      # failed, errored or timed out
+                killed += 1
+            else:
+                survivors.setdefault(module, []).append(name)
+        counted[module] = (killed, tested)
+    return counted, survivors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("modules", nargs="*", default=list(MODULES),
+                        help="modules to mutate (default: all of them)")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    unknown = set(args.modules) - set(MODULES)
+    if unknown:
+        parser.error(f"not a module of the score: {', '.join(sorted(unknown))}")
+    export_tree()
+    configure(args.modules)
+    mutmut = Path(sys.executable).with_name("mutmut")
+    run = subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children)],
+                         cwd=WORK)
+    if run.returncode:
+        print(f"mutmut run failed (exit {run.returncode})", file=sys.stderr)
+        return run.returncode
+    counted, survivors = scores(args.modules)
+    print(f"\n{'module':44} {'killed':>7} {'tested':>7} {'score':>7}")
+    for module, (killed, tested) in counted.items():
+        print(f"{module:44} {killed:7} {tested:7} {100 * killed / max(tested, 1):6.1f}%")
+    for module, names in survivors.items():
+        print(f"\nsurvivors in {module} (mutmut show NAME, in {WORK}):")
+        for name in names:
+            print(f"  {name}")
+    low = [m for m, (killed, tested) in counted.items() if 100 * killed < TARGET * tested]
+    if low:
+        print(f"\nunder {TARGET:.0f} %: {', '.join(low)}")
+    return 1 if low else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
