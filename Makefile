@@ -41,10 +41,10 @@ fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/fuzz_packets.py --packets 10000000
 
 # The mutation score of the modules whose mistakes cost most (docs/testing.md): hours,
-# never part of `make test`. MODULES="sensor/core/decode/dns.py" scores only those.
+# never part of `make test`. MODULES="sensor/core/decode/dns.py" scores only those; ARGS=--diffs shows the survivors.
 mutate: $(STAMP)
 	$(BIN)/pip install --quiet 'mutmut>=3.8,<4'
-	$(BIN)/python tests/mutation/mutate.py $(MODULES)
+	$(BIN)/python tests/mutation/mutate.py $(ARGS) $(MODULES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sensor tests pcaps

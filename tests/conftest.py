@@ -82,6 +82,12 @@ def memory_kib(pid: int | str, field: str = "VmHWM") -> int:
     return int(proc_status(pid, field).split()[0])
 
 
+def examples(count: int) -> int:
+    """Hypothesis examples for a property test: a tenth under `make mutate`
+    (MADOC_MUTATION=1), which runs the tests again for each of thousands of mutants."""
+    return max(30, count // 10) if os.environ.get("MADOC_MUTATION") else count
+
+
 def planted_hits() -> dict[str, list[dict]]:
     """Every hit the bundled captures were made with, per capture file
     (pcaps/expected-hits.json, written by pcaps/make_pcaps.py as it makes them)."""

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensor.blocklist.matcher import DomainSet
+from tests.conftest import examples
 
 labels = st.sampled_from(["a", "b", "evil", "example", "vn", "gov", "xn--v-d", "c2", "notevil"])
 names = st.lists(labels, min_size=1, max_size=5).map(".".join)
@@ -35,7 +36,7 @@ def reference(entries: list[tuple[str, str]], query: str) -> str | None:
     return best if listed[best] else "*." + best
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.lists(st.tuples(st.lists(labels, min_size=2, max_size=4).map(".".join), KINDS),
                 max_size=25),
        st.lists(names, min_size=1, max_size=30), st.integers(1, 4))

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensor.blocklist.matcher import PrefixSet
+from tests.conftest import examples
 
 
 def networks(bits: int) -> st.SearchStrategy:
@@ -28,7 +29,7 @@ def near(bits: int, listed: list) -> st.SearchStrategy:
     return st.one_of(anywhere, around)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.sampled_from([32, 128]).flatmap(
     lambda bits: st.tuples(st.just(bits), st.lists(networks(bits), max_size=30)).flatmap(
         lambda t: st.tuples(st.just(t[0]), st.just(t[1]),
@@ -52,7 +53,7 @@ def test_longest_prefix_match(case) -> None:
         assert filtered(address.packed) == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.integers(0, (1 << 32) - 1), max_size=40),
        st.lists(networks(32), max_size=5), st.lists(st.integers(0, (1 << 32) - 1), max_size=40))
 def test_compiled_single_addresses_equal_the_dict(hosts: list[int], nets: list,

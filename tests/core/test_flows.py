@@ -11,6 +11,7 @@ from sensor.core.decode.link import ethernet
 from sensor.core.events import FlowEnd
 from sensor.core.flows import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, FlowTable, FlowTimeouts
 from sensor.core.pipeline import Pipeline
+from tests.conftest import examples
 
 A, B, C = b"\x0a\x00\x00\x01", b"\xcb\x00\x71\x07", b"\x0a\x00\x00\x02"
 TCP, UDP = 6, 17
@@ -141,7 +142,7 @@ packets = st.lists(st.tuples(
     st.integers(0, 60)), max_size=40)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(packets)
 def test_the_pipeline_counts_flows_as_the_table_does(sequence) -> None:
     """Frames through the pipeline (decoding, expiry, counting) end their flows exactly

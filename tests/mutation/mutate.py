@@ -27,13 +27,28 @@ TARGET = 85.0
 
 # module → the tests that exercise it (mutmut runs, per mutant, those of them that reach
 # the changed function).
+DNS_TESTS = ["tests/core/decode/test_dns.py", "tests/core/decode/test_tcpdns.py"]
+UPLINK_TESTS = ["tests/uplink/test_batch.py", "tests/uplink/test_spool.py"]
 MODULES: dict[str, list[str]] = {
-    "sensor/core/decode/dns.py": ["tests/core/decode/test_dns.py",
-                                  "tests/core/decode/test_tcpdns.py"],
+    "sensor/core/decode/dns.py": DNS_TESTS,
+    "sensor/core/decode/tcpdns.py": DNS_TESTS,
+    "sensor/core/decode/tls.py": ["tests/core/decode/test_tls.py"],
+    "sensor/core/decode/quic.py": ["tests/core/decode/test_quic.py"],
+    "sensor/core/decode/http1.py": ["tests/core/decode/test_http.py"],
+    "sensor/core/decode/tunnel.py": ["tests/core/decode/test_tunnels.py"],
+    "sensor/blocklist/matcher.py": ["tests/blocklist/test_matcher.py",
+                                    "tests/blocklist/test_domainset.py",
+                                    "tests/blocklist/test_prefixset.py"],
+    "sensor/core/detect.py": ["tests/core/test_detect.py", "tests/core/test_app_layer.py",
+                              "tests/core/test_dns_ports.py"],
+    "sensor/uplink/batch.py": UPLINK_TESTS,
+    "sensor/uplink/spool.py": UPLINK_TESTS,
+    "sensor/collector/report.py": ["tests/collector/test_report.py"],
 }
 # What the tests read from the checkout besides tests/ (mutmut runs them in a copy).
 ALSO_COPY = ["pcaps", "rules", "deploy", "docs", "README.md"]
-PYTEST_ARGS = ["-p", "no:cacheprovider", "-x", "-q", "-m", "not slow"]
+# SQLite only: PostgreSQL would be started again for each mutant.
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-x", "-q", "-m", "not slow", "-k", "not postgres"]
 
 
 def export_tree() -> None:
@@ -58,7 +73,9 @@ def configure(modules: list[str]) -> None:
              "only_mutate =", *(f"    {module}" for module in modules),
              "also_copy =", *(f"    {path}" for path in ALSO_COPY),
              "pytest_add_cli_args =", *(f"    {arg}" for arg in PYTEST_ARGS),
-             "pytest_add_cli_args_test_selection =", *(f"    {test}" for test in tests)]
+             "pytest_add_cli_args_test_selection =", *(f"    {test}" for test in tests),
+             # an endless loop is a kill; no need to wait 15 times a test's time for it
+             "timeout_multiplier = 4"]
     with (WORK / "setup.cfg").open("a") as config:
         config.write("\n".join(lines) + "\n")
 
@@ -99,6 +116,8 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", default=list(MODULES),
                         help="modules to mutate (default: all of them)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--diffs", action="store_true",
+                        help="print each survivor's change, not only its name")
     args = parser.parse_args()
     unknown = set(args.modules) - set(MODULES)
     if unknown:
@@ -107,7 +126,7 @@ def main() -> int:
     configure(args.modules)
     mutmut = Path(sys.executable).with_name("mutmut")
     run = subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children)],
-                         cwd=WORK)
+                         cwd=WORK, env={**os.environ, "MADOC_MUTATION": "1"})
     if run.returncode:
         print(f"mutmut run failed (exit {run.returncode})", file=sys.stderr)
         return run.returncode
@@ -119,6 +138,11 @@ def main() -> int:
         print(f"\nsurvivors in {module} (mutmut show NAME, in {WORK}):")
         for name in names:
             print(f"  {name}")
+            if args.diffs:
+                shown = subprocess.run([str(mutmut), "show", name], cwd=WORK,
+                                       capture_output=True, text=True).stdout
+                print("\n".join(f"    {line}" for line in shown.splitlines()
+                                if line[:1] in "+-" and line[:3] not in ("+++", "---")))
     low = [m for m, (killed, tested) in counted.items() if 100 * killed < TARGET * tested]
     if low:
         print(f"\nunder {TARGET:.0f} %: {', '.join(low)}")

@@ -80,7 +80,7 @@ def normalise_url(text: str) -> str:
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise ValueError(f"not an http or https URL: {text[:80]!r}")
-    host = parts.hostname or ""
+    host = (parts.hostname or "").rstrip(".")     # "evil.example." is evil.example
     if not host:
         raise ValueError(f"URL without a host: {text[:80]!r}")
     if not host.isascii():

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pyroute2.netlink.nfnetlink.nfctsocket import nfct_msg
 
 from sensor.core.decode.ctnetlink import decode_conntrack
+from tests.conftest import examples
 from tests.ctnetlink_messages import DESTROY, NEW, message
 
 
@@ -58,7 +59,7 @@ connections = st.one_of(
         timestamps=st.none() | st.tuples(st.integers(1, 2**62), st.integers(1, 2**62))))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(connections)
 def test_the_decoder_reads_what_pyroute2_reads(raw: bytes) -> None:
     (event,) = decode_conntrack(raw)
@@ -68,7 +69,7 @@ def test_the_decoder_reads_what_pyroute2_reads(raw: bytes) -> None:
             event.start, event.stop) == expected
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.lists(connections, min_size=1, max_size=4).map(b"".join),
        st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
        st.integers(0, 10_000))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.all import DNS, DNSQR, DNSRR, raw
@@ -12,6 +13,7 @@ from scapy.all import DNS, DNSQR, DNSRR, raw
 from sensor.core.decode import dns
 from sensor.core.decode.dns import DnsFormatError, decode_dns, read_name
 from sensor.core.events import DnsMessage
+from tests.conftest import examples
 
 HEADER_QUERY = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
 
@@ -116,7 +118,7 @@ def _name_or_reason(wire: bytes, pos: int, names: dict[int, str] | None) -> obje
         return err.reason
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.data())
 def test_names_remembered_within_a_message_read_as_if_read_afresh(data: st.DataObject) -> None:
     # Answers' owners point back at the question; the decoder looks those names up in
@@ -128,7 +130,7 @@ def test_names_remembered_within_a_message_read_as_if_read_afresh(data: st.DataO
         assert _name_or_reason(wire, pos, names) == _name_or_reason(wire, pos, None)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.data())
 def test_names_known_from_earlier_messages_read_as_if_read_afresh(data: st.DataObject) -> None:
     # Pointer-free names are remembered by their wire form across messages; one read
@@ -161,14 +163,14 @@ def test_a_long_chain_of_labels_is_walked_no_further_than_a_name_can_reach() -> 
     assert CountedBytes.reads < 2 * 300
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(st.binary(max_size=600))
 def test_no_input_raises(wire: bytes) -> None:
     result = decode(wire)
     assert isinstance(result, (DnsMessage, str))
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(st.data())
 def test_mutated_real_messages_never_raise(data: st.DataObject) -> None:
     wire = mutated_response(data, 1, st.integers(0, 255))
@@ -184,7 +186,7 @@ def _spec_name_text(raw: bytes) -> str:
                     for label in raw.split(b".")).rstrip(".")
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(st.binary(max_size=80) | st.text("aZ09-._\\\x00é", max_size=40).map(str.encode))
 def test_a_dotted_name_reads_as_the_rule_says(raw: bytes) -> None:
     """A name given as text (a TLS server name, an HTTP Host), whether or not it takes
@@ -201,7 +203,7 @@ _RDATA = {
     "NS": _dns_name.map(lambda name: name + "."),
     "PTR": _dns_name.map(lambda name: name + "."),
     "MX": st.tuples(st.integers(0, 65535), _dns_name).map(lambda mx: f"{mx[0]} {mx[1]}."),
-    "TXT": st.lists(st.from_regex(r"[A-Za-z0-9=._-]{1,30}", fullmatch=True), min_size=1,
+    "TXT": st.lists(st.from_regex(r"[A-Za-z0-9=._-]{1,255}", fullmatch=True), min_size=1,
                     max_size=3).map(lambda strings: " ".join(f'"{s}"' for s in strings)),
 }
 
@@ -219,7 +221,7 @@ def _dnspython_reads(rdata) -> str:
             return " ".join(s.decode() for s in rdata.strings)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(question=_dns_name, qtype=st.sampled_from(sorted(_RDATA)), data=st.data(),
        ttl=st.integers(0, 2**31 - 1))
 def test_responses_read_as_dnspython_reads_them(question: str, qtype: str,
@@ -252,3 +254,143 @@ def test_responses_read_as_dnspython_reads_them(question: str, qtype: str,
     assert [(a.name, a.rrtype, a.ttl, a.data) for a in message.answers] == [
         (rrset.name.to_text(omit_final_dot=True).lower(), rrset.rdtype, rrset.ttl,
          _dnspython_reads(rdata)) for rrset in theirs.answer for rdata in rrset]
+    assert [a.addr for a in message.answers] == [
+        ipaddress.ip_address(rdata.address).packed if rrset.rdtype in (1, 28) else b""
+        for rrset in theirs.answer for rdata in rrset]
+
+
+def header(flags: int = 0x0100, questions: int = 1, answers: int = 0) -> bytes:
+    return struct.pack("!HHHHHH", 7, flags, questions, answers, 0, 0)
+
+
+NAME = b"\x04evil\x07example\x00"
+QUESTION = NAME + b"\x00\x01\x00\x01"
+
+
+def record(rrtype: int, rdata: bytes, name: bytes = b"\x00") -> bytes:
+    return name + struct.pack("!HHIH", rrtype, 1, 300, len(rdata)) + rdata
+
+
+@pytest.mark.parametrize(("wire", "reason"), [
+    (header()[:11], "dns.truncated"),                       # no whole header
+    (header() + b"\x04evi", "dns.truncated"),               # a label past the end
+    (header() + NAME, "dns.truncated"),                     # no type and class
+    (header() + NAME + b"\x00\x01\x00", "dns.truncated"),
+    (header() + b"\x03abc", "dns.truncated"),               # no end of the name
+    (header() + b"\xc0", "dns.truncated"),                  # half a pointer
+    (header() + b"\xc0\x0c", "dns.pointer_loop"),           # a pointer to itself
+    (header() + b"\x40abc\x00", "dns.bad_label_type"),
+    (header() + b"\x80abc\x00", "dns.bad_label_type"),
+    (header() + (b"\x3f" + b"a" * 63) * 4 + b"\x00", "dns.name_too_long"),
+    (header(questions=0, answers=1) + record(1, b"\x01\x02\x03"), "dns.bad_rdata"),
+    (header(questions=0, answers=1) + record(28, b"\x00" * 15), "dns.bad_rdata"),
+    (header(questions=0, answers=1) + record(15, b"\x00\x0a"), "dns.bad_rdata"),
+    (header(questions=0, answers=1) + record(16, b"\x05abcd"), "dns.bad_rdata"),
+    (header(questions=0, answers=1) + record(16, b"\x02ab\x02a"), "dns.bad_rdata"),
+    (header(answers=1) + QUESTION + b"\xc0\x0c" + b"\x00" * 9, "dns.truncated"),
+    (header(answers=1) + QUESTION + record(1, b"\x01\x02\x03\x04")[:-1], "dns.truncated"),
+    # A query's flags with an odd bit set (rcode 1) are still a query's: no answers kept.
+    (header(flags=0x0001, questions=0, answers=1) + record(1, b"\x01"), "dns.bad_rdata"),
+])
+def test_a_malformed_message_gives_its_reason(wire: bytes, reason: str) -> None:
+    assert decode(wire) == reason
+
+
+def test_a_response_keeps_the_answers_read_before_a_malformed_one() -> None:
+    wire = (header(0x8180, answers=3) + QUESTION + record(1, b"\xcb\x00\x71\x07")
+            + record(1, b"\x01\x02\x03") + record(1, b"\x01\x02\x03\x04"))
+    message = decode(wire)
+    assert isinstance(message, DnsMessage) and message.truncated_sections
+    assert [a.data for a in message.answers] == ["203.0.113.7"]
+    whole = decode(header(0x8180, answers=1) + QUESTION + record(1, b"\xcb\x00\x71\x07"))
+    assert isinstance(whole, DnsMessage) and whole.truncated_sections is False
+
+
+@pytest.mark.parametrize(("wire", "answers"), [
+    (header(questions=0), []),                                        # a bare header
+    (header(questions=0, answers=1) + record(99, b""), [(99, "", b"")]),  # type unknown
+    (header(questions=0, answers=1) + record(15, b"\x00\x0a\x00"), [(15, "10 ", b"")]),
+    (header(questions=0, answers=1) + record(16, b"\x02ab\x00"), [(16, "ab ", b"")]),
+    (header(questions=0, answers=1) + record(16, b"\x02\" \x01\\"),
+     [(16, '"\\x20 \\x5c', b"")]),
+    (header(questions=0, answers=1) + record(5, NAME, b"\x00"), [(5, "evil.example", b"")]),
+    (header(questions=0, answers=1) + record(1, b"\x0a\x00\x00\x01", b"\x00"),
+     [(1, "10.0.0.1", b"\x0a\x00\x00\x01")]),
+])
+def test_records_at_the_edges_of_their_lengths(wire: bytes, answers: list) -> None:
+    message = decode(wire)
+    assert isinstance(message, DnsMessage), message
+    assert [(a.rrtype, a.data, a.addr) for a in message.answers] == answers
+
+
+def test_a_chain_of_64_pointers_is_read_and_65_are_a_loop() -> None:
+    """After "evil.example", each pointer points at the one before it: reading the last
+    takes as many jumps as there are pointers."""
+    for pointers, expected in ((64, "evil.example"), (65, "dns.pointer_loop")):
+        wire = bytearray(header() + NAME)
+        last = 12
+        for _ in range(pointers):
+            here = len(wire)
+            wire += struct.pack("!H", 0xC000 | last)
+            last = here
+        dns._known_names.clear()
+        try:
+            name = read_name(bytes(wire), 0, len(wire), last)[0]
+        except DnsFormatError as err:
+            name = err.reason
+        assert name == expected
+
+
+def test_a_pointer_past_the_first_256_bytes_is_followed() -> None:
+    wire = (header(0x8180, answers=3) + QUESTION
+            + record(16, b"\xff" + b"t" * 255)                       # fills past 256
+            + record(5, b"\x03www\x06target\x07example\x00")        # the target at > 256
+            + record(1, b"\xcb\x00\x71\x07", b"\x03www\xc1\x1a"))   # its name, pointed at
+    target = wire.index(b"\x06target")
+    assert target > 0x100
+    wire = wire.replace(b"\xc1\x1a", struct.pack("!H", 0xC000 | target))
+    message = decode(wire)
+    assert isinstance(message, DnsMessage), message
+    assert message.answers[2].name == "www.target.example"
+
+
+@pytest.mark.parametrize(("code", "name"), [(1, "A"), (28, "AAAA"), (65, "HTTPS"),
+                                            (999, "TYPE999")])
+def test_types_are_named_as_suricata_names_them(code: int, name: str) -> None:
+    assert dns.rrtype_name(code) == name
+
+
+@pytest.mark.parametrize(("code", "name"), [(0, "NOERROR"), (3, "NXDOMAIN"), (12, "RCODE12")])
+def test_response_codes_are_named(code: int, name: str) -> None:
+    assert dns.rcode_name(code) == name
+
+
+@pytest.mark.parametrize(("raw", "text"), [
+    (b"\x20\x21\x22\x5b\x5c\x5d\x7e\x7f", "\\x20!\"[\\x5c]~\\x7f"),
+    (b"AbC", "AbC"),
+    (b"\x00\xff", "\\x00\\xff"),
+])
+def test_a_txt_string_keeps_its_case_and_escapes_the_rest(raw: bytes, text: str) -> None:
+    assert dns.character_string_text(raw) == text
+
+
+def test_a_message_is_read_where_it_starts_in_the_buffer() -> None:
+    """A TCP stream or a tunnel hands the decoder a buffer with the message inside."""
+    inside = (b"\xff" * 20 + header(0x8180, answers=1) + QUESTION
+              + record(1, b"\x01\x02\x03\x04"))
+    message = decode_dns(inside + b"\xff" * 5, 20, len(inside))
+    assert isinstance(message, DnsMessage) and message.id == 7
+    assert [q.name for q in message.questions] == ["evil.example"]
+    assert [a.data for a in message.answers] == ["1.2.3.4"]
+    assert decode_dns(b"\xff" * 20 + header()[:11], 20, 31) == "dns.truncated"
+
+
+def test_an_end_past_the_buffer_is_contained() -> None:
+    assert decode_dns(header(), 0, 100) == "dns.malformed"
+
+
+def test_a_name_with_a_delete_byte_escapes_it() -> None:
+    wire = header(questions=1) + b"\x03a\x7fb\x07example\x00\x00\x01\x00\x01"
+    message = decode(wire)
+    assert isinstance(message, DnsMessage)
+    assert message.questions[0].name == "a\\x7fb.example"

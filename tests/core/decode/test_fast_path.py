@@ -9,7 +9,7 @@ from scapy.all import DNS, DNSQR, DNSRR, IP, TCP, UDP, Ether, raw
 from sensor.core.decode.link import ethernet
 from sensor.core.pipeline import FRAME_RECORD, Pipeline
 from sensor.sources.pcapfile import CaptureFile
-from tests.conftest import PCAPS
+from tests.conftest import PCAPS, examples
 
 
 def general_ethernet(buf: bytes, off: int, end: int):
@@ -35,7 +35,7 @@ SEEDS = [raw(Ether() / IP(src="10.0.0.1", dst="203.0.113.5") / TCP(sport=1, dpor
              / (b"\x00\x0c" + bytes(12)))]
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 80),
                                                                      st.integers(0, 255)),
                                                            max_size=4),

@@ -21,9 +21,10 @@ from sensor.core.decode.http1 import (
     HttpRequests,
     http_request,
     normalise_url,
+    starts_request,
 )
 from sensor.core.events import HttpRequest, addr_text
-from tests.conftest import PCAPS, ROOT, RULES, run_pipeline
+from tests.conftest import PCAPS, ROOT, RULES, examples, run_pipeline
 from tests.tshark_oracle import tshark
 from tests.url_oracle import normalised
 
@@ -65,6 +66,7 @@ def test_every_keepalive_request_is_read_past_a_body() -> None:
     ("http://u:p@evil.example:8080/dl", "http://evil.example:8080/dl"),
     ("http://[2001:DB8::1]/x", "http://[2001:db8::1]/x"),
     ("http://bücher.example/", "http://xn--bcher-kva.example/"),
+    ("http://Evil.Example.:8080/a", "http://evil.example:8080/a"),    # the root's dot
     # RFC 3986 §6.2.2.1, §6.2.2.2 and §6.2.3's examples
     ("HTTP://www.EXAMPLE.com/", "http://www.example.com/"),
     ("http://example.com/%7Efoo", "http://example.com/~foo"),
@@ -94,7 +96,7 @@ def _text(kept_escaped: str) -> st.SearchStrategy[str]:
 _segment, _query = _text("/?#% \"\x7f\xb1"), _text("#% \"\x7f\xb1")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(scheme=st.sampled_from(["http", "HTTP", "https", "Https"]),
        host=st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,10}(\.[A-Za-z]{2,6}){1,2}", fullmatch=True),
        port=st.one_of(st.none(), st.sampled_from([80, 443, 8080, 1])),
@@ -166,7 +168,7 @@ def test_a_head_past_its_bound_is_refused() -> None:
     assert not found and not stop and len(stream.data) == 1000
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.binary(max_size=400))
 def test_no_bytes_raise(data: bytes) -> None:
     for head in (b"GET ", b"CONNECT ", b"POST http://"):
@@ -176,7 +178,7 @@ def test_no_bytes_raise(data: bytes) -> None:
             assert isinstance(result[0], HttpRequest) and result[1] > 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.integers(1, 80), max_size=8), st.integers(0, 30))
 def test_any_segmenting_gives_the_same_requests(cuts: list[int], body: int) -> None:
     """Requests with bodies, cut anywhere into segments, read as when whole."""
@@ -194,3 +196,108 @@ def test_any_segmenting_gives_the_same_requests(cuts: list[int], body: int) -> N
             break
     assert [r.url for r in got] == [r.url for r in whole] == [
         "http://h.example/p", "http://h.example/q"]
+
+
+def head(request_line: str, *headers: str) -> bytes:
+    return ("\r\n".join((request_line, *headers)) + "\r\n\r\n").encode("latin-1")
+
+
+@pytest.mark.parametrize(("wire", "read"), [
+    # (method, host, port, target, user agent, protocol, url), head length, body length
+    (head("GET /a HTTP/1.1", "Host: Evil.Example.:8080", "User-Agent: x\x01\\y z"),
+     (("GET", "evil.example", 8080, "/a", "x\\x01\\x5cy z", "HTTP/1.1",
+       "http://evil.example:8080/a"), 0, 0)),
+    (head("POST /up HTTP/1.0", "host: [2001:DB8::1]:81", "Content-Length: 12"),
+     (("POST", "2001:db8::1", 81, "/up", "", "HTTP/1.0", "http://[2001:db8::1]:81/up"), 0, 12)),
+    (head("GET / HTTP/1.1", "Host: [2001:db8::2]"),
+     (("GET", "2001:db8::2", 0, "/", "", "HTTP/1.1", "http://[2001:db8::2]/"), 0, 0)),
+    (head("GET / HTTP/1.1", "Host: a.example:123456"),
+     (("GET", "a.example", 0, "/", "", "HTTP/1.1", ""), 0, 0)),
+    (head("GET / HTTP/1.1", "Host: a.example:99999"),
+     (("GET", "a.example", 99999, "/", "", "HTTP/1.1", ""), 0, 0)),
+    (head("GET / HTTP/1.1", "Host: a:b:c"),
+     (("GET", "a:b:c", 0, "/", "", "HTTP/1.1", ""), 0, 0)),
+    (head("GET / HTTP/1.1", "Host: a.example:"),
+     (("GET", "a.example", 0, "/", "", "HTTP/1.1", "http://a.example/"), 0, 0)),
+    (head("PUT /x HTTP/1.1", "Host: a.example", "Transfer-Encoding: gzip, Chunked"),
+     (("PUT", "a.example", 0, "/x", "", "HTTP/1.1", "http://a.example/x"), 0, -1)),
+    (head("PUT /x HTTP/1.1", "Host: a.example", "Transfer-Encoding: gzip",
+          "X-Chunked: chunked"),
+     (("PUT", "a.example", 0, "/x", "", "HTTP/1.1", "http://a.example/x"), 0, 0)),
+    (head("GET http://Proxy.Example:3128/p?q HTTP/1.1", "Host: other.example"),
+     (("GET", "proxy.example", 3128, "http://Proxy.Example:3128/p?q", "", "HTTP/1.1",
+       "http://proxy.example:3128/p?q"), 0, 0)),
+    (head("GET http://a.example/ HTTP/1.1"),
+     (("GET", "a.example", 0, "http://a.example/", "", "HTTP/1.1", "http://a.example/"), 0, 0)),
+    (head("GET ftp://a.example/ HTTP/1.1"),
+     (("GET", "", 0, "ftp://a.example/", "", "HTTP/1.1", ""), 0, 0)),
+    (head("GET /a/b/c/d/e/x://y HTTP/1.1", "Host: a.example"),
+     (("GET", "a.example", 0, "/a/b/c/d/e/x://y", "", "HTTP/1.1",
+       "http://a.example/a/b/c/d/e/x://y"), 0, 0)),
+    (head("CONNECT files.example:443 HTTP/1.1", "Host: files.example:443"),
+     (("CONNECT", "files.example", 443, "files.example:443", "", "HTTP/1.1", ""), 0, 0)),
+    (head("GET / HTTP/1.1", "Host: " + "a" * 300),
+     (("GET", "a" * 255, 0, "/", "", "HTTP/1.1", f"http://{'a' * 255}/"), 0, 0)),
+    (head("GET / HTTP/1.1", "Content-Length: " + "9" * 15),
+     (("GET", "", 0, "/", "", "HTTP/1.1", ""), 0, 10**15 - 1)),
+])
+def test_a_request_head_reads_as_sent(wire: bytes, read: tuple) -> None:
+    got = http_request(b"xx" + wire + b"GET", 2, len(wire) + 2)
+    fields, _, length = read
+    assert got == (HttpRequest(*fields), len(wire), length)
+
+
+@pytest.mark.parametrize(("wire", "reason"), [
+    (b"GET / HTTP/1.1\r\nHost: a.example\r\n", "http.partial"),
+    (b"GET / HTTP/1.1\r\nX: " + b"a" * MAX_HEAD, "http.head_too_long"),
+    (b"\r\n\r\n", "http.bad_request_line"),
+    (head("GET /  HTTP/1.1"), "http.bad_request_line"),
+    (head("FETCH / HTTP/1.1"), "http.bad_request_line"),
+    (head("GET / HTTP/2.0"), "http.bad_request_line"),
+    (head("GET / HTTP/1.1", "Host a.example"), "http.bad_header"),
+    (head("GET / HTTP/1.1", "Content-Length: 12a"), "http.bad_content_length"),
+    (head("GET / HTTP/1.1", "Content-Length: -1"), "http.bad_content_length"),
+    (head("GET / HTTP/1.1", "Content-Length: " + "9" * 16), "http.bad_content_length"),
+])
+def test_a_head_that_cannot_be_read_says_why(wire: bytes, reason: str) -> None:
+    assert http_request(wire, 0, len(wire)) == reason
+
+
+def test_a_head_exactly_the_limit_long_is_too_long_and_one_less_is_partial() -> None:
+    wire = b"GET / HTTP/1.1\r\nX: " + b"a" * MAX_HEAD
+    assert http_request(wire, 0, MAX_HEAD) == "http.head_too_long"
+    assert http_request(wire, 0, MAX_HEAD - 1) == "http.partial"
+    assert http_request(b"zz" + wire, 2, MAX_HEAD + 1) == "http.partial"
+
+
+@pytest.mark.parametrize(("wire", "starts"), [
+    (b"GET / HTTP/1.1", True), (b"OPTIONS * HTTP/1.1", True), (b"CONNECT a:443", True),
+    (b" GET /", False), (b"GETX /", False), (b"get / HTTP/1.1", False),
+    (b"PROPFIND /", False), (b"GE", False),
+])
+def test_what_starts_a_request(wire: bytes, starts: bool) -> None:
+    assert starts_request(b"--" + wire + b" tail", 2, len(wire) + 2) is starts
+
+
+def test_a_keep_alive_stream_in_pieces_skips_bodies_and_stops_where_it_must() -> None:
+    first = head("POST /a HTTP/1.1", "Host: a.example", "Content-Length: 5") + b"hello"
+    second = head("GET /b HTTP/1.1", "Host: a.example")
+    stream = first + second
+    reader = HttpRequests()
+    got: list[str] = []
+    for at in range(0, len(stream), 7):                 # 7-byte segments, in order
+        requests, stop = reader.feed(1000 + at, stream, at, min(at + 7, len(stream)))
+        assert stop == ""
+        got += [r.target for r in requests]
+    assert got == ["/a", "/b"]
+    assert reader.feed(1000 + len(stream) + 50, b"GET", 0, 3) == ([], "http.gap")
+    chunked = HttpRequests()
+    body = head("POST /c HTTP/1.1", "Transfer-Encoding: chunked") + b"5\r\nhello\r\n"
+    requests, stop = chunked.feed(0, body, 0, len(body))
+    assert [r.target for r in requests] == ["/c"] and stop == "http.chunked_body"
+    tunnel = HttpRequests()
+    connect = head("CONNECT a.example:443 HTTP/1.1") + b"\x16\x03\x01"
+    requests, stop = tunnel.feed(0, connect, 0, len(connect))
+    assert [r.method for r in requests] == ["CONNECT"] and stop == "http.connect"
+    broken = HttpRequests()
+    assert broken.feed(0, b"BAD\r\n\r\n", 0, 7) == ([], "http.bad_request_line")

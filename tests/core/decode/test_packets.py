@@ -24,6 +24,7 @@ from scapy.all import (
 from sensor.core.decode.ip import decode_ip
 from sensor.core.decode.link import LINK_DECODERS, ethernet, linux_sll
 from sensor.core.pipeline import Pipeline
+from tests.conftest import examples
 
 DNS_QUERY = UDP(sport=5000, dport=53) / DNS(rd=1, qd=[DNSQR(qname="q.example")])
 
@@ -87,7 +88,7 @@ def test_ethernet_padding_is_not_payload() -> None:
     assert decoded[8] - decoded[7] == 4
 
 
-@settings(max_examples=4000, deadline=None)
+@settings(max_examples=examples(4000), deadline=None)
 @given(st.sampled_from(sorted(LINK_DECODERS)), st.binary(max_size=200))
 def test_random_frames_never_raise_through_the_pipeline(linktype: int, frame: bytes) -> None:
     pipeline = Pipeline()
@@ -100,7 +101,7 @@ SEEDS = [raw(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / DNS_QUERY),
          raw(Ether() / Dot1Q(vlan=5) / IP() / TCP(sport=53, dport=999) / b"\x00\x05hello")]
 
 
-@settings(max_examples=4000, deadline=None)
+@settings(max_examples=examples(4000), deadline=None)
 @given(st.sampled_from(SEEDS), st.data())
 def test_mutated_frames_never_raise_through_the_pipeline(seed: bytes, data: st.DataObject) -> None:
     frame = bytearray(seed)

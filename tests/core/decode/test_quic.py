@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sensor.core.decode.quic import MAX_CRYPTO, VERSION_1, VERSION_2, QuicInitials
 from sensor.core.events import ClientHello, addr_text
 from sensor.sources.pcapfile import CaptureFile
-from tests.conftest import PCAPS, ROOT, RULES, run_pipeline
+from tests.conftest import PCAPS, ROOT, RULES, examples, run_pipeline
 from tests.tshark_oracle import tshark
 
 CAPTURES = sorted((PCAPS / "quic").glob("*.pcap"))
@@ -71,7 +71,7 @@ def client_initials(path: Path) -> list[bytes]:
     return payloads
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.data())
 def test_no_mutated_initial_raises(data: st.DataObject) -> None:
     packets = [bytearray(p) for p in client_initials(CAPTURES[-1])]
@@ -88,7 +88,7 @@ def test_no_mutated_initial_raises(data: st.DataObject) -> None:
             break
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(st.binary(min_size=1200, max_size=1300))
 def test_no_bytes_raise(data: bytes) -> None:
     for version in (b"\x00\x00\x00\x01", b"\x6b\x33\x43\xcf"):

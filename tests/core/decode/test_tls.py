@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sensor.core.decode.tls import MAX_HELLO, HelloAssembly, client_hello
 from sensor.core.events import ClientHello, addr_text
 from sensor.sources.pcapfile import CaptureFile
-from tests.conftest import PCAPS, ROOT, RULES, run_pipeline
+from tests.conftest import PCAPS, ROOT, RULES, examples, run_pipeline
 from tests.tshark_oracle import tshark
 
 CAPTURES = sorted((PCAPS / "tls").glob("*.pcap"))
@@ -148,14 +148,14 @@ def test_a_hello_longer_than_its_segment_is_partial_not_malformed() -> None:
         assert client_hello(hello, 0, cut) == "tls.partial"
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.binary(max_size=600))
 def test_no_bytes_raise(data: bytes) -> None:
     result = client_hello(b"\x16\x03\x01" + data, 0, len(data) + 3)
     assert isinstance(result, str | ClientHello)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.data())
 def test_no_mutated_hello_raises(data: st.DataObject) -> None:
     hello = bytearray(first_hello())
@@ -168,7 +168,7 @@ def test_no_mutated_hello_raises(data: st.DataObject) -> None:
         assert len(result.sni) <= 4 * 253 and result.ja3.count(",") == 4
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.data())
 def test_reassembly_in_any_cuts_gives_the_same_hello(data: st.DataObject) -> None:
     """Segments of any size, retransmitted or not, give the hello read whole; the

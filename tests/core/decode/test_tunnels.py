@@ -20,7 +20,7 @@ from sensor.core.decode.link import ethernet
 from sensor.core.decode.tunnel import MAX_DEPTH, TunnelPorts, carried, decapsulate
 from sensor.core.events import addr_text
 from sensor.core.pipeline import Pipeline
-from tests.conftest import PCAPS, ROOT, RULES, run_pipeline, tunnel_captures
+from tests.conftest import PCAPS, ROOT, RULES, examples, run_pipeline, tunnel_captures
 
 EXPECTED = json.loads((PCAPS / "tunnels" / "expected.json").read_text())
 PROTOS = {"GRE": 47, "UDP": 17, "IPIP": 4, "IPv6": 41}
@@ -116,7 +116,7 @@ def test_tunnel_ports_are_configurable() -> None:
 CARRIERS = [PROTO_IPIP, 41, PROTO_GRE, 17]
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(st.sampled_from(CARRIERS), st.sampled_from([4789, 6081, 53]), st.binary(max_size=300))
 def test_no_carrier_payload_raises(proto: int, dport: int, payload: bytes) -> None:
     result = carried(payload, proto, dport, 0, len(payload), TunnelPorts())
@@ -124,7 +124,7 @@ def test_no_carrier_payload_raises(proto: int, dport: int, payload: bytes) -> No
     assert isinstance(l3, str) or (version in (4, 6) and 0 <= l3 <= len(payload))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(1, 12))
 def test_nesting_stops_at_four_tunnels(levels: int) -> None:
     packet = IP(src="192.168.20.10", dst="192.168.20.1") / UDP(sport=40001, dport=53)
@@ -141,3 +141,102 @@ def test_nesting_stops_at_four_tunnels(levels: int) -> None:
         inner, tunnel = result
         assert (addr_text(inner[1]), tunnel.depth, addr_text(tunnel.src)) == (
             "192.168.20.10", levels, f"10.{levels - 1}.0.1")
+
+
+ETH_IP4 = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00"
+IP4 = b"\x45" + b"\x00" * 19
+IP6 = b"\x60" + b"\x00" * 39
+AT = 10                                     # the carrier's payload starts here
+VXLAN_HEADER = b"\x08\x00\x00\x00\x00\x00\x2a\x00"
+
+
+def gre_header(flags: int, protocol: int) -> bytes:
+    return flags.to_bytes(2, "big") + protocol.to_bytes(2, "big")
+
+
+def erspan3_header(version: int = 2, word: int = 0) -> bytes:
+    return bytes([version << 4]) + b"\x00" * 9 + word.to_bytes(2, "big")
+
+
+@pytest.mark.parametrize(("proto", "dport", "payload", "result"), [
+    (4, 0, IP4, (4, AT, ())),
+    (41, 0, IP6, (6, AT, ())),
+    (4, 0, b"", (0, "tunnel.truncated", ())),
+    (41, 0, b"", (0, "tunnel.truncated", ())),
+    (17, 53, IP4, (0, "tunnel.other", ())),
+    # GRE: flags, optional fields, then what the protocol field names
+    (47, 0, gre_header(0, 0x0800) + IP4, (4, AT + 4, ())),
+    (47, 0, gre_header(0, 0x86DD) + IP6, (6, AT + 4, ())),
+    (47, 0, gre_header(0, 0x0800), (0, "tunnel.truncated", ())),
+    (47, 0, gre_header(0, 0x0800)[:3], (0, "gre.truncated", ())),
+    (47, 0, gre_header(0x0001, 0x880B), (0, "gre.version", ())),
+    (47, 0, gre_header(0x4000, 0x0800) + IP4, (0, "gre.routing", ())),
+    (47, 0, gre_header(0xB000, 0x0800) + b"\x00" * 12 + IP4, (4, AT + 16, ())),
+    (47, 0, gre_header(0x8000, 0x0800) + b"\x00" * 4 + IP4, (4, AT + 8, ())),
+    (47, 0, gre_header(0x2000, 0x0800) + b"\x00" * 2, (0, "gre.truncated", ())),
+    (47, 0, gre_header(0x2000, 0x0800) + b"\x00" * 4, (0, "tunnel.truncated", ())),
+    (47, 0, gre_header(0, 0x6558) + ETH_IP4 + IP4, (4, AT + 18, ())),
+    (47, 0, gre_header(0, 0x8847) + b"\x00\x01\x01\x40" + IP4, (4, AT + 8, ())),
+    (47, 0, gre_header(0, 0x1234) + IP4, (0, "tunnel.other", ())),
+    # ERSPAN type I (no sequence number), II (one, and an 8-byte header), III
+    (47, 0, gre_header(0, 0x88BE) + ETH_IP4 + IP4, (4, AT + 18, ())),
+    (47, 0, gre_header(0x1000, 0x88BE) + b"\x00" * 4 + b"\x10" + b"\x00" * 7 + ETH_IP4 + IP4,
+     (4, AT + 30, ())),
+    (47, 0, gre_header(0x1000, 0x88BE) + b"\x00" * 4 + b"\x10" + b"\x00" * 6,
+     (0, "erspan.truncated", ())),
+    (47, 0, gre_header(0x1000, 0x88BE) + b"\x00" * 4 + b"\x10" + b"\x00" * 7,
+     (0, "link.truncated", ())),
+    (47, 0, gre_header(0x1000, 0x88BE) + b"\x00" * 4 + b"\x20" + b"\x00" * 7 + ETH_IP4 + IP4,
+     (0, "erspan.bad_version", ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header() + ETH_IP4 + IP4, (4, AT + 30, ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header(word=1) + b"\x00" * 8 + ETH_IP4 + IP4,
+     (4, AT + 38, ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header(word=2 << 10) + IP4, (4, AT + 16, ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header(word=2 << 10) + IP6, (6, AT + 16, ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header(word=2 << 10) + b"\x50",
+     (0, "erspan.frame_type", ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header(word=2 << 10),
+     (0, "erspan.frame_type", ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header(word=1 << 10) + IP4,
+     (0, "erspan.frame_type", ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header()[:11], (0, "erspan.truncated", ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header(), (0, "link.truncated", ())),
+    (47, 0, gre_header(0, 0x22EB) + erspan3_header(version=1) + ETH_IP4 + IP4,
+     (0, "erspan.bad_version", ())),
+    # VXLAN and Geneve
+    (17, 4789, VXLAN_HEADER + ETH_IP4 + IP4, (4, AT + 22, ())),
+    (17, 4789, VXLAN_HEADER[:7], (0, "vxlan.truncated", ())),
+    (17, 4789, VXLAN_HEADER, (0, "link.truncated", ())),
+    (17, 4789, b"\x00" + VXLAN_HEADER[1:] + ETH_IP4 + IP4, (0, "vxlan.no_vni", ())),
+    (17, 4789, b"\x01" + VXLAN_HEADER[1:] + ETH_IP4 + IP4, (0, "vxlan.no_vni", ())),
+    (17, 6081, b"\x00\x00\x65\x58\x00\x00\x2a\x00" + ETH_IP4 + IP4, (4, AT + 22, ())),
+    (17, 6081, b"\x01\x00\x65\x58\x00\x00\x2a\x00" + b"\x00" * 4 + ETH_IP4 + IP4,
+     (4, AT + 26, ())),
+    (17, 6081, b"\x00\x00\x08\x00\x00\x00\x2a\x00" + IP4, (4, AT + 8, ())),
+    (17, 6081, b"\x01\x00\x08\x00\x00\x00\x2a\x00" + b"\x00" * 4, (0, "tunnel.truncated", ())),
+    (17, 6081, b"\x01\x00\x08\x00\x00\x00\x2a\x00" + b"\x00" * 3, (0, "geneve.truncated", ())),
+    (17, 6081, b"\x00\x00\x08\x00\x00\x00\x2a", (0, "geneve.truncated", ())),
+    (17, 6081, b"\x00\x00\x08\x00\x00\x00\x2a\x00", (0, "tunnel.truncated", ())),
+    (17, 6081, b"\x40\x00\x08\x00\x00\x00\x2a\x00" + IP4, (0, "geneve.version", ())),
+])
+def test_a_carrier_payload_reads_as_its_rfc_says(proto: int, dport: int, payload: bytes,
+                                                 result: tuple) -> None:
+    buf = b"\xee" * AT + payload + b"\x45" * 3          # the carrier's payload, inside
+    assert carried(buf, proto, dport, AT, AT + len(payload), TunnelPorts()) == result
+
+
+def test_a_gre_tunnel_has_no_ports_and_a_vxlan_tunnel_has_its_own() -> None:
+    inner = IP(src="192.168.20.10", dst="192.168.20.1") / UDP(sport=40001, dport=53)
+    for carrier, proto, ports in (
+            (IP(src="10.0.0.1", dst="10.0.0.2", proto=47) / gre_header(0, 0x0800), 47,
+             (0, 0)),
+            (IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5555, dport=4789) / VXLAN_HEADER
+             / Ether(), 17, (5555, 4789))):
+        frame = raw(Ether() / carrier / inner)
+        decoded = decode_ip(frame, 14, len(frame), 4)
+        assert isinstance(decoded, tuple)
+        result = decapsulate(frame, decoded, TunnelPorts())
+        assert not isinstance(result, str), result
+        _, tunnel = result
+        assert (addr_text(tunnel.src), addr_text(tunnel.dst), tunnel.sport, tunnel.dport,
+                tunnel.proto, tunnel.depth) == ("10.0.0.1", "10.0.0.2", *ports, proto, 1)
