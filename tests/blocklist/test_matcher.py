@@ -12,6 +12,7 @@ from publicsuffixlist import PublicSuffixList
 from sensor.blocklist.formats import hosts
 from sensor.blocklist.formats.common import BadLine, Entry
 from sensor.blocklist.loader import RulesError, load_blocklist, public_suffix_test
+from sensor.blocklist.matcher import fingerprint_kind
 
 
 def write(path: Path, text: str) -> Path:
@@ -181,3 +182,40 @@ sources:
     indicator = load_blocklist([rules])[0].match_domain("c2.example")
     assert indicator == ("c2.example", "domain", ("feed", "plain"), "2023", 1, "Mirai C2",
                          "2023-05-02")
+
+
+@pytest.mark.parametrize(("value", "kind"), [
+    ("e7d705a3286e19ea42f587b344ee6865", "ja3"),
+    ("t13d1516h2_8daaf6152771_e5627efa2ab1", "ja4"),
+    ("e7d705a3286e19ea42f587b344ee686_", "ja4"),        # 32 characters, one "_"
+    ("e7d705a3286e19ea42f587b344ee68651", "ja4"),       # 33
+])
+def test_a_fingerprint_is_ja3_by_its_md5_shape_else_ja4(value: str, kind: str) -> None:
+    assert fingerprint_kind(value) == kind
+
+
+def test_what_is_listed_ignores_the_allowlist_and_names_the_entry(blocklist) -> None:
+    """`rules lookup`'s answer: the listing entry, even where the allowlist wins."""
+    listed = blocklist.listed_domain("good.evil.example")
+    assert listed is not None and (listed.value, listed.kind) == ("evil.example", "domain")
+    assert blocklist.match_domain("good.evil.example") is None
+    assert blocklist.listed_domain("fine.example") is None
+    network = blocklist.listed_address(ip_address("198.51.100.200").packed)
+    assert network is not None and (network.value, network.kind) == ("198.51.100.0/24", "cidr")
+    single = blocklist.listed_address(ip_address("203.0.113.7").packed)
+    assert single is not None and (single.value, single.kind) == ("203.0.113.7", "ip")
+    assert blocklist.listed_address(ip_address("192.0.2.1").packed) is None
+
+
+def test_a_listed_url_is_no_hit_on_an_allowlisted_host(tmp_path: Path) -> None:
+    write(tmp_path / "u.txt", "http://evil.example/kit.exe\nhttp://good.example/kit.exe\n")
+    write(tmp_path / "a.txt", "good.example\n")
+    rules = write(tmp_path / "rules.yaml", "sources:\n  - {name: u, path: u.txt, format: mixed}\n"
+                  "allowlist:\n  - {name: a, path: a.txt, format: domains}\n")
+    listed = load_blocklist([rules])[0]
+    found = listed.match_url("http://evil.example/kit.exe", "evil.example")
+    assert found is not None and (found.value, found.kind) == (
+        "http://evil.example/kit.exe", "url")
+    assert listed.match_url("http://good.example/kit.exe", "good.example") is None
+    assert listed.match_url("", "evil.example") is None
+    assert listed.match_url("http://evil.example/other", "evil.example") is None
