@@ -150,18 +150,38 @@ def test_compaction_merges_the_oldest_behind_the_head_and_keeps_the_newest(
         tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.db", "gw1", max_bytes=10**9)
     spool.append([batch(n, alerts=20) for n in range(1, 7)])
-    size = spool.bytes // 6
-    spool.max_bytes = spool.bytes - 1                # one byte over: merge until half
+    spool.max_bytes = 10                             # far over: all but head and newest
     spool.append([batch(7, alerts=20)])
     kept = rows(spool)
     assert [sequence for sequence, _ in kept] == [1, 2, 7]
-    assert spool.bytes <= spool.max_bytes and (spool.depth, spool.waiting()) == (3, 3)
+    assert (spool.depth, spool.waiting()) == (3, 3)
+    assert spool.bytes == sum(len(body) for _, body in spool._db.execute(
+        "SELECT sequence, body FROM batch"))
     merged = kept[1][1]
     assert (merged["sensor"], merged["stream"], merged["sequence"]) == ("gw1", spool.stream, 2)
     assert merged["alerts"] == [] and merged["dropped_alerts"] == 5 * 20
-    assert sorted(c["hits"] for c in merged["counts"]) == [2 + 3 + 4 + 5 + 6]
-    assert spool.dropped_alerts == 100 and size > 0
+    assert [c["hits"] for c in merged["counts"]] == [2 + 3 + 4 + 5 + 6]
+    assert spool.dropped_alerts == 100
     assert kept[0][1]["alerts"] and kept[2][1]["alerts"]      # the head and the newest
+
+
+def test_compaction_stops_once_the_spool_would_be_under_half_its_cap(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", "gw1", max_bytes=10**9)
+    spool.append([batch(n, alerts=20) for n in range(1, 9)])
+    sizes = dict(spool._db.execute("SELECT sequence, LENGTH(body) FROM batch"))
+    spool.max_bytes = spool.bytes - sizes[8] - 1     # batch 9 takes it over the cap
+    spool.append([batch(9, alerts=20)])
+    total = sum(sizes.values()) + dict(spool._db.execute(
+        "SELECT sequence, LENGTH(body) FROM batch WHERE sequence = 9"))[9]
+    victims, freed = [], 0
+    for sequence in range(2, 9):                     # the rule, from the sizes
+        victims.append(sequence)
+        freed += sizes[sequence]
+        if total - freed <= spool.max_bytes // 2 and len(victims) > 1:
+            break
+    kept = [sequence for sequence, _ in rows(spool)]
+    assert kept == [1, victims[0], *range(victims[-1] + 1, 10)], (victims, kept)
+    assert spool.dropped_alerts == 20 * len(victims)
 
 
 def test_nothing_is_merged_when_one_batch_would_be(tmp_path: Path) -> None:

@@ -12,9 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sensor.core.decode import quic
 from sensor.core.decode.quic import MAX_CRYPTO, VERSION_1, VERSION_2, QuicInitials
 from sensor.core.events import ClientHello, addr_text
 from sensor.sources.pcapfile import CaptureFile
@@ -94,3 +97,48 @@ def test_no_bytes_raise(data: bytes) -> None:
     for version in (b"\x00\x00\x00\x01", b"\x6b\x33\x43\xcf"):
         packet = b"\xc3" + version + data
         assert isinstance(QuicInitials().feed(packet, 0, len(packet)), str | ClientHello)
+
+
+@pytest.mark.parametrize(("version", "iv", "key", "hp"), [
+    # RFC 9001 Appendix A.1 (QUIC version 1)
+    (quic.VERSION_1, "fa044b2f42a3fd3b46fb255c", "1f369613dd76d5467730efcbe3b1a22d",
+     "9f50449e04a0e810283a1e9933adedd2"),
+    # RFC 9369 Appendix A.1 (QUIC version 2)
+    (quic.VERSION_2, "91f73e2351d8fa91660e909f", "8b1a0bc121284290a29e0971b5cd045d",
+     "45b95e15235d6f45a6b19cbcb0294ba9"),
+])
+def test_initial_keys_are_the_rfcs_test_vectors(version: int, iv: str, key: str,
+                                                hp: str) -> None:
+    keys = quic.InitialKeys(quic.VERSIONS[version], bytes.fromhex("8394c8f03e515708"))
+    assert keys.iv == int(iv, 16)
+    nonce = bytes(12)
+    assert keys.aead.encrypt(nonce, b"madoc", b"") == AESGCM(bytes.fromhex(key)).encrypt(
+        nonce, b"madoc", b"")
+    sample = bytes.fromhex("d1b1c98dd7689fb8ec11d242b123dc9b")
+    header_protection = Cipher(algorithms.AES(bytes.fromhex(hp)), modes.ECB()).encryptor()
+    assert keys.mask.update(sample) == header_protection.update(sample)
+
+
+def test_version_1s_header_protection_mask_is_rfc_9001s() -> None:
+    keys = quic.InitialKeys(quic.VERSIONS[quic.VERSION_1], bytes.fromhex("8394c8f03e515708"))
+    sample = bytes.fromhex("d1b1c98dd7689fb8ec11d242b123dc9b")       # Appendix A.2
+    assert keys.mask.update(sample)[:5].hex() == "437b9aec36"
+
+
+@pytest.mark.parametrize(("wire", "value"), [
+    # RFC 9000 Appendix A.1
+    ("c2197c5eff14e88c", 151_288_809_941_952_652), ("9d7f3e7d", 494_878_333),
+    ("7bbd", 15_293), ("25", 37), ("4025", 37),
+])
+def test_variable_length_integers_read_as_rfc_9000_says(wire: str, value: int) -> None:
+    buf = b"\xff" + bytes.fromhex(wire) + b"\xff"
+    assert quic._varint(buf, 1, len(buf) - 1) == (value, len(buf) - 1)
+    assert quic._varint(buf, 1, len(buf) - 2) == (-1, len(buf) - 2)     # one byte short
+    assert quic._varint(buf, len(buf) - 1, len(buf) - 1) == (-1, len(buf) - 1)
+
+
+def test_a_long_header_starts_a_padded_initial_datagram_only() -> None:
+    assert quic.is_long_header(b"\xc0" + bytes(1199), 0, 1200)
+    assert not quic.is_long_header(b"\xc0" + bytes(1199), 0, 1199)
+    assert not quic.is_long_header(b"\x80" + bytes(1199), 0, 1200)     # no fixed bit
+    assert not quic.is_long_header(b"\x40" + bytes(1199), 0, 1200)     # a short header
