@@ -14,7 +14,6 @@ behaviour, with why). Exit 1 when a module scores under the target.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "build" / "mutate"
 TARGET = 85.0
+MUTMUT = Path(sys.executable).with_name("mutmut")
 
 # module → the tests that exercise it (mutmut runs, per mutant, those of them that reach
 # the changed function).
@@ -94,22 +94,22 @@ def equivalent() -> dict[str, str]:
 
 
 def scores(modules: list[str]) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]]]:
-    """Per module: (killed, tested) and the survivors' names, from mutmut's records."""
+    """Per module: (killed, tested) and the survivors' names, from mutmut's own verdicts
+    (`mutmut results`); a timeout (an endless loop) is a kill, as mutmut scores it."""
+    listed = equivalent()
+    shown = subprocess.run([str(MUTMUT), "results", "--all", "true"], cwd=WORK, check=True,
+                           capture_output=True, text=True).stdout
+    verdicts = dict(line.strip().rsplit(": ", 1) for line in shown.splitlines() if ": " in line)
     counted: dict[str, tuple[int, int]] = {}
     survivors: dict[str, list[str]] = {}
-    listed = equivalent()
     for module in modules:
-        meta = json.loads((WORK / "mutants" / f"{module}.meta").read_text())
-        killed = tested = 0
-        for name, code in meta["exit_code_by_key"].items():
-            if name in listed:
-                continue                    # equivalent: neither killed nor a survivor
-            tested += 1
-            if code in (1, 3, 24, 36, 152, 255, -24):      # failed, errored or timed out
-                killed += 1
-            else:
-                survivors.setdefault(module, []).append(name)
-        counted[module] = (killed, tested)
+        prefix = module.removesuffix(".py").replace("/", ".") + "."
+        tested = [(name, verdict) for name, verdict in verdicts.items()
+                  if name.startswith(prefix) and name not in listed]
+        killed = sum(verdict in ("killed", "timeout") for _, verdict in tested)
+        counted[module] = (killed, len(tested))
+        survivors[module] = [name for name, verdict in tested
+                             if verdict not in ("killed", "timeout")]
     return counted, survivors
 
 
@@ -127,8 +127,7 @@ def main() -> int:
         parser.error(f"not a module of the score: {', '.join(sorted(unknown))}")
     export_tree()
     configure(args.modules)
-    mutmut = Path(sys.executable).with_name("mutmut")
-    run = subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children)],
+    run = subprocess.run([str(MUTMUT), "run", "--max-children", str(args.max_children)],
                          cwd=WORK, env={**os.environ, "MADOC_MUTATION": "1"})
     if run.returncode:
         print(f"mutmut run failed (exit {run.returncode})", file=sys.stderr)
@@ -138,11 +137,13 @@ def main() -> int:
     for module, (killed, tested) in counted.items():
         print(f"{module:44} {killed:7} {tested:7} {100 * killed / max(tested, 1):6.1f}%")
     for module, names in survivors.items():
+        if not names:
+            continue
         print(f"\nsurvivors in {module} (mutmut show NAME, in {WORK}):")
         for name in names:
             print(f"  {name}")
             if args.diffs:
-                shown = subprocess.run([str(mutmut), "show", name], cwd=WORK,
+                shown = subprocess.run([str(MUTMUT), "show", name], cwd=WORK,
                                        capture_output=True, text=True).stdout
                 print("\n".join(f"    {line}" for line in shown.splitlines()
                                 if line[:1] in "+-" and line[:3] not in ("+++", "---")))

@@ -17,6 +17,11 @@ def batch(n: int, alerts: int = 1, host: str = "192.168.1.10") -> dict:
             "hosts_seen": [], "dropped_alerts": 0}
 
 
+def rows(spool: Spool) -> list[tuple[int, dict]]:
+    return [(sequence, decode(body)) for sequence, body in spool._db.execute(
+        "SELECT sequence, body FROM batch ORDER BY sequence").fetchall()]
+
+
 def test_batches_leave_in_order_and_only_when_acknowledged(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.db", "gw1")
     spool.append([batch(1), batch(2)])
@@ -55,8 +60,7 @@ def test_a_full_spool_merges_counts_and_counts_dropped_alerts(tmp_path: Path) ->
     for n in range(1, 41):
         spool.append([batch(n, alerts=20, host=f"192.168.1.{n % 3}")])
     assert spool.bytes <= 6000 + 2000           # at most the newest batch over the cap
-    bodies = [decode(body) for _, body in spool._db.execute(
-        "SELECT sequence, body FROM batch ORDER BY sequence").fetchall()]
+    bodies = [body for _, body in rows(spool)]
     assert sum(c["hits"] for b in bodies for c in b["counts"]) == sum(range(1, 41))
     kept_alerts = sum(len(b["alerts"]) for b in bodies)
     assert spool.dropped_alerts == 40 * 20 - kept_alerts > 0
@@ -79,11 +83,6 @@ def test_a_refused_batch_is_set_aside_not_lost(tmp_path: Path) -> None:
     spool.reject(1, "400 bad")
     assert spool.head()[0] == 2
     assert spool._db.execute("SELECT sequence, reason FROM rejected").fetchall() == [(1, "400 bad")]
-
-
-def rows(spool: Spool) -> list[tuple[int, dict]]:
-    return [(sequence, decode(body)) for sequence, body in spool._db.execute(
-        "SELECT sequence, body FROM batch ORDER BY sequence").fetchall()]
 
 
 def test_a_spool_file_is_made_with_its_folder_for_its_owner_alone(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from sensor.core.decode.dns import DnsFormatError, decode_dns, read_name
 from sensor.core.events import DnsMessage
 from tests.conftest import examples
 
-HEADER_QUERY = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+
+def header(flags: int = 0x0100, questions: int = 1, answers: int = 0) -> bytes:
+    return struct.pack("!HHHHHH", 7, flags, questions, answers, 0, 0)
 
 
 def decode(wire: bytes):
@@ -69,27 +71,27 @@ def test_compression_pointer_forward_is_followed() -> None:
 
 
 def test_pointer_loops_are_a_reason_not_a_hang() -> None:
-    assert decode(HEADER_QUERY + b"\xc0\x0c\x00\x01\x00\x01") == "dns.pointer_loop"
-    two_step = HEADER_QUERY + b"\xc0\x0e\xc0\x0c\x00\x01\x00\x01"     # 12 → 14 → 12 …
+    assert decode(header() + b"\xc0\x0c\x00\x01\x00\x01") == "dns.pointer_loop"
+    two_step = header() + b"\xc0\x0e\xc0\x0c\x00\x01\x00\x01"     # 12 → 14 → 12 …
     assert decode(two_step) == "dns.pointer_loop"
 
 
 def test_over_long_names_are_rejected() -> None:
     label = b"\x3f" + b"a" * 63
-    assert decode(HEADER_QUERY + label * 4 + b"\x00\x00\x01\x00\x01") == "dns.name_too_long"
+    assert decode(header() + label * 4 + b"\x00\x00\x01\x00\x01") == "dns.name_too_long"
     # 255 bytes on the wire is the limit, reached through pointers as well
     assert read_name(label * 3 + b"\x3d" + b"b" * 61 + b"\x00", 0, 300, 0)[0].count(".") == 3
 
 
 def test_non_printable_bytes_escaped_and_punycode_kept() -> None:
-    wire = HEADER_QUERY + b"\x04a\x00.\\\x0axn--vi-dua\x02vn\x00\x00\x01\x00\x01"
+    wire = header() + b"\x04a\x00.\\\x0axn--vi-dua\x02vn\x00\x00\x01\x00\x01"
     assert decode(wire).questions[0].name == "a\\x00\\x2e\\x5c.xn--vi-dua.vn"
 
 
 def test_truncated_and_bad_label_types() -> None:
-    assert decode(HEADER_QUERY[:7]) == "dns.truncated"
-    assert decode(HEADER_QUERY + b"\x05short") == "dns.truncated"
-    assert decode(HEADER_QUERY + b"\x80bad\x00\x00\x01\x00\x01") == "dns.bad_label_type"
+    assert decode(header()[:7]) == "dns.truncated"
+    assert decode(header() + b"\x05short") == "dns.truncated"
+    assert decode(header() + b"\x80bad\x00\x00\x01\x00\x01") == "dns.bad_label_type"
 
 
 def test_response_with_a_broken_answer_keeps_the_ones_before() -> None:
@@ -259,10 +261,6 @@ def test_responses_read_as_dnspython_reads_them(question: str, qtype: str,
         for rrset in theirs.answer for rdata in rrset]
 
 
-def header(flags: int = 0x0100, questions: int = 1, answers: int = 0) -> bytes:
-    return struct.pack("!HHHHHH", 7, flags, questions, answers, 0, 0)
-
-
 NAME = b"\x04evil\x07example\x00"
 QUESTION = NAME + b"\x00\x01\x00\x01"
 
@@ -278,10 +276,7 @@ def record(rrtype: int, rdata: bytes, name: bytes = b"\x00") -> bytes:
     (header() + NAME + b"\x00\x01\x00", "dns.truncated"),
     (header() + b"\x03abc", "dns.truncated"),               # no end of the name
     (header() + b"\xc0", "dns.truncated"),                  # half a pointer
-    (header() + b"\xc0\x0c", "dns.pointer_loop"),           # a pointer to itself
     (header() + b"\x40abc\x00", "dns.bad_label_type"),
-    (header() + b"\x80abc\x00", "dns.bad_label_type"),
-    (header() + (b"\x3f" + b"a" * 63) * 4 + b"\x00", "dns.name_too_long"),
     (header(questions=0, answers=1) + record(1, b"\x01\x02\x03"), "dns.bad_rdata"),
     (header(questions=0, answers=1) + record(28, b"\x00" * 15), "dns.bad_rdata"),
     (header(questions=0, answers=1) + record(15, b"\x00\x0a"), "dns.bad_rdata"),
